@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ErrorCode, TillboxError } from '../../contract/errors.ts';
+import { ConfigSchema, type Config } from './schema.ts';
+import { applyEnvOverrides } from './env.ts';
+import { ConfigError, setPath, type ConfigIssue } from './errors.ts';
+
+export { ConfigError, type ConfigIssue };
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const validate = ajv.compile<Config>(ConfigSchema);
+
+function toPath(instancePath: string): string {
+  return instancePath.replace(/^\//, '').split('/').filter(Boolean).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~')).join('.');
+}
+
+function describe(err: ErrorObject): ConfigIssue {
+  const base = toPath(err.instancePath);
+  const join = (child: string) => (base ? `${base}.${child}` : child);
+  switch (err.keyword) {
+    case 'additionalProperties':
+      return { path: join(String(err.params.additionalProperty)), message: 'unknown key' };
+    case 'required':
+      return { path: join(String(err.params.missingProperty)), message: 'is required' };
+    case 'const':
+      return { path: base, message: `must be ${JSON.stringify(err.params.allowedValue)}` };
+    default:
+      return { path: base, message: err.message ?? 'is invalid' };
+  }
+}
+
+/** Validates a parsed document, filling defaults. Throws ConfigError listing every problem. */
+export function validateConfig(raw: unknown, source = 'config'): Config {
+  const doc: unknown = raw === null || raw === undefined ? {} : structuredClone(raw);
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(source, [{ path: '', message: 'must be a mapping (key: value pairs)' }]);
+  }
+  if (!validate(doc)) {
+    const seen = new Set<string>();
+    const issues: ConfigIssue[] = [];
+    for (const e of validate.errors ?? []) {
+      // anyOf/union branches repeat themselves; keep one message per path.
+      const issue = e.keyword === 'anyOf' ? { path: toPath(e.instancePath), message: 'is not one of the allowed values' } : describe(e);
+      const key = `${issue.path}\u0000${issue.message}`;
+      if (e.keyword === 'const' && (validate.errors ?? []).some((o) => o.keyword === 'anyOf' && o.instancePath === e.instancePath)) continue;
+      if (!seen.has(key)) {
+        seen.add(key);
+        issues.push(issue);
+      }
+    }
+    throw new ConfigError(source, issues);
+  }
+  return doc;
+}
+
+export interface LoadOptions {
+  /** YAML file; absent means defaults only (plus env). */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Applied after the file and before env (e.g. `{ demo: true }` from --demo). */
+  overrides?: Record<string, unknown>;
+}
+
+/** Reads, merges (file < overrides < env) and validates the config. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  let doc: Record<string, unknown> = { version: 1 };
+  const source = options.file ?? 'defaults';
+  if (options.file) {
+    let text: string;
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (cause) {
+      throw new TillboxError(ErrorCode.ConfigUnreadable, `cannot read config file ${options.file}: ${(cause as Error).message}`, { cause });
+    }
+    try {
+      const parsed: unknown = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+      if (parsed === null || parsed === undefined) doc = {};
+      else if (typeof parsed === 'object' && !Array.isArray(parsed)) doc = parsed as Record<string, unknown>;
+      else throw new ConfigError(source, [{ path: '', message: 'must be a mapping (key: value pairs)' }]);
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      const e = err as YAMLParseError;
+      const where = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
+      throw new ConfigError(source, [{ path: '', message: `not valid YAML${where}: ${e.message.split('\n')[0]}` }]);
+    }
+  }
+  for (const [path, value] of Object.entries(options.overrides ?? {})) setPath(doc, path.split('.'), value);
+  const withEnv = applyEnvOverrides(doc, options.env ?? process.env, source);
+  return validateConfig(withEnv, source);
+}

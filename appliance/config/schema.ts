@@ -1,0 +1,106 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { ROLES } from '../../contract/roles.ts';
+
+// The config file format, version 1. This schema is the single source of
+// truth: the TypeScript type, the defaults and the env overrides all come
+// from it. Every object has a default so an empty file (or `version: 1`
+// alone) yields a complete config.
+
+const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'letters, digits, . _ - (max 64)' });
+const Port = Type.Integer({ minimum: 0, maximum: 65535, description: '0 picks a free port (tests)' });
+const Host = Type.String({ minLength: 1 });
+const LogLevel = Type.Union(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    version: Type.Literal(1, { description: 'config format version' }),
+    store: Type.Object(
+      {
+        id: Type.Optional(Id),
+        name: Type.String({ default: 'tillbox store', maxLength: 120 }),
+        currency: Type.String({ pattern: '^[A-Z]{3}$', default: 'EUR' }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    device: Type.Object(
+      {
+        // Absent: a device id is generated once into the state dir at first start.
+        id: Type.Optional(Id),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    http: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }),
+        // Tills on loopback (a kiosk browser on the box itself) need no token.
+        loopbackOpen: Type.Boolean({ default: false }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    mqtt: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
+        anonymousLoopback: Type.Boolean({ default: false }),
+        anonymousRole: Type.Union(ROLES.map((r) => Type.Literal(r)), { default: 'kiosk' }),
+        tls: Type.Object(
+          {
+            enabled: Type.Boolean({ default: false }),
+            host: Type.String({ default: '0.0.0.0', minLength: 1 }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 8883 }),
+            certFile: Type.Optional(Type.String({ minLength: 1 })),
+            keyFile: Type.Optional(Type.String({ minLength: 1 })),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        ws: Type.Object(
+          {
+            enabled: Type.Boolean({ default: true }),
+            host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 8083 }),
+            tls: Type.Boolean({ default: false }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        limits: Type.Object(
+          {
+            maxPacketSize: Type.Integer({ minimum: 1024, maximum: 268_435_455, default: 262_144 }),
+            connectionsPerAddressPerMinute: Type.Integer({ minimum: 1, default: 60 }),
+            queueLimit: Type.Integer({ minimum: 1, default: 1000 }),
+            keepaliveMin: Type.Integer({ minimum: 0, default: 5 }),
+            keepaliveMax: Type.Integer({ minimum: 1, maximum: 65535, default: 600 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        persistence: Type.Object(
+          {
+            sync: Type.Union([Type.Literal('always'), Type.Literal('batch'), Type.Literal('never')], { default: 'batch' }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(LogLevel.anyOf, { default: 'info' }),
+        levels: Type.Record(Type.String(), LogLevel, { default: {} }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    doctor: Type.Object(
+      {
+        minFreeDiskMB: Type.Integer({ minimum: 1, default: 200 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    demo: Type.Boolean({ default: false, description: 'demo catalog, open loopback; set by --demo' }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
