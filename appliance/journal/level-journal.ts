@@ -1,0 +1,511 @@
+import { v7 as uuidv7 } from 'uuid';
+import { ErrorCode, TillboxError } from '../../contract/errors.ts';
+import type { Logger } from '../log.ts';
+import { canonicalJson } from './hash.ts';
+import { HybridClock } from './hlc.ts';
+import {
+  EVENT_END,
+  EVENT_PREFIX,
+  META_KEY,
+  decodeMeta,
+  decodeRecord,
+  encodeRecord,
+  eventKey,
+  idIndexKey,
+  idempotencyIndexKey,
+  seqFromEventKey,
+  type Meta,
+  type StoredRecord,
+} from './record.ts';
+import type { AppendRequest, AppendResult, IntegrityReport, Journal, JournalEvent, ReadOptions } from './types.ts';
+import { isLockedError, openDb, quarantine, scanJournal, verifyJournal, type JournalDb } from './verify.ts';
+
+// Durable POS event journal on LevelDB.
+//
+// Write path (group commit): append() validates and queues; one writer loop
+// takes everything queued, assigns seq/HLC/id in queue order, writes events,
+// their indexes and the meta record in ONE synced batch, then resolves the
+// whole group. Appends arriving during that fsync form the next group, so N
+// concurrent sales cost about one fsync, not N.
+//
+// Seq is assigned only inside the writer, right before the batch, and the
+// in-memory counter advances only after the batch is durable. A failed batch
+// therefore leaves no gap: nothing of it was acknowledged and its seqs are
+// handed to the next batch.
+//
+// Retention: events are never deleted here (they are the audit trail). A
+// retention policy would plug in as a separate pruner that deletes e!/k!/i!
+// ranges strictly below min(HQ-acked seq, age limit) and records the pruned
+// low-water mark in meta so verify() does not report the range as a gap.
+
+export interface LevelJournalOptions {
+  /** LevelDB directory (created on start if missing). */
+  dir: string;
+  deviceId: string;
+  storeId: string;
+  log: Logger;
+  /** Wall clock in ms; injectable so tests can jump it. */
+  now?: () => number;
+}
+
+export interface JournalStats {
+  /** Synced batches written (one fsync each). */
+  batches: number;
+  /** Events committed. */
+  appends: number;
+  /** Appends answered with an existing event (idempotent retries). */
+  replays: number;
+  /** Largest group committed in one batch. */
+  maxBatch: number;
+  failedBatches: number;
+}
+
+interface Pending {
+  request: AppendRequest;
+  resolve: (result: AppendResult) => void;
+  reject: (err: unknown) => void;
+}
+
+type State = 'new' | 'starting' | 'open' | 'stopping' | 'closed';
+
+/** Bounds one batch so a huge backlog cannot build a giant write. */
+const MAX_GROUP = 512;
+const MAX_KEY_LENGTH = 256;
+const MAX_TYPE_LENGTH = 64;
+/** How many corrupt tail records start() will step over looking for the last good one. */
+const TAIL_PROBE = 64;
+const CLOCK_LAG_WARN_MS = 60_000;
+
+export class LevelJournal implements Journal {
+  /** Offline check for `tillbox doctor` (box may be stopped; answers `locked` if not). */
+  static readonly verifyDir = verifyJournal;
+
+  readonly stats: JournalStats = { batches: 0, appends: 0, replays: 0, maxBatch: 0, failedBatches: 0 };
+
+  private readonly options: LevelJournalOptions;
+  private readonly log: Logger;
+  private readonly wall: () => number;
+  private clock: HybridClock;
+  private db: JournalDb | undefined;
+  private state: State = 'new';
+  private committedSeq = 0;
+  private queue: Pending[] = [];
+  /** Idempotency keys queued or being written, so a concurrent retry joins the first append. */
+  private readonly inflight = new Map<string, { requestHash: string; promise: Promise<AppendResult> }>();
+  private writer: Promise<void> | undefined;
+  private readonly listeners = new Set<(event: JournalEvent) => void>();
+  private readonly quarantining = new Set<string>();
+
+  constructor(options: LevelJournalOptions) {
+    this.options = options;
+    this.log = options.log;
+    this.wall = options.now ?? Date.now;
+    this.clock = new HybridClock({ deviceId: options.deviceId, now: this.wall });
+  }
+
+  get lastSeq(): number {
+    return this.committedSeq;
+  }
+
+  /** Latest HLC issued or recovered (for health/diagnostics). */
+  get hlc(): string {
+    return this.clock.current();
+  }
+
+  /** Merge a remote HLC (sync): later local events order after it. Persisted with the next commit. */
+  receive(remoteHlc: string): string {
+    return this.clock.receive(remoteHlc);
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new' && this.state !== 'closed') {
+      throw new TillboxError(ErrorCode.JournalClosed, `journal cannot start while ${this.state}`);
+    }
+    this.state = 'starting';
+    const db = openDb(this.options.dir, true);
+    try {
+      await db.open();
+    } catch (err) {
+      this.state = 'closed';
+      if (isLockedError(err)) {
+        throw new TillboxError(
+          ErrorCode.JournalWriteFailed,
+          `journal is locked (is another tillbox running on ${this.options.dir}?)`,
+          { cause: err, retryable: true, detail: { locked: true } },
+        );
+      }
+      throw new TillboxError(ErrorCode.JournalWriteFailed, `cannot open journal at ${this.options.dir}`, { cause: err });
+    }
+    try {
+      await this.recover(db);
+    } catch (err) {
+      this.state = 'closed';
+      await db.close().catch(() => undefined);
+      throw err;
+    }
+    this.db = db;
+    this.state = 'open';
+    this.log.info({ lastSeq: this.committedSeq, hlc: this.clock.current() }, 'journal started');
+  }
+
+  /** Recovers lastSeq and the HLC from meta and the event tail; quarantines a corrupt tail. */
+  private async recover(db: JournalDb): Promise<void> {
+    const metaRaw = await db.get(META_KEY);
+    const meta = metaRaw === undefined ? undefined : decodeMeta(metaRaw);
+    if (metaRaw !== undefined && meta === undefined) {
+      this.log.error('journal meta record is corrupt; recovering from the event tail');
+    }
+    let highestKeySeq = 0;
+    let tail: StoredRecord | undefined;
+    const corrupt: Array<{ key: string; seq: number | null; reason: string; raw: string }> = [];
+    for await (const [key, raw] of db.iterator({ gte: EVENT_PREFIX, lt: EVENT_END, reverse: true, limit: TAIL_PROBE })) {
+      const seq = seqFromEventKey(key);
+      if (seq !== null) highestKeySeq = Math.max(highestKeySeq, seq);
+      const decoded = decodeRecord(raw, seq);
+      if (decoded.ok) {
+        tail = decoded.record;
+        break;
+      }
+      corrupt.push({ key, seq, reason: decoded.reason, raw });
+    }
+    for (const c of corrupt) {
+      this.log.error({ key: c.key, seq: c.seq, reason: c.reason }, 'corrupt journal record at tail; quarantined');
+      await quarantine(db, c.key, c.seq, c.reason, c.raw, this.wall());
+    }
+    if (tail && tail.event.deviceId !== this.options.deviceId) {
+      throw new TillboxError(
+        ErrorCode.JournalCorrupt,
+        `journal at ${this.options.dir} belongs to device ${tail.event.deviceId}, not ${this.options.deviceId}`,
+      );
+    }
+    // Never reuse a seq that was ever written, even by a record now quarantined.
+    this.committedSeq = Math.max(meta?.lastSeq ?? 0, highestKeySeq);
+    if (meta && tail && tail.event.seq < meta.lastSeq) {
+      this.log.error({ metaLastSeq: meta.lastSeq, tailSeq: tail.event.seq }, 'journal tail is missing events');
+    }
+    this.clock = new HybridClock({ deviceId: this.options.deviceId, now: this.wall });
+    for (const stamp of [meta?.hlc, tail?.event.hlc]) {
+      if (stamp === undefined) continue;
+      try {
+        this.clock.restore(stamp);
+      } catch {
+        this.log.error({ stamp }, 'unparsable persisted HLC ignored');
+      }
+    }
+    const lag = this.clock.lagMs();
+    if (lag > CLOCK_LAG_WARN_MS) {
+      this.log.warn({ lagMs: lag }, 'wall clock is behind the journal clock; HLC keeps counting from the journal');
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'stopping';
+    // Everything already accepted is committed before closing.
+    while (this.writer) await this.writer;
+    const db = this.db;
+    this.db = undefined;
+    this.state = 'closed';
+    await db?.close();
+    this.log.info({ lastSeq: this.committedSeq }, 'journal stopped');
+  }
+
+  append<P>(request: AppendRequest<P>): Promise<AppendResult<P>> {
+    if (this.state !== 'open') {
+      return Promise.reject(new TillboxError(ErrorCode.JournalClosed, `journal is ${this.state}`, { retryable: true }));
+    }
+    const invalid = validateRequest(request);
+    if (invalid) return Promise.reject(invalid);
+    const key = request.idempotencyKey;
+    const existing = this.inflight.get(key);
+    if (existing) {
+      if (existing.requestHash !== request.requestHash) return Promise.reject(conflict(key));
+      this.stats.replays += 1;
+      return existing.promise.then((r) => ({ event: r.event as JournalEvent<P>, replayed: true }));
+    }
+    const promise = new Promise<AppendResult>((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+    });
+    this.inflight.set(key, { requestHash: request.requestHash, promise });
+    const done = (): void => {
+      if (this.inflight.get(key)?.promise === promise) this.inflight.delete(key);
+    };
+    promise.then(done, done);
+    this.kick();
+    return promise as Promise<AppendResult<P>>;
+  }
+
+  private kick(): void {
+    if (this.writer) return;
+    this.writer = this.drain().finally(() => {
+      this.writer = undefined;
+      // An append may have queued after drain() saw an empty queue but before
+      // this callback ran (it found `writer` still set and did not kick).
+      if (this.queue.length > 0) this.kick();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const group = this.queue.splice(0, MAX_GROUP);
+      await this.commitGroup(group);
+    }
+  }
+
+  private async commitGroup(group: Pending[]): Promise<void> {
+    const db = this.db;
+    if (!db) {
+      for (const p of group) p.reject(new TillboxError(ErrorCode.JournalClosed, 'journal is closed', { retryable: true }));
+      return;
+    }
+    let fresh: Pending[];
+    try {
+      fresh = await this.answerKnownKeys(db, group);
+    } catch (err) {
+      const failure = new TillboxError(ErrorCode.JournalWriteFailed, 'journal lookup failed', { cause: err, retryable: true });
+      for (const p of group) p.reject(failure);
+      return;
+    }
+    if (fresh.length === 0) return;
+
+    const ops: Array<{ type: 'put'; key: string; value: string }> = [];
+    const committed: Array<{ pending: Pending; event: JournalEvent }> = [];
+    let seq = this.committedSeq;
+    for (const p of fresh) {
+      const r = p.request;
+      let event: JournalEvent;
+      let value: string;
+      try {
+        event = {
+          id: uuidv7(),
+          deviceId: this.options.deviceId,
+          storeId: this.options.storeId,
+          seq: seq + 1,
+          hlc: this.clock.now(),
+          type: r.type,
+          // Round-trip through canonical JSON so the caller gets exactly what is stored.
+          payload: JSON.parse(canonicalJson(r.payload)) as unknown,
+          idempotencyKey: r.idempotencyKey,
+          recordedAt: new Date(this.wall()).toISOString(),
+        };
+        value = encodeRecord(event, r.requestHash);
+      } catch (err) {
+        // Only this request is bad; it consumes no seq.
+        p.reject(new TillboxError(ErrorCode.Validation, `payload is not JSON: ${(err as Error).message}`, { field: 'payload', cause: err }));
+        continue;
+      }
+      seq += 1;
+      ops.push(
+        { type: 'put', key: eventKey(seq), value },
+        { type: 'put', key: idempotencyIndexKey(r.idempotencyKey), value: String(seq) },
+        { type: 'put', key: idIndexKey(event.id), value: String(seq) },
+      );
+      committed.push({ pending: p, event });
+    }
+    if (committed.length === 0) return;
+    const meta: Meta = { lastSeq: seq, hlc: this.clock.current() };
+    ops.push({ type: 'put', key: META_KEY, value: JSON.stringify(meta) });
+
+    try {
+      await db.batch(ops, { sync: true });
+    } catch (err) {
+      this.stats.failedBatches += 1;
+      this.log.error({ err, size: committed.length }, 'journal batch failed; nothing in it was acknowledged');
+      const failure = new TillboxError(ErrorCode.JournalWriteFailed, 'journal write failed', { cause: err, retryable: true });
+      for (const c of committed) c.pending.reject(failure);
+      await this.resyncAfterFailure(db);
+      return;
+    }
+    this.committedSeq = seq;
+    this.stats.batches += 1;
+    this.stats.appends += committed.length;
+    this.stats.maxBatch = Math.max(this.stats.maxBatch, committed.length);
+    for (const c of committed) {
+      c.pending.resolve({ event: c.event, replayed: false });
+      this.notify(c.event);
+    }
+  }
+
+  /**
+   * Resolves requests whose idempotency key is already durable (replay or
+   * conflict) and returns the ones that need a new event. Keys are unique
+   * within a group: append() folds concurrent duplicates into one pending.
+   */
+  private async answerKnownKeys(db: JournalDb, group: Pending[]): Promise<Pending[]> {
+    const seqs = await db.getMany(group.map((p) => idempotencyIndexKey(p.request.idempotencyKey)));
+    const fresh: Pending[] = [];
+    for (let i = 0; i < group.length; i++) {
+      const p = group[i]!;
+      const seqText = seqs[i];
+      if (seqText === undefined) {
+        fresh.push(p);
+        continue;
+      }
+      const record = await this.loadRecord(db, Number(seqText));
+      if (!record || record.event.idempotencyKey !== p.request.idempotencyKey) {
+        // The original exists but cannot be served: never write a second sale for it.
+        p.reject(
+          new TillboxError(
+            ErrorCode.JournalCorrupt,
+            `the event for idempotency key ${p.request.idempotencyKey} is corrupt or missing`,
+            { detail: { seq: Number(seqText) } },
+          ),
+        );
+      } else if (record.requestHash !== p.request.requestHash) {
+        p.reject(conflict(p.request.idempotencyKey));
+      } else {
+        this.stats.replays += 1;
+        p.resolve({ event: record.event, replayed: true });
+      }
+    }
+    return fresh;
+  }
+
+  /**
+   * After a failed batch LevelDB may or may not hold it; trust what the store
+   * says so a seq that did land is never handed out twice.
+   */
+  private async resyncAfterFailure(db: JournalDb): Promise<void> {
+    try {
+      const raw = await db.get(META_KEY);
+      const meta = raw === undefined ? undefined : decodeMeta(raw);
+      if (meta && meta.lastSeq > this.committedSeq) {
+        this.log.warn({ lastSeq: meta.lastSeq }, 'failed batch is visible in the store; adopting its seq');
+        this.committedSeq = meta.lastSeq;
+      }
+    } catch (err) {
+      this.log.error({ err }, 'cannot re-read journal meta after a failed batch');
+    }
+  }
+
+  private notify(event: JournalEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        const ret = listener(event) as unknown;
+        if (ret instanceof Promise) {
+          ret.catch((err: unknown) => this.log.error({ err, seq: event.seq }, 'journal onCommit listener rejected'));
+        }
+      } catch (err) {
+        this.log.error({ err, seq: event.seq }, 'journal onCommit listener threw');
+      }
+    }
+  }
+
+  onCommit(listener: (event: JournalEvent) => void): () => void {
+    // Wrap so the same function registered twice is called twice and unsubscribes independently.
+    const entry = (event: JournalEvent): void => listener(event);
+    this.listeners.add(entry);
+    return () => {
+      this.listeners.delete(entry);
+    };
+  }
+
+  async getBySeq(seq: number): Promise<JournalEvent | undefined> {
+    const db = this.requireOpen();
+    if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
+    return (await this.loadRecord(db, seq))?.event;
+  }
+
+  async getById(id: string): Promise<JournalEvent | undefined> {
+    const db = this.requireOpen();
+    const seq = await db.get(idIndexKey(id));
+    if (seq === undefined) return undefined;
+    const event = (await this.loadRecord(db, Number(seq)))?.event;
+    return event?.id === id ? event : undefined;
+  }
+
+  async getByIdempotencyKey(key: string): Promise<JournalEvent | undefined> {
+    const db = this.requireOpen();
+    const seq = await db.get(idempotencyIndexKey(key));
+    if (seq === undefined) return undefined;
+    const event = (await this.loadRecord(db, Number(seq)))?.event;
+    return event?.idempotencyKey === key ? event : undefined;
+  }
+
+  async read(options: ReadOptions = {}): Promise<JournalEvent[]> {
+    const db = this.requireOpen();
+    const after = options.after ?? 0;
+    const limit = Math.min(options.limit ?? 100, 1000);
+    if (!Number.isSafeInteger(after) || after < 0) {
+      throw new TillboxError(ErrorCode.Validation, 'after must be a non-negative integer', { field: 'after' });
+    }
+    if (!Number.isSafeInteger(limit) || limit < 0) {
+      throw new TillboxError(ErrorCode.Validation, 'limit must be a non-negative integer', { field: 'limit' });
+    }
+    const events: JournalEvent[] = [];
+    if (limit === 0) return events;
+    for await (const [key, raw] of db.iterator({ gt: eventKey(after), lt: EVENT_END })) {
+      const seq = seqFromEventKey(key);
+      const decoded = decodeRecord(raw, seq);
+      if (!decoded.ok) {
+        await this.quarantineAtRead(db, key, seq, decoded.reason, raw);
+        continue;
+      }
+      events.push(decoded.record.event);
+      if (events.length >= limit) break;
+    }
+    return events;
+  }
+
+  async verify(): Promise<IntegrityReport> {
+    const db = this.requireOpen();
+    const report = await scanJournal(db, { repair: true, log: this.log, now: this.wall });
+    // Events committed while the scan ran are not gaps.
+    report.lastSeq = Math.max(report.lastSeq, this.committedSeq);
+    return report;
+  }
+
+  private async loadRecord(db: JournalDb, seq: number): Promise<StoredRecord | undefined> {
+    const key = eventKey(seq);
+    const raw = await db.get(key);
+    if (raw === undefined) return undefined;
+    const decoded = decodeRecord(raw, seq);
+    if (decoded.ok) return decoded.record;
+    await this.quarantineAtRead(db, key, seq, decoded.reason, raw);
+    return undefined;
+  }
+
+  private async quarantineAtRead(db: JournalDb, key: string, seq: number | null, reason: string, raw: string): Promise<void> {
+    this.log.error({ key, seq, reason }, 'corrupt journal record found at read; quarantined and skipped');
+    if (this.quarantining.has(key)) return;
+    this.quarantining.add(key);
+    try {
+      await quarantine(db, key, seq, reason, raw, this.wall());
+    } catch (err) {
+      this.log.error({ err, key }, 'could not quarantine corrupt journal record');
+    } finally {
+      this.quarantining.delete(key);
+    }
+  }
+
+  private requireOpen(): JournalDb {
+    if (this.state !== 'open' && this.state !== 'stopping') {
+      throw new TillboxError(ErrorCode.JournalClosed, `journal is ${this.state}`, { retryable: true });
+    }
+    return this.db!;
+  }
+}
+
+function conflict(key: string): TillboxError {
+  return new TillboxError(
+    ErrorCode.IdempotencyConflict,
+    'idempotency key was already used with a different request',
+    { detail: { idempotencyKey: key } },
+  );
+}
+
+function validateRequest(r: AppendRequest): TillboxError | undefined {
+  const bad = (field: string, msg: string): TillboxError => new TillboxError(ErrorCode.Validation, msg, { field });
+  if (typeof r !== 'object' || r === null) return bad('request', 'append request must be an object');
+  if (typeof r.type !== 'string' || r.type.length === 0 || r.type.length > MAX_TYPE_LENGTH) {
+    return bad('type', `type must be a non-empty string of at most ${MAX_TYPE_LENGTH} characters`);
+  }
+  if (typeof r.idempotencyKey !== 'string' || r.idempotencyKey.length === 0 || r.idempotencyKey.length > MAX_KEY_LENGTH) {
+    return bad('idempotencyKey', `idempotencyKey must be a non-empty string of at most ${MAX_KEY_LENGTH} characters`);
+  }
+  if (typeof r.requestHash !== 'string' || r.requestHash.length === 0) {
+    return bad('requestHash', 'requestHash must be a non-empty string');
+  }
+  if (r.payload === undefined) return bad('payload', 'payload is required');
+  return undefined;
+}

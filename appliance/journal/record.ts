@@ -1,0 +1,133 @@
+import { canonicalJson, sha256Hex } from './hash.ts';
+import type { JournalEvent } from './types.ts';
+
+// Record codec and key layout. One LevelDB, utf8 keys and values, prefixes:
+//   e!<seq 16 digits>          -> StoredRecord JSON (the event + requestHash + checksum)
+//   k!<idempotencyKey>         -> seq (decimal)
+//   i!<event id>               -> seq (decimal)
+//   m!meta                     -> Meta JSON { lastSeq, hlc }
+//   q!<original key>!<ms>      -> QuarantineEntry JSON (corrupt value kept for forensics)
+// Zero-padded seq keeps LevelDB's byte order equal to seq order, so read(after)
+// is one range scan.
+
+export const SEQ_DIGITS = 16;
+export const EVENT_PREFIX = 'e!';
+export const EVENT_END = 'e"'; // '"' is the byte after '!': the end of the e! range
+export const KEY_PREFIX = 'k!';
+export const ID_PREFIX = 'i!';
+export const META_KEY = 'm!meta';
+export const QUARANTINE_PREFIX = 'q!';
+export const QUARANTINE_END = 'q"';
+
+export const RECORD_VERSION = 1;
+
+export function eventKey(seq: number): string {
+  return EVENT_PREFIX + String(seq).padStart(SEQ_DIGITS, '0');
+}
+
+export function seqFromEventKey(key: string): number | null {
+  const digits = key.slice(EVENT_PREFIX.length);
+  if (!key.startsWith(EVENT_PREFIX) || !/^\d{16}$/.test(digits)) return null;
+  return Number(digits);
+}
+
+export const idempotencyIndexKey = (key: string): string => KEY_PREFIX + key;
+export const idIndexKey = (id: string): string => ID_PREFIX + id;
+
+export function quarantineKey(originalKey: string, at: number): string {
+  return `${QUARANTINE_PREFIX}${originalKey}!${String(at).padStart(15, '0')}`;
+}
+
+/** What is stored under e!<seq>. */
+export interface StoredRecord {
+  v: number;
+  event: JournalEvent;
+  requestHash: string;
+  /** sha256 of canonicalJson({ v, event, requestHash }). */
+  checksum: string;
+}
+
+export interface Meta {
+  lastSeq: number;
+  hlc: string;
+}
+
+export interface QuarantineEntry {
+  key: string;
+  seq: number | null;
+  reason: string;
+  /** The value as found (may be unparsable text). */
+  raw: string;
+  quarantinedAt: string;
+}
+
+function checksumOf(v: number, event: JournalEvent, requestHash: string): string {
+  return sha256Hex({ v, event, requestHash });
+}
+
+export function encodeRecord(event: JournalEvent, requestHash: string): string {
+  const record: StoredRecord = {
+    v: RECORD_VERSION,
+    event,
+    requestHash,
+    checksum: checksumOf(RECORD_VERSION, event, requestHash),
+  };
+  return canonicalJson(record);
+}
+
+export type DecodeResult = { ok: true; record: StoredRecord } | { ok: false; reason: string };
+
+/**
+ * Parses and checks one stored record. `expectedSeq` is the seq from its key: a
+ * record whose body claims another seq was written somewhere it does not belong.
+ */
+export function decodeRecord(raw: string, expectedSeq: number | null): DecodeResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    return { ok: false, reason: `unparsable JSON: ${(err as Error).message}` };
+  }
+  if (typeof parsed !== 'object' || parsed === null) return { ok: false, reason: 'record is not an object' };
+  const r = parsed as Partial<StoredRecord>;
+  if (r.v !== RECORD_VERSION) return { ok: false, reason: `unknown record version ${String(r.v)}` };
+  if (typeof r.checksum !== 'string') return { ok: false, reason: 'missing checksum' };
+  if (typeof r.requestHash !== 'string') return { ok: false, reason: 'missing requestHash' };
+  const shapeError = checkEventShape(r.event);
+  if (shapeError) return { ok: false, reason: shapeError };
+  const event = r.event as JournalEvent;
+  let actual: string;
+  try {
+    actual = checksumOf(r.v, event, r.requestHash);
+  } catch (err) {
+    return { ok: false, reason: `cannot canonicalise: ${(err as Error).message}` };
+  }
+  if (actual !== r.checksum) return { ok: false, reason: 'checksum mismatch' };
+  if (expectedSeq !== null && event.seq !== expectedSeq) {
+    return { ok: false, reason: `seq ${event.seq} stored under key for seq ${expectedSeq}` };
+  }
+  return { ok: true, record: r as StoredRecord };
+}
+
+function checkEventShape(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null) return 'missing event';
+  const ev = e as Record<string, unknown>;
+  for (const f of ['id', 'deviceId', 'storeId', 'hlc', 'type', 'idempotencyKey', 'recordedAt'] as const) {
+    if (typeof ev[f] !== 'string') return `event.${f} is not a string`;
+  }
+  if (!Number.isSafeInteger(ev.seq) || (ev.seq as number) < 1) return 'event.seq is not a positive integer';
+  if (!('payload' in ev)) return 'event.payload is missing';
+  return undefined;
+}
+
+export function decodeMeta(raw: string): Meta | undefined {
+  try {
+    const m = JSON.parse(raw) as Partial<Meta>;
+    if (Number.isSafeInteger(m.lastSeq) && (m.lastSeq as number) >= 0 && typeof m.hlc === 'string') {
+      return { lastSeq: m.lastSeq as number, hlc: m.hlc };
+    }
+  } catch {
+    // fall through: the caller recovers from the event tail
+  }
+  return undefined;
+}
