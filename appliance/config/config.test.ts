@@ -1,0 +1,99 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, ENV_KEYS, loadConfig } from './index.ts';
+
+function file(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tillbox-config-'));
+  const f = join(dir, 'tillbox.yaml');
+  writeFileSync(f, text);
+  return f;
+}
+
+function issuesOf(fn: () => unknown): Array<{ path: string; message: string }> {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).issues;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('fills every default from an empty environment and no file', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.version).toBe(1);
+    expect(c.http.port).toBe(8080);
+    expect(c.mqtt.port).toBe(1883);
+    expect(c.mqtt.tls.port).toBe(8883);
+    expect(c.mqtt.anonymousLoopback).toBe(false);
+    expect(c.demo).toBe(false);
+  });
+
+  it('reads a YAML file with version 1 and keeps defaults for the rest', () => {
+    const c = loadConfig({ file: file('version: 1\nstore:\n  id: berlin-01\nhttp:\n  port: 9000\n'), env: {} });
+    expect(c.store.id).toBe('berlin-01');
+    expect(c.http.port).toBe(9000);
+    expect(c.http.host).toBe('127.0.0.1');
+  });
+
+  it('lets TILLBOX_HTTP_PORT, TILLBOX_MQTT_PORT, TILLBOX_STORE_ID and TILLBOX_DEVICE_ID override the file', () => {
+    const c = loadConfig({
+      file: file('version: 1\nstore: { id: from-file }\nhttp: { port: 9000 }\n'),
+      env: { TILLBOX_HTTP_PORT: '9100', TILLBOX_MQTT_PORT: '11883', TILLBOX_STORE_ID: 'from-env', TILLBOX_DEVICE_ID: 'box-7' },
+    });
+    expect(c.http.port).toBe(9100);
+    expect(c.mqtt.port).toBe(11883);
+    expect(c.store.id).toBe('from-env');
+    expect(c.device.id).toBe('box-7');
+  });
+
+  it('derives an environment variable for every key in upper snake case', () => {
+    const names = ENV_KEYS.map((k) => k.name);
+    expect(names).toContain('TILLBOX_MQTT_TLS_CERT_FILE');
+    expect(names).toContain('TILLBOX_MQTT_LIMITS_MAX_PACKET_SIZE');
+    expect(names).toContain('TILLBOX_HTTP_BODY_LIMIT_BYTES');
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('reports every problem of a bad file at once, each naming its field path', () => {
+    const issues = issuesOf(() =>
+      loadConfig({ file: file('version: 1\nhttp:\n  port: 70000\n  prot: 1\nmqtt:\n  tls:\n    port: "x"\nstore:\n  id: "has space"\n'), env: {} }),
+    );
+    const paths = issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['http.port', 'http.prot', 'mqtt.tls.port', 'store.id']));
+    expect(issues.find((i) => i.path === 'http.prot')?.message).toBe('unknown key');
+  });
+
+  it('refuses a file without version 1', () => {
+    expect(issuesOf(() => loadConfig({ file: file('version: 2\n'), env: {} }))).toEqual([{ path: 'version', message: 'must be 1' }]);
+    expect(issuesOf(() => loadConfig({ file: file('store: { id: a }\n'), env: {} }))).toEqual([{ path: 'version', message: 'is required' }]);
+  });
+
+  it('explains YAML syntax errors with a line number', () => {
+    const [issue] = issuesOf(() => loadConfig({ file: file('version: 1\nhttp:\n  port: [1,\n'), env: {} }));
+    expect(issue?.message).toMatch(/not valid YAML \(line \d+/);
+  });
+
+  it('refuses a document that is not a mapping', () => {
+    expect(issuesOf(() => loadConfig({ file: file('- a\n- b\n'), env: {} }))[0]?.message).toMatch(/mapping/);
+  });
+
+  it('names the environment variable when an override cannot be parsed', () => {
+    const issues = issuesOf(() => loadConfig({ env: { TILLBOX_HTTP_PORT: 'eighty', TILLBOX_MQTT_TLS_ENABLED: 'maybe' } }));
+    expect(issues).toEqual([
+      { path: 'http.port', message: 'TILLBOX_HTTP_PORT="eighty" is not a number' },
+      { path: 'mqtt.tls.enabled', message: 'TILLBOX_MQTT_TLS_ENABLED="maybe" is not a boolean (true/false)' },
+    ]);
+  });
+
+  it('validates values that came from the environment like values from the file', () => {
+    expect(issuesOf(() => loadConfig({ env: { TILLBOX_HTTP_PORT: '-1' } }))[0]?.path).toBe('http.port');
+  });
+
+  it('says clearly when the file cannot be read', () => {
+    expect(() => loadConfig({ file: '/nonexistent/tillbox.yaml', env: {} })).toThrow(/cannot read config file \/nonexistent\/tillbox.yaml/);
+  });
+});

@@ -1,0 +1,178 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/index.ts';
+import { ConfigError } from '../config/index.ts';
+import { namespaced, type Logger } from '../log.ts';
+import { ensureStateDir, statePaths } from '../state/state-dir.ts';
+import { loadOrCreateDeviceId, loadOrCreateSecrets, type Secrets } from '../secrets/secrets.ts';
+import { LevelJournal } from '../journal/level-journal.ts';
+import { LocalBroker } from '../broker/local-broker.ts';
+import { PosService } from '../pos/pos-service.ts';
+import { demoCatalog } from '../pos/demo-catalog.ts';
+import { createHttpApi } from '../http/app.ts';
+import { EventPublisher } from './event-publisher.ts';
+import { removeRuntime, writeRuntime, type RuntimeInfo } from './runtime.ts';
+
+export const DEMO_STORE_ID = 'demo-store';
+
+export interface CoreContext {
+  config: Config;
+  stateDir: string;
+  log: Logger;
+}
+
+/** Settings that follow from the config plus demo mode, resolved once. */
+export interface Resolved {
+  storeId: string;
+  deviceId: string;
+  loopbackOpen: boolean;
+  anonymousLoopback: boolean;
+}
+
+export function resolveSettings(config: Config, deviceIdFile: string): Resolved {
+  const storeId = config.store.id ?? (config.demo ? DEMO_STORE_ID : undefined);
+  if (!storeId) throw new ConfigError('config', [{ path: 'store.id', message: 'is required (or start with --demo)' }]);
+  return {
+    storeId,
+    deviceId: loadOrCreateDeviceId(deviceIdFile, config.device.id),
+    loopbackOpen: config.http.loopbackOpen || config.demo,
+    anonymousLoopback: config.mqtt.anonymousLoopback || config.demo,
+  };
+}
+
+/**
+ * The core process: broker, journal, POS service, event publisher and HTTP
+ * API. The constructor only stores the context; start() opens everything in
+ * dependency order and stop() closes it in reverse.
+ */
+export class Core {
+  readonly #ctx: CoreContext;
+  readonly #log: Logger;
+  #ready = false;
+  #journal: LevelJournal | undefined;
+  #broker: LocalBroker | undefined;
+  #pos: PosService | undefined;
+  #publisher: EventPublisher | undefined;
+  #http: FastifyInstance | undefined;
+  #runtime: RuntimeInfo | undefined;
+  #secretsCreated = false;
+
+  constructor(ctx: CoreContext) {
+    this.#ctx = ctx;
+    this.#log = namespaced(ctx.log, 'core', ctx.config.log.levels);
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get runtime(): RuntimeInfo | undefined {
+    return this.#runtime;
+  }
+
+  get secretsCreated(): boolean {
+    return this.#secretsCreated;
+  }
+
+  get journal(): LevelJournal | undefined {
+    return this.#journal;
+  }
+
+  async start(): Promise<void> {
+    const { config, stateDir, log } = this.#ctx;
+    const levels = config.log.levels;
+    const paths = statePaths(stateDir);
+    ensureStateDir(stateDir);
+    const settings = resolveSettings(config, paths.deviceId);
+    const { secrets, created } = loadOrCreateSecrets(paths.secrets);
+    this.#secretsCreated = created;
+    if (created) this.#log.info({ file: paths.secrets }, 'generated per-device secrets (show them with: tillbox secrets show)');
+
+    // Construct everything (no I/O), then listen on HTTP first so /healthz
+    // answers 503 while the journal and broker come up.
+    const journal = new LevelJournal({ dir: paths.journal, deviceId: settings.deviceId, storeId: settings.storeId, log: namespaced(log, 'journal', levels) });
+    const broker = new LocalBroker(brokerOptions(config, settings, secrets, stateDir, namespaced(log, 'broker', levels)));
+    const pos = new PosService({
+      journal,
+      catalog: config.demo ? demoCatalog() : undefined,
+      log: namespaced(log, 'pos', levels),
+      storeId: settings.storeId,
+      currency: config.store.currency,
+    });
+    const publisher = new EventPublisher({
+      journal,
+      publish: (topic, payload, opts) => broker.publish(topic, payload, opts),
+      storeId: settings.storeId,
+      cursorFile: paths.publishCursor,
+      log: namespaced(log, 'publisher', levels),
+    });
+    const http = createHttpApi({
+      pos,
+      journal,
+      log: namespaced(log, 'http', levels),
+      auth: { tokens: secrets.api, loopbackOpen: settings.loopbackOpen },
+      isReady: () => this.#ready,
+      bodyLimit: config.http.bodyLimitBytes,
+    });
+    this.#journal = journal;
+    this.#broker = broker;
+    this.#pos = pos;
+    this.#publisher = publisher;
+    this.#http = http;
+
+    await http.listen({ host: config.http.host, port: config.http.port });
+    await journal.start();
+    await broker.start();
+    await pos.start();
+    await publisher.start();
+
+    const addr = http.server.address();
+    const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
+    this.#runtime = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      storeId: settings.storeId,
+      deviceId: settings.deviceId,
+      http: { host: config.http.host, port: httpPort },
+      mqtt: broker.addresses,
+    };
+    writeRuntime(paths.runtime, this.#runtime);
+    this.#ready = true;
+    this.#log.info({ http: this.#runtime.http, mqtt: this.#runtime.mqtt, storeId: settings.storeId, deviceId: settings.deviceId }, 'core ready');
+  }
+
+  async stop(): Promise<void> {
+    this.#ready = false;
+    const steps: Array<[string, (() => Promise<unknown>) | undefined]> = [
+      ['http', this.#http && (() => this.#http!.close())],
+      ['publisher', this.#publisher && (() => this.#publisher!.stop())],
+      ['pos', this.#pos && (() => this.#pos!.stop())],
+      ['broker', this.#broker && (() => this.#broker!.stop())],
+      ['journal', this.#journal && (() => this.#journal!.stop())],
+    ];
+    for (const [name, step] of steps) {
+      if (!step) continue;
+      try {
+        await step();
+      } catch (err) {
+        this.#log.error({ err, step: name }, 'error while stopping');
+      }
+    }
+    removeRuntime(statePaths(this.#ctx.stateDir).runtime);
+  }
+}
+
+function brokerOptions(config: Config, settings: Resolved, secrets: Secrets, stateDir: string, log: Logger) {
+  const m = config.mqtt;
+  return {
+    stateDir,
+    storeId: settings.storeId,
+    log,
+    accounts: secrets.mqtt,
+    tcp: { host: m.host, port: m.port },
+    anonymousLoopback: { enabled: settings.anonymousLoopback, role: m.anonymousRole },
+    tls: m.tls,
+    ws: m.ws,
+    limits: m.limits,
+    persistence: m.persistence,
+  };
+}

@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Agent, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { percentile } from './stats.ts';
+
+// Core benchmarks through the real process: `tillbox start --demo` in a child,
+// driven over HTTP on loopback. Durable sales/s here include HTTP, validation,
+// pricing, the journal's fsync and the MQTT publish of each event.
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+export interface CoreBench {
+  readyMs: number;
+  rssIdleMB: number;
+  rssAfterMB: number;
+  salesPerSec1: number;
+  salesPerSec32: number;
+  p50Ms32: number;
+  p99Ms32: number;
+}
+
+function rssMB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : NaN;
+}
+
+export interface BoxProcess {
+  child: ChildProcess;
+  port: number;
+  stateDir: string;
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a demo box on free ports in its own state dir and waits for /healthz. */
+export async function startBox(stateDir?: string, extraEnv: Record<string, string> = {}): Promise<BoxProcess> {
+  const dir = stateDir ?? mkdtempSync(join(tmpdir(), 'tillbox-bench-'));
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'start', '--demo'], {
+    cwd: ROOT,
+    env: { ...process.env, TILLBOX_STATE_DIR: dir, TILLBOX_HTTP_PORT: '0', TILLBOX_MQTT_PORT: '0', TILLBOX_MQTT_WS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let port = 0;
+  for (;;) {
+    const m = /HTTP API\s+http:\/\/[^:]+:(\d+)/.exec(out);
+    if (m) {
+      port = Number(m[1]);
+      break;
+    }
+    if (child.exitCode !== null) throw new Error(`box exited with ${child.exitCode}:\n${out}`);
+    if (performance.now() - t0 > 30_000) throw new Error(`box did not start in 30 s:\n${out}`);
+    await sleep(5);
+  }
+  const readyMs = Math.round(performance.now() - t0);
+  return {
+    child,
+    port,
+    stateDir: dir,
+    readyMs,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+      if (!stateDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+export function postSale(port: number, key: string, body: unknown): Promise<{ status: number; body: string }> {
+  const data = JSON.stringify(body);
+  return new Promise((res, rej) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/api/v1/sales', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), 'idempotency-key': key } },
+      (r) => {
+        let b = '';
+        r.on('data', (d: Buffer) => (b += d.toString()));
+        r.on('end', () => res({ status: r.statusCode ?? 0, body: b }));
+      },
+    );
+    req.on('error', rej);
+    req.end(data);
+  });
+}
+
+async function sellLoop(port: number, prefix: string, count: number, latencies: number[], sale: unknown): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    const r = await postSale(port, `${prefix}-${i}`, sale);
+    if (r.status !== 201) throw new Error(`sale failed: ${r.status} ${r.body}`);
+    latencies.push(performance.now() - t);
+  }
+}
+
+export async function benchCore(opts: { salesSequential?: number; salesPerClient?: number } = {}): Promise<CoreBench> {
+  const box = await startBox();
+  try {
+    await sleep(500);
+    const rssIdleMB = rssMB(box.child.pid!);
+    const catalog = (await (await fetch(`http://127.0.0.1:${box.port}/api/v1/catalog`)).json()) as { items: Array<{ sku: string; soldByWeight?: boolean; price: number | { amount: number } }> };
+    const item = catalog.items.find((i) => !i.soldByWeight)!;
+    const price = typeof item.price === 'number' ? item.price : item.price.amount;
+    const sale = { lines: [{ sku: item.sku, qty: 2 }], tenders: [{ type: 'cash', amount: price * 2 }] };
+
+    // Warm up JIT and connections.
+    await sellLoop(box.port, 'warm', 50, [], sale);
+
+    const n1 = opts.salesSequential ?? 300;
+    let t = performance.now();
+    await sellLoop(box.port, 'seq', n1, [], sale);
+    const salesPerSec1 = n1 / ((performance.now() - t) / 1000);
+
+    const perClient = opts.salesPerClient ?? 100;
+    const latencies: number[] = [];
+    t = performance.now();
+    await Promise.all(Array.from({ length: 32 }, (_, c) => sellLoop(box.port, `c${c}`, perClient, latencies, sale)));
+    const salesPerSec32 = (32 * perClient) / ((performance.now() - t) / 1000);
+    const rssAfterMB = rssMB(box.child.pid!);
+    return {
+      readyMs: box.readyMs,
+      rssIdleMB,
+      rssAfterMB,
+      salesPerSec1: Math.round(salesPerSec1),
+      salesPerSec32: Math.round(salesPerSec32),
+      p50Ms32: round2(percentile(latencies, 50)),
+      p99Ms32: round2(percentile(latencies, 99)),
+    };
+  } finally {
+    await box.stop();
+  }
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+if (import.meta.main) console.log(await benchCore());

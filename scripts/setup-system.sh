@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tillbox's tests and benchmarks use. Run once as
+# root on a development machine or CI (the OS image has its own list in image/).
+#   mosquitto: the independent MQTT broker the benchmarks and interop tests compare against
+set -euo pipefail
+packages=(mosquitto)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages present: ${packages[*]}"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]}; run: sudo $0" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The package enables a system-wide mosquitto on 1883; tillbox's tests start
+# their own on free ports, and the box itself wants 1883.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+pkill -x mosquitto 2>/dev/null || true
+echo "installed: ${missing[*]}"
