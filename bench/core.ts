@@ -1,16 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { Agent, request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile } from './stats.ts';
+import { postSale, startBox } from '../test/support/box.ts';
 
 // Core benchmarks through the real process: `tillbox start --demo` in a child,
 // driven over HTTP on loopback. Durable sales/s here include HTTP, validation,
 // pricing, the journal's fsync and the MQTT publish of each event.
-
-const ROOT = resolve(import.meta.dirname, '..');
 
 export interface CoreBench {
   readyMs: number;
@@ -25,70 +20,6 @@ export interface CoreBench {
 function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : NaN;
-}
-
-export interface BoxProcess {
-  child: ChildProcess;
-  port: number;
-  stateDir: string;
-  readyMs: number;
-  stop(): Promise<void>;
-}
-
-/** Starts a demo box on free ports in its own state dir and waits for /healthz. */
-export async function startBox(stateDir?: string, extraEnv: Record<string, string> = {}): Promise<BoxProcess> {
-  const dir = stateDir ?? mkdtempSync(join(tmpdir(), 'tillbox-bench-'));
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'start', '--demo'], {
-    cwd: ROOT,
-    env: { ...process.env, TILLBOX_STATE_DIR: dir, TILLBOX_HTTP_PORT: '0', TILLBOX_MQTT_PORT: '0', TILLBOX_MQTT_WS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  let port = 0;
-  for (;;) {
-    const m = /HTTP API\s+http:\/\/[^:]+:(\d+)/.exec(out);
-    if (m) {
-      port = Number(m[1]);
-      break;
-    }
-    if (child.exitCode !== null) throw new Error(`box exited with ${child.exitCode}:\n${out}`);
-    if (performance.now() - t0 > 30_000) throw new Error(`box did not start in 30 s:\n${out}`);
-    await sleep(5);
-  }
-  const readyMs = Math.round(performance.now() - t0);
-  return {
-    child,
-    port,
-    stateDir: dir,
-    readyMs,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-      if (!stateDir) rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
-export function postSale(port: number, key: string, body: unknown): Promise<{ status: number; body: string }> {
-  const data = JSON.stringify(body);
-  return new Promise((res, rej) => {
-    const req = request(
-      { host: '127.0.0.1', port, path: '/api/v1/sales', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), 'idempotency-key': key } },
-      (r) => {
-        let b = '';
-        r.on('data', (d: Buffer) => (b += d.toString()));
-        r.on('end', () => res({ status: r.statusCode ?? 0, body: b }));
-      },
-    );
-    req.on('error', rej);
-    req.end(data);
-  });
 }
 
 async function sellLoop(port: number, prefix: string, count: number, latencies: number[], sale: unknown): Promise<void> {
