@@ -6,10 +6,12 @@ import { createHash } from 'node:crypto';
 
 /** Deterministic JSON text of `value`; throws on values JSON cannot represent faithfully. */
 export function canonicalJson(value: unknown): string {
-  return encode(value, '$');
+  return encode(value, []);
 }
 
-function encode(value: unknown, path: string): string {
+// `path` is a stack of keys, turned into text only for an error message: this
+// runs on every append, so no per-node string building.
+function encode(value: unknown, path: Array<string | number>): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
@@ -17,27 +19,41 @@ function encode(value: unknown, path: string): string {
       return JSON.stringify(value);
     case 'number':
       // NaN/Infinity would silently become null and collide with a real null.
-      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: non-finite number at ${path}`);
+      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: non-finite number at ${where(path)}`);
       return JSON.stringify(value);
     case 'bigint':
     case 'function':
     case 'symbol':
     case 'undefined':
-      throw new TypeError(`canonicalJson: ${typeof value} is not JSON at ${path}`);
+      throw new TypeError(`canonicalJson: ${typeof value} is not JSON at ${where(path)}`);
   }
   if (Array.isArray(value)) {
-    return `[${value.map((v, i) => encode(v, `${path}[${i}]`)).join(',')}]`;
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      out += (i === 0 ? '' : ',') + encode(value[i], path);
+      path.pop();
+    }
+    return `${out}]`;
   }
   const obj = value as Record<string, unknown> & { toJSON?: () => unknown };
   if (typeof obj.toJSON === 'function') return encode(obj.toJSON(), path);
-  const parts: string[] = [];
+  let out = '{';
+  let first = true;
   for (const key of Object.keys(obj).sort()) {
     const v = obj[key];
     // Same as JSON.stringify: an undefined property is absent, not an error.
     if (v === undefined) continue;
-    parts.push(`${JSON.stringify(key)}:${encode(v, `${path}.${key}`)}`);
+    path.push(key);
+    out += `${first ? '' : ','}${JSON.stringify(key)}:${encode(v, path)}`;
+    path.pop();
+    first = false;
   }
-  return `{${parts.join(',')}}`;
+  return `${out}}`;
+}
+
+function where(path: Array<string | number>): string {
+  return '$' + path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
 }
 
 /** sha256 (hex) of the canonical JSON of `value`. */

@@ -1,7 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import type { Logger } from '../log.ts';
-import { canonicalJson } from './hash.ts';
 import { HybridClock } from './hlc.ts';
 import {
   EVENT_END,
@@ -276,19 +275,22 @@ export class LevelJournal implements Journal {
       let event: JournalEvent;
       let value: string;
       try {
-        event = {
-          id: uuidv7(),
-          deviceId: this.options.deviceId,
-          storeId: this.options.storeId,
-          seq: seq + 1,
-          hlc: this.clock.now(),
-          type: r.type,
-          // Round-trip through canonical JSON so the caller gets exactly what is stored.
-          payload: JSON.parse(canonicalJson(r.payload)) as unknown,
-          idempotencyKey: r.idempotencyKey,
-          recordedAt: new Date(this.wall()).toISOString(),
-        };
-        value = encodeRecord(event, r.requestHash);
+        // The caller gets the event parsed back from what is stored, so it can
+        // neither differ from a later read nor be mutated through its payload.
+        ({ value, stored: event } = encodeRecord(
+          {
+            id: uuidv7(),
+            deviceId: this.options.deviceId,
+            storeId: this.options.storeId,
+            seq: seq + 1,
+            hlc: this.clock.now(),
+            type: r.type,
+            payload: r.payload,
+            idempotencyKey: r.idempotencyKey,
+            recordedAt: new Date(this.wall()).toISOString(),
+          },
+          r.requestHash,
+        ));
       } catch (err) {
         // Only this request is bad; it consumes no seq.
         p.reject(new TillboxError(ErrorCode.Validation, `payload is not JSON: ${(err as Error).message}`, { field: 'payload', cause: err }));

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { canonicalJson, sha256Hex } from './hash.ts';
 import type { JournalEvent } from './types.ts';
 
@@ -65,14 +66,20 @@ function checksumOf(v: number, event: JournalEvent, requestHash: string): string
   return sha256Hex({ v, event, requestHash });
 }
 
-export function encodeRecord(event: JournalEvent, requestHash: string): string {
-  const record: StoredRecord = {
-    v: RECORD_VERSION,
-    event,
-    requestHash,
-    checksum: checksumOf(RECORD_VERSION, event, requestHash),
+/**
+ * Encodes an event for storage. The event is canonicalised once and the record
+ * text assembled around it (keys already in canonical order), because this runs
+ * for every append. Returns the stored text and the event exactly as stored.
+ */
+export function encodeRecord(event: JournalEvent, requestHash: string): { value: string; stored: JournalEvent } {
+  const eventText = canonicalJson(event);
+  const tail = `"requestHash":${JSON.stringify(requestHash)},"v":${RECORD_VERSION}}`;
+  // Same bytes as canonicalJson({ v, event, requestHash }), which decode re-derives.
+  const checksum = createHash('sha256').update(`{"event":${eventText},${tail}`).digest('hex');
+  return {
+    value: `{"checksum":"${checksum}","event":${eventText},${tail}`,
+    stored: JSON.parse(eventText) as JournalEvent,
   };
-  return canonicalJson(record);
 }
 
 export type DecodeResult = { ok: true; record: StoredRecord } | { ok: false; reason: string };
