@@ -63,3 +63,6 @@ export function demoCatalogData(): CatalogData {
 export function createDemoCatalog(): Catalog {
   return new Catalog(demoCatalogData());
 }
+
+/** Alias used by core wiring. */
+export const demoCatalog = createDemoCatalog;

@@ -1,0 +1,488 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, TillboxError } from '../../contract/errors.ts';
+import {
+  CartCheckoutRequest,
+  CartLineRequest,
+  DrawerOpenRequest,
+  InventoryAdjustmentRequest,
+  LIMITS,
+  PosEventType,
+  PriceOverrideRequest,
+  RefundRequest,
+  SaleRequest,
+  VoidRequest,
+  type Actor,
+  type CartView,
+  type CatalogItemView,
+  type EventMeta,
+  type PosPayloadMap,
+  type RefundPayload,
+  type SaleLineRequest,
+  type SalePayload,
+  type SaleView,
+} from '../../contract/pos.ts';
+import { requestHash } from '../journal/hash.ts';
+import type { AppendResult, Journal, JournalEvent } from '../journal/types.ts';
+import type { Logger } from '../log.ts';
+import { Catalog, CatalogState } from './catalog.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { sum } from './money.ts';
+import { quote, settle, settleRefund } from './pricing.ts';
+import { taxBreakdown } from './tax.ts';
+import { validationError, validator } from './validate.ts';
+
+// The POS service: validates a request completely, decides against the
+// projections, appends exactly one journal event, then applies it to the
+// projections. It is the only writer of POS events.
+//
+// Concurrency: decide + append + apply run under a per-key lock where a
+// decision depends on state another request could change at the same time:
+//   refund, void        → lock `sale:{saleId}` (no two refunds of one sale both pass)
+//   price override      → lock `price:{sku}`   (previousPrice is exact)
+//   cart checkout       → lock `cart:{cartId}` (a cart becomes one sale)
+// Sales, inventory deltas and drawer events take no lock: they do not depend
+// on contested state (stock may go negative; selling is never blocked by a
+// count), so concurrent sales reach the journal together and share an fsync.
+//
+// Idempotency: each operation first looks its key up in the journal. A known
+// key is answered by the journal (same request hash → the original event,
+// `replayed: true`; different hash, or another operation → IdempotencyConflict)
+// before any business rule runs, so a retried refund is not refused as an
+// over-refund of itself. requestHash = sha256 of the canonical request body.
+
+export interface PosServiceContext {
+  journal: Journal;
+  /** Catalog to sell from; defaults to an empty catalog in `currency`. */
+  catalog?: Catalog | undefined;
+  log: Logger;
+  storeId: string;
+  /** Store currency; must equal the catalog's when both are given. */
+  currency?: string;
+  /** Idle carts are dropped after this long (default 4 h). */
+  cartTtlMs?: number;
+  /** At most this many open carts (default 500). */
+  maxCarts?: number;
+  now?: () => number;
+}
+
+export interface PosResult<T> {
+  value: T;
+  /** True when the idempotency key was seen before and the original answer is returned. */
+  replayed: boolean;
+}
+
+/** The journal metadata and payload of one committed event, as the API answers it. */
+export type EventView<P> = EventMeta & P;
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+const DEFAULT_ACTOR: Actor = { name: 'local', role: 'till' };
+
+interface SaleProjection {
+  event: JournalEvent<SalePayload>;
+  voidId?: string;
+  refundIds: string[];
+  refundedQty: number[];
+  refundedTotal: number;
+}
+
+interface Cart {
+  id: string;
+  createdAt: string;
+  touchedAt: number;
+  lines: SaleLineRequest[];
+}
+
+const checkSale = validator(SaleRequest, 'sale request');
+const checkRefund = validator(RefundRequest, 'refund request');
+const checkVoid = validator(VoidRequest, 'void request');
+const checkAdjustment = validator(InventoryAdjustmentRequest, 'inventory adjustment');
+const checkOverride = validator(PriceOverrideRequest, 'price override');
+const checkDrawer = validator(DrawerOpenRequest, 'drawer-open request');
+const checkCartLine = validator(CartLineRequest, 'cart line');
+const checkCheckout = validator(CartCheckoutRequest, 'checkout request');
+
+export function eventView<P>(event: JournalEvent<P>): EventView<P> {
+  return {
+    id: event.id,
+    seq: event.seq,
+    hlc: event.hlc,
+    type: event.type,
+    recordedAt: event.recordedAt,
+    idempotencyKey: event.idempotencyKey,
+    ...event.payload,
+  };
+}
+
+export class PosService {
+  readonly storeId: string;
+  readonly currency: string;
+  readonly #journal: Journal;
+  readonly #log: Logger;
+  readonly #state: CatalogState;
+  readonly #sales = new Map<string, SaleProjection>();
+  readonly #carts = new Map<string, Cart>();
+  readonly #lock = new KeyedLock();
+  readonly #cartTtlMs: number;
+  readonly #maxCarts: number;
+  readonly #now: () => number;
+  #started = false;
+
+  constructor(ctx: PosServiceContext) {
+    const currency = ctx.currency ?? ctx.catalog?.currency ?? 'EUR';
+    const catalog = ctx.catalog ?? new Catalog({ currency, taxClasses: [{ name: 'standard', rateBp: 0 }], items: [] });
+    if (catalog.currency !== currency) {
+      throw new TypeError(`store currency ${currency} differs from the catalog's ${catalog.currency}`);
+    }
+    this.storeId = ctx.storeId;
+    this.currency = currency;
+    this.#journal = ctx.journal;
+    this.#log = ctx.log;
+    this.#state = new CatalogState(catalog);
+    this.#cartTtlMs = ctx.cartTtlMs ?? 4 * 3600_000;
+    this.#maxCarts = ctx.maxCarts ?? 500;
+    this.#now = ctx.now ?? Date.now;
+  }
+
+  get started(): boolean {
+    return this.#started;
+  }
+
+  /** Rebuilds the projections (sales, refunds, voids, stock, prices) from the journal, seq 1 onwards. */
+  async start(): Promise<void> {
+    this.#sales.clear();
+    this.#state.reset();
+    let after = 0;
+    let count = 0;
+    for (;;) {
+      const page = await this.#journal.read({ after, limit: 1000 });
+      if (page.length === 0) break;
+      for (const event of page) this.#apply(event);
+      count += page.length;
+      after = page[page.length - 1]!.seq;
+    }
+    this.#started = true;
+    this.#log.info({ events: count, sales: this.#sales.size, lastSeq: after }, 'pos projections rebuilt');
+  }
+
+  async stop(): Promise<void> {
+    this.#started = false;
+    this.#carts.clear();
+  }
+
+  // ------------------------------------------------------------ reads
+
+  catalog(): CatalogItemView[] {
+    return this.#state.views();
+  }
+
+  catalogItem(skuOrBarcode: string): CatalogItemView | undefined {
+    const c = this.#state.catalog;
+    const item = c.get(skuOrBarcode) ?? c.byBarcode(skuOrBarcode);
+    return item && this.#state.view(item);
+  }
+
+  getSale(id: string): SaleView | undefined {
+    const p = this.#sales.get(id);
+    return p && this.#saleView(p);
+  }
+
+  // ------------------------------------------------------------ writes
+
+  async sell(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<SaleView>> {
+    const req = checkSale(body);
+    const result = await this.#write(PosEventType.Sale, idempotencyKey, req, [], () => this.#decideSale(req.lines, req.tenders, actor));
+    return { value: this.#saleView(this.#sales.get(result.event.id)!), replayed: result.replayed };
+  }
+
+  async refund(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<EventView<RefundPayload>>> {
+    const req = checkRefund(body);
+    const result = await this.#write(PosEventType.Refund, idempotencyKey, req, [`sale:${req.saleId}`], () => {
+      const sale = this.#requireSale(req.saleId);
+      if (sale.voidId) throw new TillboxError(ErrorCode.StateConflict, `sale ${req.saleId} is voided`, { field: 'saleId' });
+      const lines = sale.event.payload.lines;
+      const wanted = new Map<number, number>();
+      const errors = [];
+      for (const [i, l] of req.lines.entries()) {
+        if (l.line >= lines.length) errors.push({ path: `lines.${i}.line`, message: `sale has ${lines.length} lines` });
+        else wanted.set(l.line, (wanted.get(l.line) ?? 0) + l.qty);
+      }
+      if (errors.length > 0) throw validationError('invalid refund lines', errors);
+      for (const [index, qty] of wanted) {
+        const remaining = lines[index]!.qty - (sale.refundedQty[index] ?? 0);
+        if (qty > remaining) {
+          throw new TillboxError(ErrorCode.StateConflict, `line ${index} (${lines[index]!.sku}): refund of ${qty} exceeds the ${remaining} still refundable`, {
+            field: 'lines',
+            detail: { line: index, requested: qty, refundable: remaining },
+          });
+        }
+      }
+      const refundLines = [...wanted].map(([index, qty]) => {
+        const sold = lines[index]!;
+        const restock = req.lines.find((l) => l.line === index)?.restock ?? true;
+        // A weighed line has qty 1 and refunds whole; unit lines refund unitPrice per unit.
+        const amount = sold.weightGrams !== undefined ? sold.amount : sold.unitPrice * qty;
+        return { line: index, sku: sold.sku, qty, amount, taxClass: sold.taxClass, taxRateBp: sold.taxRateBp, restock };
+      });
+      const total = sum(refundLines.map((l) => l.amount));
+      settleRefund(total, req.tenders);
+      const taxes = taxBreakdown(refundLines);
+      const payload: RefundPayload = {
+        saleId: req.saleId,
+        currency: this.currency,
+        lines: refundLines,
+        taxes,
+        total,
+        tax: sum(taxes.map((t) => t.tax)),
+        tenders: req.tenders,
+        reason: req.reason,
+        by: actor,
+      };
+      return payload;
+    });
+    return { value: eventView(result.event), replayed: result.replayed };
+  }
+
+  /** Voids a whole sale: once, and only while no refund exists against it (refund instead). */
+  async void(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
+    const req = checkVoid(body);
+    const result = await this.#write(PosEventType.Void, idempotencyKey, req, [`sale:${req.saleId}`], () => {
+      const sale = this.#requireSale(req.saleId);
+      if (sale.voidId) throw new TillboxError(ErrorCode.StateConflict, `sale ${req.saleId} is already voided`, { field: 'saleId' });
+      if (sale.refundIds.length > 0) {
+        throw new TillboxError(ErrorCode.StateConflict, `sale ${req.saleId} has refunds; refund the rest instead of voiding`, { field: 'saleId' });
+      }
+      return { saleId: req.saleId, currency: this.currency, total: sale.event.payload.total, reason: req.reason, by: actor };
+    });
+    return { value: eventView(result.event), replayed: result.replayed };
+  }
+
+  async adjustInventory(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
+    const req = checkAdjustment(body);
+    const result = await this.#write(PosEventType.InventoryAdjusted, idempotencyKey, req, [], () => {
+      const item = this.#requireItem(req.sku, 'sku');
+      if (!item.trackStock) throw validationError('invalid inventory adjustment', [{ path: 'sku', message: `${req.sku} does not track stock` }]);
+      const payload: PosPayloadMap['inventory.adjusted'] = { sku: req.sku, delta: req.delta, reason: req.reason, by: actor };
+      if (req.note !== undefined) payload.note = req.note;
+      return payload;
+    });
+    return { value: { ...eventView(result.event), stock: this.#state.stock(req.sku) }, replayed: result.replayed };
+  }
+
+  /** Manager only. Sets the local price of one sku until HQ sends a new catalog. */
+  async overridePrice(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
+    if (actor.role !== 'manager') throw new TillboxError(ErrorCode.Forbidden, 'price overrides need a manager');
+    const req = checkOverride(body);
+    const result = await this.#write(PosEventType.PriceOverridden, idempotencyKey, req, [`price:${req.sku}`], () => {
+      this.#requireItem(req.sku, 'sku');
+      const previousPrice = this.#state.price(req.sku)!;
+      return { sku: req.sku, currency: this.currency, price: req.price, previousPrice, reason: req.reason, by: actor };
+    });
+    return { value: eventView(result.event), replayed: result.replayed };
+  }
+
+  /** Records that the cash drawer was opened (the driver command is core's business). */
+  async openDrawer(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
+    const req = checkDrawer(body);
+    const result = await this.#write(PosEventType.DrawerOpened, idempotencyKey, req, [], () => {
+      if (req.saleId !== undefined) this.#requireSale(req.saleId);
+      const payload: PosPayloadMap['drawer.opened'] = { reason: req.reason, by: actor };
+      if (req.saleId !== undefined) payload.saleId = req.saleId;
+      if (req.note !== undefined) payload.note = req.note;
+      return payload;
+    });
+    return { value: eventView(result.event), replayed: result.replayed };
+  }
+
+  // ------------------------------------------------------------ carts (ephemeral, in memory)
+
+  createCart(): CartView {
+    this.#assertStarted();
+    this.#sweepCarts();
+    if (this.#carts.size >= this.#maxCarts) throw new TillboxError(ErrorCode.StateConflict, `too many open carts (${this.#maxCarts})`);
+    const now = this.#now();
+    const cart: Cart = { id: randomUUID(), createdAt: new Date(now).toISOString(), touchedAt: now, lines: [] };
+    this.#carts.set(cart.id, cart);
+    return this.#cartView(cart);
+  }
+
+  getCart(id: string): CartView {
+    return this.#cartView(this.#requireCart(id));
+  }
+
+  addCartLine(id: string, body: unknown): CartView {
+    const cart = this.#requireCart(id);
+    const line = checkCartLine(body);
+    if (cart.lines.length >= LIMITS.maxLines) throw new TillboxError(ErrorCode.StateConflict, `a cart holds at most ${LIMITS.maxLines} lines`);
+    quote([line], this.#state); // unknown sku / qty-vs-weight errors now, not at checkout
+    cart.lines.push(line);
+    return this.#cartView(cart);
+  }
+
+  removeCartLine(id: string, index: number): CartView {
+    const cart = this.#requireCart(id);
+    if (!Number.isInteger(index) || index < 0 || index >= cart.lines.length) {
+      throw new TillboxError(ErrorCode.NotFound, `cart ${id} has no line ${index}`);
+    }
+    cart.lines.splice(index, 1);
+    return this.#cartView(cart);
+  }
+
+  deleteCart(id: string): void {
+    if (!this.#carts.delete(id)) throw new TillboxError(ErrorCode.NotFound, `no cart ${id}`);
+  }
+
+  /** Turns a cart into a sale (the only cart operation that writes the journal); the cart is then gone. */
+  async checkout(id: string, body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<SaleView>> {
+    const req = checkCheckout(body);
+    const result = await this.#write(PosEventType.Sale, idempotencyKey, { cartId: id, ...req }, [`cart:${id}`], () => {
+      const cart = this.#requireCart(id);
+      if (cart.lines.length === 0) throw new TillboxError(ErrorCode.StateConflict, `cart ${id} is empty`);
+      return { ...this.#decideSale(cart.lines, req.tenders, actor), cartId: id };
+    });
+    if (!result.replayed) this.#carts.delete(id);
+    return { value: this.#saleView(this.#sales.get(result.event.id)!), replayed: result.replayed };
+  }
+
+  // ------------------------------------------------------------ internals
+
+  #decideSale(lines: readonly SaleLineRequest[], tenders: SalePayload['tenders'], actor: Actor): SalePayload {
+    const q = quote(lines, this.#state);
+    const { paid, change } = settle(q.total, tenders);
+    return { ...q, tenders, paid, change, by: actor };
+  }
+
+  async #write<T extends keyof PosPayloadMap>(
+    type: T,
+    idempotencyKey: string,
+    body: unknown,
+    lockKeys: string[],
+    decide: () => PosPayloadMap[T],
+  ): Promise<AppendResult<PosPayloadMap[T]>> {
+    this.#assertStarted();
+    if (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw validationError('invalid idempotency key', [
+        { path: 'headers.idempotency-key', message: 'must be 1-128 printable ASCII characters' },
+      ]);
+    }
+    const hash = requestHash(body);
+    return this.#lock.run(lockKeys, async () => {
+      const existing = await this.#journal.getByIdempotencyKey(idempotencyKey);
+      if (existing) {
+        if (existing.type !== type) {
+          throw new TillboxError(ErrorCode.IdempotencyConflict, `idempotency key ${idempotencyKey} was used for a ${existing.type}`);
+        }
+        // The journal compares the hash: the original event, or IdempotencyConflict.
+        const again = await this.#journal.append({ type, payload: existing.payload, idempotencyKey, requestHash: hash });
+        return again as AppendResult<PosPayloadMap[T]>;
+      }
+      const payload = decide();
+      const result = await this.#journal.append({ type, payload, idempotencyKey, requestHash: hash });
+      if (result.event.type !== type) {
+        throw new TillboxError(ErrorCode.IdempotencyConflict, `idempotency key ${idempotencyKey} was used for a ${result.event.type}`);
+      }
+      if (!result.replayed) this.#apply(result.event);
+      this.#log.debug({ type, seq: result.event.seq, id: result.event.id, replayed: result.replayed }, 'pos event');
+      return result;
+    });
+  }
+
+  /** Folds one committed event into the projections. Unknown types are ignored. */
+  #apply(event: JournalEvent): void {
+    switch (event.type) {
+      case PosEventType.Sale: {
+        const e = event as JournalEvent<SalePayload>;
+        this.#sales.set(e.id, { event: e, refundIds: [], refundedQty: e.payload.lines.map(() => 0), refundedTotal: 0 });
+        for (const l of e.payload.lines) this.#state.adjust(l.sku, -(l.weightGrams ?? l.qty));
+        break;
+      }
+      case PosEventType.Refund: {
+        const p = event.payload as RefundPayload;
+        const sale = this.#sales.get(p.saleId);
+        if (!sale) {
+          this.#log.warn({ seq: event.seq, saleId: p.saleId }, 'refund of a sale not in the journal');
+          break;
+        }
+        sale.refundIds.push(event.id);
+        sale.refundedTotal += p.total;
+        for (const l of p.lines) {
+          sale.refundedQty[l.line] = (sale.refundedQty[l.line] ?? 0) + l.qty;
+          const sold = sale.event.payload.lines[l.line];
+          if (l.restock && sold) this.#state.adjust(l.sku, sold.weightGrams ?? l.qty);
+        }
+        break;
+      }
+      case PosEventType.Void: {
+        const p = event.payload as PosPayloadMap['void'];
+        const sale = this.#sales.get(p.saleId);
+        if (!sale) break;
+        sale.voidId = event.id;
+        for (const l of sale.event.payload.lines) this.#state.adjust(l.sku, l.weightGrams ?? l.qty);
+        break;
+      }
+      case PosEventType.InventoryAdjusted: {
+        const p = event.payload as PosPayloadMap['inventory.adjusted'];
+        this.#state.adjust(p.sku, p.delta);
+        break;
+      }
+      case PosEventType.PriceOverridden: {
+        const p = event.payload as PosPayloadMap['price.overridden'];
+        this.#state.setPrice(p.sku, p.price);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  #saleView(p: SaleProjection): SaleView {
+    const state: SaleView['state'] = {
+      voided: p.voidId !== undefined,
+      refundIds: [...p.refundIds],
+      refundedQty: [...p.refundedQty],
+      refundedTotal: p.refundedTotal,
+    };
+    if (p.voidId !== undefined) state.voidId = p.voidId;
+    return { ...eventView(p.event), state };
+  }
+
+  #requireSale(id: string): SaleProjection {
+    const sale = this.#sales.get(id);
+    if (!sale) throw new TillboxError(ErrorCode.NotFound, `no sale ${id}`, { field: 'saleId' });
+    return sale;
+  }
+
+  #requireItem(sku: string, field: string) {
+    const item = this.#state.catalog.get(sku);
+    if (!item) {
+      throw new TillboxError(ErrorCode.UnknownSku, `unknown sku ${sku}`, { field, detail: { errors: [{ path: field, message: `unknown sku ${sku}` }] } });
+    }
+    return item;
+  }
+
+  #requireCart(id: string): Cart {
+    this.#assertStarted();
+    this.#sweepCarts();
+    const cart = this.#carts.get(id);
+    if (!cart) throw new TillboxError(ErrorCode.NotFound, `no cart ${id}`);
+    cart.touchedAt = this.#now();
+    return cart;
+  }
+
+  #sweepCarts(): void {
+    const cutoff = this.#now() - this.#cartTtlMs;
+    for (const [id, cart] of this.#carts) if (cart.touchedAt < cutoff) this.#carts.delete(id);
+  }
+
+  #cartView(cart: Cart): CartView {
+    return {
+      id: cart.id,
+      createdAt: cart.createdAt,
+      lines: cart.lines.map((l) => ({ ...l })),
+      quote: quote(cart.lines, this.#state),
+    };
+  }
+
+  #assertStarted(): void {
+    if (!this.#started) throw new TillboxError(ErrorCode.NotReady, 'the POS service is not started', { retryable: true });
+  }
+}
