@@ -1,0 +1,376 @@
+// The local MQTT broker of the core process: aedes 1.x on a level store, with
+// tillbox's connection policy (authentication, client-id binding, role ACL,
+// limits) and the ordering fix for moscajs/aedes#994 (persistence.ts,
+// ordered-delivery.ts).
+import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { Aedes, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription as AedesSubscription } from 'aedes';
+import { Level } from 'level';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { generate as generateCert } from 'selfsigned';
+import type { Logger } from '../log.ts';
+import type { Role } from '../../contract/roles.ts';
+import { mayPublish, maySubscribe } from '../../contract/roles.ts';
+import { ErrorCode, TillboxError } from '../../contract/errors.ts';
+import { OrderedLevelPersistence, type BrokerDb, type SyncPolicy } from './persistence.ts';
+import { installOrderedDelivery, type GateableBroker } from './ordered-delivery.ts';
+import { PacketGuardedStream } from './packet-guard.ts';
+import {
+  AccountTable,
+  ConnectionRateLimiter,
+  decideConnect,
+  effectiveKeepalive,
+  isLoopbackAddress,
+  type Account,
+  type Identity,
+} from './policy.ts';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface BrokerLimits {
+  /** Largest MQTT packet accepted, fixed header included (bytes). */
+  maxPacketSize: number;
+  /** New connections per remote non-loopback address per minute. */
+  connectionsPerAddressPerMinute: number;
+  /** Packets aedes queues per client before CONNECT completes (aedes queueLimit). */
+  queueLimit: number;
+  /** Keepalive bounds (seconds) for non-loopback clients; see effectiveKeepalive. */
+  keepaliveMin: number;
+  keepaliveMax: number;
+}
+
+export interface BrokerOptions {
+  /** Persistence lives in `${stateDir}/broker`, the generated TLS pair in `${stateDir}/tls`. */
+  stateDir: string;
+  storeId: string;
+  log: Logger;
+  accounts: Account[];
+  /** Loopback listener (default 127.0.0.1:1883). Port 0 picks a free port. */
+  tcp: ListenAddress;
+  /** Anonymous clients, only from 127.0.0.0/8 or ::1, get this role. */
+  anonymousLoopback: { enabled: boolean; role: Role };
+  /** LAN listener (8883). Without files a per-box self-signed pair is generated once. */
+  tls: { enabled: boolean; host: string; port: number; certFile?: string; keyFile?: string };
+  /** MQTT over WebSocket for browser kiosks; `tls` reuses the TLS pair. */
+  ws: { enabled: boolean; host: string; port: number; tls: boolean };
+  limits: BrokerLimits;
+  persistence: { sync: SyncPolicy };
+}
+
+export const DEFAULT_LIMITS: BrokerLimits = {
+  maxPacketSize: 256 * 1024,
+  connectionsPerAddressPerMinute: 60,
+  queueLimit: 42,
+  keepaliveMin: 5,
+  keepaliveMax: 300,
+};
+
+export interface PublishOptions {
+  qos?: 0 | 1;
+  retain?: boolean;
+}
+
+interface ConnInfo {
+  remoteAddress: string | undefined;
+  listener: 'tcp' | 'tls' | 'ws';
+}
+
+export class LocalBroker {
+  readonly #opts: BrokerOptions;
+  readonly #log: Logger;
+  #aedes: Aedes | undefined;
+  #persistence: OrderedLevelPersistence | undefined;
+  #tcp: NetServer | undefined;
+  #tlsServer: NetServer | undefined;
+  #wsHttp: HttpServer | undefined;
+  #wss: WebSocketServer | undefined;
+  readonly #sockets = new Set<Duplex>();
+  readonly #conns = new WeakMap<object, ConnInfo>();
+  readonly #identities = new WeakMap<object, Identity>();
+  #accounts: AccountTable | undefined;
+  #rate: ConnectionRateLimiter | undefined;
+  #started = false;
+
+  constructor(opts: BrokerOptions) {
+    this.#opts = opts;
+    this.#log = opts.log;
+  }
+
+  get addresses(): { tcp?: ListenAddress; tls?: ListenAddress; ws?: ListenAddress } {
+    const out: { tcp?: ListenAddress; tls?: ListenAddress; ws?: ListenAddress } = {};
+    const addr = (s: NetServer | HttpServer | undefined): ListenAddress | undefined => {
+      const a = s?.address() as AddressInfo | null | undefined;
+      return a ? { host: a.address, port: a.port } : undefined;
+    };
+    const tcp = addr(this.#tcp);
+    const tls = addr(this.#tlsServer);
+    const ws = addr(this.#wsHttp);
+    if (tcp) out.tcp = tcp;
+    if (tls) out.tls = tls;
+    if (ws) out.ws = ws;
+    return out;
+  }
+
+  /** The aedes broker id of this boot (`{storeId}-b{boot}`, sortable across restarts). */
+  get id(): string | undefined {
+    return this.#aedes?.id;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) throw new TillboxError(ErrorCode.BrokerStartFailed, 'broker already started');
+    this.#started = true;
+    const o = this.#opts;
+    try {
+      this.#accounts = new AccountTable(o.accounts);
+      this.#rate = new ConnectionRateLimiter(o.limits.connectionsPerAddressPerMinute);
+      const dir = join(o.stateDir, 'broker');
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const db: BrokerDb = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+      await db.open();
+      const id = await this.#nextBrokerId(db);
+      this.#persistence = new OrderedLevelPersistence({ db, sync: o.persistence.sync });
+      const aedes = new Aedes({
+        id,
+        persistence: this.#persistence,
+        queueLimit: o.limits.queueLimit,
+        keepaliveLimit: 0,
+        maxClientsIdLength: 23,
+        preConnect: (client, packet, cb) => this.#preConnect(client, packet, cb),
+        authenticate: (client, username, password, cb) => this.#authenticate(client, username, password, cb),
+        authorizePublish: (client, packet, cb) => this.#authorizePublish(client, packet, cb),
+        authorizeSubscribe: (client, sub, cb) => this.#authorizeSubscribe(client, sub, cb),
+      });
+      this.#aedes = aedes;
+      installOrderedDelivery(aedes as unknown as GateableBroker);
+      aedes.on('clientError', (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, 'client error'));
+      aedes.on('connectionError', (_client, err) => this.#log.debug({ err: err.message }, 'connection error'));
+      (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => this.#log.error({ err }, 'broker error'));
+      await aedes.listen();
+
+      this.#tcp = createNetServer((s) => this.#accept(s, s.remoteAddress, 'tcp'));
+      this.#guardRate(this.#tcp);
+      await listen(this.#tcp, o.tcp);
+      if (o.tls.enabled || (o.ws.enabled && o.ws.tls)) {
+        const pair = await this.#tlsPair();
+        if (o.tls.enabled) {
+          this.#tlsServer = createTlsServer(pair, (s) => this.#accept(s, s.remoteAddress, 'tls'));
+          this.#tlsServer.on('tlsClientError', (err) => this.#log.debug({ err: err.message }, 'tls handshake failed'));
+          this.#guardRate(this.#tlsServer);
+          await listen(this.#tlsServer, o.tls);
+        }
+        if (o.ws.enabled) this.#wsHttp = createHttpsServer(pair);
+      } else if (o.ws.enabled) {
+        this.#wsHttp = createHttpServer();
+      }
+      if (this.#wsHttp) {
+        this.#guardRate(this.#wsHttp);
+        // ws' maxPayload bounds one frame; the packet guard bounds the MQTT packet.
+        this.#wss = new WebSocketServer({ server: this.#wsHttp, maxPayload: o.limits.maxPacketSize + 4096 });
+        this.#wss.on('connection', (ws, req) => {
+          const stream = createWebSocketStream(ws);
+          this.#accept(stream, req.socket.remoteAddress, 'ws');
+        });
+        await listen(this.#wsHttp, o.ws);
+      }
+      this.#log.info({ id, addresses: this.addresses, sync: o.persistence.sync }, 'broker listening');
+    } catch (err) {
+      await this.stop().catch(() => {});
+      throw new TillboxError(ErrorCode.BrokerStartFailed, `broker failed to start: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async stop(): Promise<void> {
+    const closeServer = (s: NetServer | HttpServer | undefined): Promise<void> =>
+      s ? new Promise((r) => s.close(() => r())) : Promise.resolve();
+    const servers = [closeServer(this.#tcp), closeServer(this.#tlsServer), closeServer(this.#wsHttp)];
+    this.#wss?.close();
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
+    const aedes = this.#aedes;
+    if (aedes) await new Promise<void>((r) => aedes.close(() => r()));
+    await Promise.all(servers);
+    await this.#persistence?.destroy().catch((err: unknown) => this.#log.warn({ err }, 'closing broker store failed'));
+    this.#aedes = undefined;
+    this.#persistence = undefined;
+    this.#tcp = this.#tlsServer = undefined;
+    this.#wsHttp = undefined;
+    this.#wss = undefined;
+    this.#started = false;
+  }
+
+  /**
+   * In-process publish for core (POS events after journal commit). Core is
+   * trusted: no ACL. Resolves when aedes has queued the message for every
+   * persistent subscriber (on disk per the sync policy).
+   */
+  publish(topic: string, payload: Buffer | string, opts: PublishOptions = {}): Promise<void> {
+    const aedes = this.#aedes;
+    if (!aedes) return Promise.reject(new TillboxError(ErrorCode.NotReady, 'broker not started'));
+    const packet = {
+      cmd: 'publish' as const,
+      topic,
+      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      qos: opts.qos ?? 1,
+      retain: opts.retain ?? false,
+      dup: false,
+    };
+    return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Resolves once every broker store write issued so far is on disk. */
+  flushed(): Promise<void> {
+    return this.#persistence?.flushed() ?? Promise.resolve();
+  }
+
+  // --- connections ---------------------------------------------------------------
+
+  #guardRate(server: NetServer | HttpServer): void {
+    // Counted on the raw TCP connection, before any TLS or HTTP work is done.
+    server.on('connection', (socket: Socket) => {
+      const addr = socket.remoteAddress;
+      if (isLoopbackAddress(addr)) return; // local services reconnect in bursts after a restart
+      if (!this.#rate!.allow(addr ?? '?')) {
+        this.#log.warn({ remoteAddress: addr }, 'connection rate limit exceeded; dropping');
+        socket.destroy();
+      }
+    });
+  }
+
+  #accept(stream: Duplex, remoteAddress: string | undefined, listener: ConnInfo['listener']): void {
+    if (stream.destroyed) return;
+    const guarded = new PacketGuardedStream(stream, this.#opts.limits.maxPacketSize);
+    this.#conns.set(guarded, { remoteAddress, listener });
+    this.#sockets.add(guarded);
+    guarded.on('error', (err) => {
+      if (err.name === 'PacketTooLargeError') this.#log.warn({ remoteAddress, err: err.message }, 'oversized packet; connection closed');
+    });
+    guarded.on('close', () => this.#sockets.delete(guarded));
+    this.#aedes!.handle(guarded);
+  }
+
+  #info(client: Client): ConnInfo | undefined {
+    return this.#conns.get(client.conn as object);
+  }
+
+  #preConnect(client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void {
+    const info = this.#info(client);
+    const loopback = isLoopbackAddress(info?.remoteAddress);
+    const { keepaliveMin, keepaliveMax } = this.#opts.limits;
+    const ka = effectiveKeepalive(packet.keepalive ?? 0, loopback, keepaliveMin, keepaliveMax);
+    if (ka !== packet.keepalive) {
+      this.#log.debug({ requested: packet.keepalive, enforced: ka }, 'keepalive clamped');
+      packet.keepalive = ka;
+    }
+    cb(null, true);
+  }
+
+  #authenticate(
+    client: Client,
+    username: Readonly<string> | undefined,
+    password: Readonly<Buffer> | undefined,
+    cb: (err: AuthenticateError | null, ok: boolean | null) => void,
+  ): void {
+    const info = this.#info(client);
+    const d = decideConnect(
+      { accounts: this.#accounts!, anonymousLoopback: this.#opts.anonymousLoopback },
+      info?.remoteAddress,
+      client.id,
+      username,
+      password,
+    );
+    if (!d.ok) {
+      // Never log the password, and only the name the client offered.
+      this.#log.warn({ clientId: client.id, username, remoteAddress: info?.remoteAddress, reason: d.reason }, 'connection refused');
+      const err: AuthenticateError = Object.assign(new Error(d.reason), { returnCode: d.returnCode });
+      cb(err, false);
+      return;
+    }
+    this.#identities.set(client, d.identity);
+    this.#log.debug({ clientId: client.id, username, role: d.identity.role, listener: info?.listener }, 'client authenticated');
+    cb(null, true);
+  }
+
+  #authorizePublish(client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
+    const identity = client ? this.#identities.get(client) : undefined;
+    if (!identity || packet.topic.startsWith('$') || !mayPublish(identity.role, this.#opts.storeId, packet.topic)) {
+      this.#log.warn({ clientId: client?.id, role: identity?.role, topic: packet.topic }, 'publish denied');
+      // MQTT 3.1.1 has no negative PUBACK; aedes closes the connection (§3.3.5 allows it).
+      cb(new Error('publish not authorized'));
+      return;
+    }
+    cb(null);
+  }
+
+  #authorizeSubscribe(
+    client: Client | null,
+    sub: AedesSubscription,
+    cb: (err: Error | null, sub?: AedesSubscription | null) => void,
+  ): void {
+    const identity = client ? this.#identities.get(client) : undefined;
+    if (!identity || !maySubscribe(identity.role, this.#opts.storeId, sub.topic)) {
+      this.#log.warn({ clientId: client?.id, role: identity?.role, filter: sub.topic }, 'subscribe denied');
+      cb(null, null); // SUBACK return code 0x80 (§3.9.3)
+      return;
+    }
+    cb(null, sub);
+  }
+
+  // --- state ----------------------------------------------------------------------
+
+  /**
+   * aedes keys the offline queue by broker id then counter, and the counter
+   * restarts at 0 every boot. A persisted boot number makes the id of each
+   * boot sort after the previous one, so a reconnecting subscriber drains
+   * messages from before a restart ahead of newer ones.
+   */
+  async #nextBrokerId(db: BrokerDb): Promise<string> {
+    const prev = await db.get('meta:boot', { valueEncoding: 'buffer' });
+    const boot = (prev ? Number(prev.toString('utf8')) : 0) + 1;
+    await db.put('meta:boot', Buffer.from(String(boot)), { sync: true, valueEncoding: 'buffer' });
+    return `${this.#opts.storeId}-b${String(boot).padStart(10, '0')}`;
+  }
+
+  async #tlsPair(): Promise<{ cert: string; key: string }> {
+    const o = this.#opts.tls;
+    if (o.certFile && o.keyFile) {
+      return { cert: await readFile(o.certFile, 'utf8'), key: await readFile(o.keyFile, 'utf8') };
+    }
+    const dir = join(this.#opts.stateDir, 'tls');
+    const certFile = join(dir, 'broker.crt');
+    const keyFile = join(dir, 'broker.key');
+    if (!existsSync(certFile) || !existsSync(keyFile)) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const pems = await generateCert([{ name: 'commonName', value: `tillbox-${this.#opts.storeId}` }], {
+        keyType: 'ec',
+        curve: 'P-256',
+        algorithm: 'sha256',
+        notAfterDate: new Date(Date.now() + 10 * 365 * 86_400_000),
+      });
+      // Key first, 0600 from creation: the private key never exists world-readable.
+      await writeFile(keyFile, pems.private, { mode: 0o600 });
+      await chmod(keyFile, 0o600);
+      await writeFile(certFile, pems.cert, { mode: 0o644 });
+      this.#log.info({ certFile }, 'generated a self-signed TLS certificate for the broker');
+    }
+    return { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
+  }
+}
+
+function listen(server: NetServer | HttpServer, a: ListenAddress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(a.port, a.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,29 @@
+// A broker in its own process, for kill -9 tests and the benchmark. argv[2]:
+// JSON { stateDir, accounts?, anonymous?, sync? }. Prints one JSON line with
+// the bound addresses once listening.
+import { LocalBroker, DEFAULT_LIMITS } from '../../appliance/broker/broker.ts';
+import { silentLogger } from '../../appliance/log.ts';
+
+const cfg = JSON.parse(process.argv[2] ?? '{}') as {
+  stateDir: string;
+  port?: number;
+  accounts?: Array<{ username: string; password: string; role: 'core' | 'devices' | 'flows' | 'kiosk' | 'admin' }>;
+  sync?: 'batch' | 'never';
+};
+const broker = new LocalBroker({
+  stateDir: cfg.stateDir,
+  storeId: 'S1',
+  log: silentLogger(),
+  accounts: cfg.accounts ?? [],
+  tcp: { host: '127.0.0.1', port: cfg.port ?? 0 },
+  anonymousLoopback: { enabled: true, role: 'core' },
+  tls: { enabled: false, host: '127.0.0.1', port: 0 },
+  ws: { enabled: false, host: '127.0.0.1', port: 0, tls: false },
+  limits: { ...DEFAULT_LIMITS },
+  persistence: { sync: cfg.sync ?? 'batch' },
+});
+await broker.start();
+process.stdout.write(`${JSON.stringify({ ready: true, id: broker.id, addresses: broker.addresses })}\n`);
+process.on('SIGTERM', () => {
+  void broker.stop().then(() => process.exit(0));
+});
