@@ -303,6 +303,19 @@ describe('LevelJournal corruption handling', () => {
     expect(report.hlcRegressions).toEqual([]);
   });
 
+  it('finds and refills a missing idempotency index entry so a retry cannot become a second sale', async () => {
+    const { dir } = await journalWith(3);
+    const raw = new Level<string, string>(dir, { valueEncoding: 'utf8' });
+    await raw.open();
+    await raw.del('k!k2');
+    await raw.close();
+    expect((await LevelJournal.verifyDir({ dir })).report).toMatchObject({ ok: false, indexErrors: [2] });
+    const j = await started(dir);
+    expect(await j.verify()).toMatchObject({ ok: false, indexErrors: [2] });
+    expect(await j.verify()).toMatchObject({ ok: true, indexErrors: [] });
+    expect((await j.append(sale('k2'))).replayed).toBe(true);
+  });
+
   it('lets doctor verify a stopped journal offline and says when the box holds the lock', async () => {
     const { dir } = await journalWith(3);
     expect(await LevelJournal.verifyDir({ dir })).toMatchObject({ state: 'ok', report: { ok: true, lastSeq: 3, checked: 3 } });

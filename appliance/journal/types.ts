@@ -54,6 +54,12 @@ export interface IntegrityReport {
   gaps: number[];
   /** Events whose HLC is not greater than the previous event's. */
   hlcRegressions: number[];
+  /**
+   * Events whose idempotency-key or id index entry is missing or points elsewhere
+   * (a missing key index would let a retry become a second sale). Missing entries
+   * are rewritten when the scan repairs. Optional so older producers still type-check.
+   */
+  indexErrors?: number[];
 }
 
 export interface Journal {

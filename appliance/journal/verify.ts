@@ -8,6 +8,8 @@ import {
   META_KEY,
   decodeMeta,
   decodeRecord,
+  idIndexKey,
+  idempotencyIndexKey,
   quarantineKey,
   seqFromEventKey,
   type QuarantineEntry,
@@ -54,7 +56,34 @@ export interface ScanOptions {
  * gaps (1..lastSeq), and HLC strictly increasing in seq order.
  */
 export async function scanJournal(db: JournalDb, options: ScanOptions): Promise<IntegrityReport> {
-  const report: IntegrityReport = { ok: true, checked: 0, lastSeq: 0, quarantined: [], gaps: [], hlcRegressions: [] };
+  const report: IntegrityReport = {
+    ok: true,
+    checked: 0,
+    lastSeq: 0,
+    quarantined: [],
+    gaps: [],
+    hlcRegressions: [],
+    indexErrors: [],
+  };
+  const indexErrors = report.indexErrors!;
+  let toCheck: Array<{ seq: number; key: string; id: string }> = [];
+  const checkIndexes = async (): Promise<void> => {
+    const batch = toCheck;
+    toCheck = [];
+    const values = await db.getMany(batch.flatMap((e) => [idempotencyIndexKey(e.key), idIndexKey(e.id)]));
+    const fixes: Array<{ type: 'put'; key: string; value: string }> = [];
+    batch.forEach((e, i) => {
+      const byKey = values[2 * i];
+      const byId = values[2 * i + 1];
+      if (byKey === String(e.seq) && byId === String(e.seq)) return;
+      indexErrors.push(e.seq);
+      options.log.error({ seq: e.seq, byKey, byId }, 'journal index entry missing or pointing elsewhere');
+      // Only fill holes; an entry pointing at another event means two events claim it: a human decides.
+      if (byKey === undefined) fixes.push({ type: 'put', key: idempotencyIndexKey(e.key), value: String(e.seq) });
+      if (byId === undefined) fixes.push({ type: 'put', key: idIndexKey(e.id), value: String(e.seq) });
+    });
+    if (options.repair && fixes.length > 0) await db.batch(fixes, { sync: true });
+  };
   // Meta first, then the iterator (which snapshots): every event meta counts is
   // in the snapshot even while appends continue, so no false tail gaps.
   const metaRaw = await db.get(META_KEY);
@@ -79,7 +108,10 @@ export async function scanJournal(db: JournalDb, options: ScanOptions): Promise<
     expected = seq + 1;
     if (prevHlc !== '' && decoded.record.event.hlc <= prevHlc) report.hlcRegressions.push(seq);
     prevHlc = decoded.record.event.hlc;
+    toCheck.push({ seq, key: decoded.record.event.idempotencyKey, id: decoded.record.event.id });
+    if (toCheck.length >= 256) await checkIndexes();
   }
+  if (toCheck.length > 0) await checkIndexes();
   // Quarantine after the scan: deleting under a live iterator is legal in LevelDB
   // but needlessly subtle.
   for (const b of bad) {
@@ -95,7 +127,11 @@ export async function scanJournal(db: JournalDb, options: ScanOptions): Promise<
   // Committed per meta but absent from the event range: lost at the tail.
   for (let s = expected; s <= report.lastSeq; s++) report.gaps.push(s);
   report.gaps.sort((a, b) => a - b);
-  report.ok = report.quarantined.length === 0 && report.gaps.length === 0 && report.hlcRegressions.length === 0;
+  report.ok =
+    report.quarantined.length === 0 &&
+    report.gaps.length === 0 &&
+    report.hlcRegressions.length === 0 &&
+    indexErrors.length === 0;
   return report;
 }
 
@@ -134,7 +170,8 @@ export async function verifyJournal(options: VerifyJournalOptions): Promise<Offl
     const report = await scanJournal(db, { repair: options.repair ?? false, log, now: options.now ?? Date.now });
     const message = report.ok
       ? `journal ok: ${report.checked} events, lastSeq ${report.lastSeq}`
-      : `journal has problems: ${report.quarantined.length} corrupt, ${report.gaps.length} missing seq, ${report.hlcRegressions.length} HLC regressions`;
+      : `journal has problems: ${report.quarantined.length} corrupt, ${report.gaps.length} missing seq, ` +
+        `${report.hlcRegressions.length} HLC regressions, ${report.indexErrors?.length ?? 0} index errors`;
     return { state: report.ok ? 'ok' : 'corrupt', report, message };
   } catch (err) {
     return { state: 'error', report: null, message: `journal scan failed: ${describe(err)}` };
