@@ -1,0 +1,193 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { ErrorCode, TillboxError } from '../../contract/errors.ts';
+import type { Actor } from '../../contract/pos.ts';
+import { PROBLEM_CONTENT_TYPE, type FieldError } from '../../contract/problem.ts';
+import type { Journal } from '../journal/types.ts';
+import type { Logger } from '../log.ts';
+import type { PosService } from '../pos/pos-service.ts';
+import { validationError } from '../pos/validate.ts';
+import { Authenticator, type AuthOptions } from './auth.ts';
+import { problem, toProblem } from './problem.ts';
+
+// The HTTP API (JSON; every error application/problem+json).
+//
+//   GET    /healthz                          200 {status:'ok'} once ready, 503 before   (no auth)
+//   GET    /api/v1/catalog                   200 {currency, items}
+//   GET    /api/v1/catalog/{skuOrBarcode}    200 item | 404
+//   POST   /api/v1/sales                     201 sale            (Idempotency-Key required)
+//   GET    /api/v1/sales/{id}                200 sale | 404
+//   POST   /api/v1/refunds                   201 refund          (Idempotency-Key)
+//   POST   /api/v1/voids                     201 void            (Idempotency-Key)
+//   POST   /api/v1/inventory/adjustments     201 adjustment      (Idempotency-Key)
+//   POST   /api/v1/price-overrides           201 override        (Idempotency-Key, manager token)
+//   POST   /api/v1/drawer/open               201 drawer event    (Idempotency-Key)
+//   POST   /api/v1/carts                     201 cart
+//   GET    /api/v1/carts/{id}                200 cart
+//   POST   /api/v1/carts/{id}/lines          200 cart
+//   DELETE /api/v1/carts/{id}/lines/{index}  200 cart
+//   DELETE /api/v1/carts/{id}                204
+//   POST   /api/v1/carts/{id}/checkout       201 sale            (Idempotency-Key)
+//   GET    /api/v1/journal?after=&limit=     200 {events, lastSeq}  (limit 1..1000, default 100; larger is capped)
+//
+// Idempotent writes: a retry with the same key and body answers the original
+// event with the SAME status (201) plus `Idempotent-Replayed: true`, so a
+// client that lost the first answer handles the retry identically; the same
+// key with another body is 422 TB_IDEMPOTENCY_CONFLICT.
+//
+// Every route under /api/ is authenticated (auth.ts), including routes core
+// registers later on the returned instance; `request.actor` is set for them.
+// Use `requireManager` as a preHandler for manager-only routes.
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor: Actor;
+  }
+}
+
+export interface HttpApiContext {
+  pos: PosService;
+  journal: Journal;
+  log: Logger;
+  auth: AuthOptions;
+  /** True once broker and journal are ready (drives /healthz). */
+  isReady: () => boolean;
+  /** Maximum request body in bytes (default 64 KiB). */
+  bodyLimit?: number | undefined;
+}
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+export const JOURNAL_PAGE_MAX = 1000;
+
+/** preHandler for manager-only routes. */
+export async function requireManager(request: FastifyRequest): Promise<void> {
+  if (request.actor.role !== 'manager') throw new TillboxError(ErrorCode.Forbidden, 'this action needs a manager token');
+}
+
+function idempotencyKey(request: FastifyRequest): string {
+  const raw = request.headers['idempotency-key'];
+  if (typeof raw !== 'string' || raw.length === 0) {
+    throw validationError('the Idempotency-Key header is required', [{ path: 'headers.idempotency-key', message: 'is required' }]);
+  }
+  return raw;
+}
+
+function created(reply: FastifyReply, result: { value: unknown; replayed: boolean }, location?: string): unknown {
+  if (result.replayed) reply.header('idempotent-replayed', 'true');
+  if (location) reply.header('location', location);
+  reply.code(201);
+  return result.value;
+}
+
+/** Non-negative integer from a query string value, or a Validation error naming the parameter. */
+function queryInt(value: unknown, name: string, fallback: number, min: number, errors: FieldError[]): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !/^[0-9]{1,15}$/.test(value) || Number(value) < min) {
+    errors.push({ path: `query.${name}`, message: `must be an integer >= ${min}` });
+    return fallback;
+  }
+  return Number(value);
+}
+
+export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
+  const auth = new Authenticator(ctx.auth);
+  const app = Fastify({
+    loggerInstance: ctx.log,
+    bodyLimit: ctx.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    trustProxy: false,
+    return503OnClosing: true,
+    // Request logs carry method, url and peer only (fastify's default
+    // serializers); headers, and so tokens, are never logged.
+  }) as unknown as FastifyInstance;
+
+  // JSON only: text/plain (fastify's other default) would reach handlers as a string.
+  app.removeContentTypeParser('text/plain');
+  app.decorateRequest('actor', null as unknown as Actor);
+
+  app.setErrorHandler((err, request, reply) => {
+    const p = toProblem(err);
+    if (p.status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ code: p.code, status: p.status }, 'request refused');
+    if (p.status === 401) reply.header('www-authenticate', 'Bearer');
+    reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(p);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problem(404, ErrorCode.NotFound, `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (!request.url.startsWith('/api/')) return;
+    request.actor = auth.authenticate(request.headers.authorization, request.socket.remoteAddress);
+  });
+
+  app.get('/healthz', async (_request, reply) => {
+    if (!ctx.isReady()) {
+      reply.code(503).type(PROBLEM_CONTENT_TYPE);
+      return problem(503, ErrorCode.NotReady, 'starting: broker or journal not ready yet');
+    }
+    return { status: 'ok' };
+  });
+
+  const { pos } = ctx;
+
+  app.get('/api/v1/catalog', async () => ({ currency: pos.currency, items: pos.catalog() }));
+  app.get<{ Params: { code: string } }>('/api/v1/catalog/:code', async (request) => {
+    const item = pos.catalogItem(request.params.code);
+    if (!item) throw new TillboxError(ErrorCode.NotFound, `no item with sku or barcode ${request.params.code}`);
+    return item;
+  });
+
+  app.post('/api/v1/sales', async (request, reply) => {
+    const result = await pos.sell(request.body, idempotencyKey(request), request.actor);
+    return created(reply, result, `/api/v1/sales/${result.value.id}`);
+  });
+  app.get<{ Params: { id: string } }>('/api/v1/sales/:id', async (request) => {
+    const sale = pos.getSale(request.params.id);
+    if (!sale) throw new TillboxError(ErrorCode.NotFound, `no sale ${request.params.id}`);
+    return sale;
+  });
+  app.post('/api/v1/refunds', async (request, reply) => created(reply, await pos.refund(request.body, idempotencyKey(request), request.actor)));
+  app.post('/api/v1/voids', async (request, reply) => created(reply, await pos.void(request.body, idempotencyKey(request), request.actor)));
+  app.post('/api/v1/inventory/adjustments', async (request, reply) =>
+    created(reply, await pos.adjustInventory(request.body, idempotencyKey(request), request.actor)),
+  );
+  app.post('/api/v1/price-overrides', { preHandler: requireManager }, async (request, reply) =>
+    created(reply, await pos.overridePrice(request.body, idempotencyKey(request), request.actor)),
+  );
+  app.post('/api/v1/drawer/open', async (request, reply) =>
+    created(reply, await pos.openDrawer(request.body ?? {}, idempotencyKey(request), request.actor)),
+  );
+
+  app.post('/api/v1/carts', async (_request, reply) => {
+    const cart = pos.createCart();
+    reply.code(201).header('location', `/api/v1/carts/${cart.id}`);
+    return cart;
+  });
+  app.get<{ Params: { id: string } }>('/api/v1/carts/:id', async (request) => pos.getCart(request.params.id));
+  app.post<{ Params: { id: string } }>('/api/v1/carts/:id/lines', async (request) => pos.addCartLine(request.params.id, request.body));
+  app.delete<{ Params: { id: string; index: string } }>('/api/v1/carts/:id/lines/:index', async (request) => {
+    const index = /^[0-9]{1,4}$/.test(request.params.index) ? Number(request.params.index) : -1;
+    return pos.removeCartLine(request.params.id, index);
+  });
+  app.delete<{ Params: { id: string } }>('/api/v1/carts/:id', async (request, reply) => {
+    pos.deleteCart(request.params.id);
+    reply.code(204);
+  });
+  app.post<{ Params: { id: string } }>('/api/v1/carts/:id/checkout', async (request, reply) => {
+    const result = await pos.checkout(request.params.id, request.body, idempotencyKey(request), request.actor);
+    return created(reply, result, `/api/v1/sales/${result.value.id}`);
+  });
+
+  app.get<{ Querystring: Record<string, unknown> }>('/api/v1/journal', async (request) => {
+    const errors: FieldError[] = [];
+    const after = queryInt(request.query.after, 'after', 0, 0, errors);
+    const limit = Math.min(queryInt(request.query.limit, 'limit', 100, 1, errors), JOURNAL_PAGE_MAX);
+    if (errors.length > 0) throw validationError('invalid journal query', errors);
+    const events = await ctx.journal.read({ after, limit });
+    return { events, lastSeq: ctx.journal.lastSeq };
+  });
+
+  return app;
+}

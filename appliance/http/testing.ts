@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../log.ts';
+import { silentLogger } from '../log.ts';
+import { startPos, type PosHarness } from '../pos/testing.ts';
+import { createHttpApi } from './app.ts';
+
+// Test support: the HTTP API over a PosService on a real LevelJournal.
+
+export const TILL_TOKEN = 'till-token-0123456789abcdef';
+export const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
+
+export interface ApiHarness extends PosHarness {
+  app: FastifyInstance;
+  ready: boolean;
+}
+
+export async function startApi(options: { loopbackOpen?: boolean; log?: Logger; bodyLimit?: number } = {}): Promise<ApiHarness> {
+  const pos = await startPos();
+  const h = pos as ApiHarness;
+  h.ready = true;
+  h.app = createHttpApi({
+    pos: pos.pos,
+    journal: pos.journal,
+    log: options.log ?? silentLogger(),
+    auth: {
+      tokens: [
+        { name: 'till-1', token: TILL_TOKEN, role: 'till' },
+        { name: 'boss', token: MANAGER_TOKEN, role: 'manager' },
+      ],
+      loopbackOpen: options.loopbackOpen ?? false,
+    },
+    isReady: () => h.ready,
+    bodyLimit: options.bodyLimit,
+  });
+  const close = pos.close;
+  h.close = async () => {
+    await h.app.close();
+    await close();
+  };
+  return h;
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
