@@ -24,6 +24,8 @@ function post(h: ApiHarness, url: string, body: unknown, key: string | undefined
   return h.app.inject({ method: 'POST', url, payload: body as object, headers: { ...headers, ...(key ? { 'idempotency-key': key } : {}) } });
 }
 
+type Res = Awaited<ReturnType<typeof post>>;
+
 function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json: () => any }, status: number, code?: string) {
   expect(res.statusCode).toBe(status);
   expect(String(res.headers['content-type'])).toMatch(/^application\/problem\+json/);
@@ -72,7 +74,7 @@ describe('HTTP API: sales', () => {
 
 describe('HTTP API: bad input is a clear 4xx problem and the journal is unchanged', () => {
   const json = { 'content-type': 'application/json' };
-  const cases: Array<{ name: string; status: number; code: string; path?: string; req: (h: ApiHarness) => ReturnType<ApiHarness['app']['inject']> }> = [
+  const cases: Array<{ name: string; status: number; code: string; path?: string; req: (h: ApiHarness) => Promise<Res> }> = [
     {
       name: 'malformed JSON',
       status: 400,
