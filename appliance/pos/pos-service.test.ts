@@ -57,6 +57,15 @@ describe('PosService on a LevelJournal', () => {
     expect(pos.catalogItem('MILK-1L')?.stock).toBe(47);
   });
 
+  it('turns concurrent requests with one key into one sale', async () => {
+    const { pos, journal } = await harness();
+    const results = await Promise.all(Array.from({ length: 8 }, () => pos.sell(basket, 'same')));
+    expect(new Set(results.map((r) => r.value.id)).size).toBe(1);
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+    expect(journal.lastSeq).toBe(1);
+    expect(pos.catalogItem('MILK-1L')?.stock).toBe(47);
+  });
+
   it('refuses the same key with a different body, or for another operation, as IdempotencyConflict', async () => {
     const { pos, journal } = await harness();
     const { value: sale } = await pos.sell(basket, 'k-1');

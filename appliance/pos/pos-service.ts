@@ -191,7 +191,7 @@ export class PosService {
   async sell(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<SaleView>> {
     const req = checkSale(body);
     const result = await this.#write(PosEventType.Sale, idempotencyKey, req, [], () => this.#decideSale(req.lines, req.tenders, actor));
-    return { value: this.#saleView(this.#sales.get(result.event.id)!), replayed: result.replayed };
+    return { value: this.#saleViewOf(result.event), replayed: result.replayed };
   }
 
   async refund(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<EventView<RefundPayload>>> {
@@ -340,7 +340,7 @@ export class PosService {
       return { ...this.#decideSale(cart.lines, req.tenders, actor), cartId: id };
     });
     if (!result.replayed) this.#carts.delete(id);
-    return { value: this.#saleView(this.#sales.get(result.event.id)!), replayed: result.replayed };
+    return { value: this.#saleViewOf(result.event), replayed: result.replayed };
   }
 
   // ------------------------------------------------------------ internals
@@ -432,6 +432,17 @@ export class PosService {
       default:
         break;
     }
+  }
+
+  /**
+   * The view of a sale event just written or replayed. A replay that joined a
+   * concurrent first append can resolve before that append's projection
+   * update ran; it then shows the committed event with a fresh state.
+   */
+  #saleViewOf(event: JournalEvent<SalePayload>): SaleView {
+    const p = this.#sales.get(event.id);
+    if (p) return this.#saleView(p);
+    return this.#saleView({ event, refundIds: [], refundedQty: event.payload.lines.map(() => 0), refundedTotal: 0 });
   }
 
   #saleView(p: SaleProjection): SaleView {
