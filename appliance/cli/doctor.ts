@@ -8,6 +8,7 @@ import { readSecrets, type Secrets } from '../secrets/secrets.ts';
 import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
 import { verifyJournal } from '../journal/verify.ts';
 import { parseHlc } from '../journal/hlc.ts';
+import type { BoxStatus } from '../core/status-route.ts';
 
 // `tillbox doctor`: one line per check, non-zero exit when any check fails.
 // Works on a stopped box (offline journal scan, ports free) and on a running
@@ -179,8 +180,9 @@ async function journalFromBox(rt: RuntimeInfo, secrets: Secrets | undefined): Pr
   try {
     const res = await fetch(url, { headers: manager ? { authorization: `Bearer ${manager.token}` } : {}, signal: AbortSignal.timeout(5000) });
     if (!res.ok) return { check: { name: 'journal', status: 'fail', detail: `${url} answers ${res.status}` } };
-    const body = (await res.json()) as { journal: { lastSeq: number; lastHlc?: string; integrity: { ok: boolean; quarantined: unknown[]; gaps: number[]; hlcRegressions: number[] } } };
+    const body = (await res.json()) as BoxStatus;
     const j = body.journal;
+    if (!j.integrity) return { check: { name: 'journal', status: 'warn', detail: `lastSeq ${j.lastSeq}; integrity scan still running, ask again shortly` }, lastHlc: j.lastHlc };
     const check: Check = j.integrity.ok
       ? { name: 'journal', status: 'ok', detail: `lastSeq ${j.lastSeq}, integrity ok (checked at start)` }
       : { name: 'journal', status: 'fail', detail: `lastSeq ${j.lastSeq}: ${j.integrity.quarantined.length} corrupt quarantined, ${j.integrity.gaps.length} missing seq, ${j.integrity.hlcRegressions.length} HLC regressions` };

@@ -1,11 +1,8 @@
 import { Command, CommanderError } from 'commander';
-import { runStart } from './start.ts';
-import { runDoctor } from './doctor.ts';
-import { runConfigCheck } from './config-check.ts';
-import { runSecretsShow } from './secrets-show.ts';
 
 // The `tillbox` command. Each subcommand lives in its own module and returns
-// an exit code; this file only parses arguments.
+// an exit code; this file only parses arguments. Subcommands are imported
+// lazily so `config check` does not load the broker and HTTP stacks.
 
 const program = new Command('tillbox')
   .description('tillbox store appliance')
@@ -19,6 +16,7 @@ program
   .option('--demo', 'demo mode: demo catalog and store, open loopback access')
   .option('--state-dir <dir>', 'state directory (default: $TILLBOX_STATE_DIR or ./.tillbox)')
   .action(async (opts: { config?: string; demo?: boolean; stateDir?: string }) => {
+    const { runStart } = await import('./start.ts');
     process.exitCode = await runStart(opts);
   });
 
@@ -30,6 +28,7 @@ program
   .option('--state-dir <dir>', 'state directory')
   .option('--json', 'machine-readable output')
   .action(async (opts: { config?: string; demo?: boolean; stateDir?: string; json?: boolean }) => {
+    const { runDoctor } = await import('./doctor.ts');
     process.exitCode = await runDoctor(opts);
   });
 
@@ -37,7 +36,8 @@ const config = program.command('config').description('configuration tools');
 config
   .command('check <file>')
   .description('validate a config file (and TILLBOX_* environment overrides)')
-  .action((file: string) => {
+  .action(async (file: string) => {
+    const { runConfigCheck } = await import('./config-check.ts');
     process.exitCode = runConfigCheck(file);
   });
 
@@ -47,7 +47,8 @@ secrets
   .description('print the MQTT credentials and API tokens of this box (for the installer)')
   .option('--state-dir <dir>', 'state directory')
   .option('--json', 'machine-readable output')
-  .action((opts: { stateDir?: string; json?: boolean }) => {
+  .action(async (opts: { stateDir?: string; json?: boolean }) => {
+    const { runSecretsShow } = await import('./secrets-show.ts');
     process.exitCode = runSecretsShow(opts);
   });
 

@@ -26,7 +26,7 @@ export async function runStart(opts: StartOptions): Promise<number> {
   const stateDir = resolveStateDir(process.env, opts.stateDir);
   // Logs go to stderr as JSON lines (journald keeps them on the image); stdout
   // carries the short human summary below.
-  const log = createRootLogger({ level: config.log.level, destination: pino.destination({ fd: 2, sync: false }) });
+  const log = createRootLogger({ level: config.log.level, destination: pino.destination({ fd: 2, sync: false }) as unknown as NodeJS.WritableStream });
   const core = new Core({ config, stateDir, log });
 
   let stopping: Promise<void> | undefined;

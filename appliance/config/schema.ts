@@ -78,7 +78,9 @@ export const ConfigSchema = Type.Object(
         ),
         persistence: Type.Object(
           {
-            sync: Type.Union([Type.Literal('always'), Type.Literal('batch'), Type.Literal('never')], { default: 'batch' }),
+            // batch: group-committed fsync, a PUBACKed message survives power loss;
+            // never: survives kill -9 of the process only (see appliance/broker/persistence.ts).
+            sync: Type.Union([Type.Literal('batch'), Type.Literal('never')], { default: 'batch' }),
           },
           { default: {}, additionalProperties: false },
         ),

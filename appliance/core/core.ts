@@ -5,11 +5,16 @@ import { namespaced, type Logger } from '../log.ts';
 import { ensureStateDir, statePaths } from '../state/state-dir.ts';
 import { loadOrCreateDeviceId, loadOrCreateSecrets, type Secrets } from '../secrets/secrets.ts';
 import { LevelJournal } from '../journal/level-journal.ts';
-import { LocalBroker } from '../broker/local-broker.ts';
+import { LocalBroker } from '../broker/broker.ts';
 import { PosService } from '../pos/pos-service.ts';
 import { demoCatalog } from '../pos/demo-catalog.ts';
 import { createHttpApi } from '../http/app.ts';
+import { problem } from '../http/problem.ts';
+import { PROBLEM_CONTENT_TYPE } from '../../contract/problem.ts';
+import { ErrorCode } from '../../contract/errors.ts';
 import { EventPublisher } from './event-publisher.ts';
+import { registerStatusRoute } from './status-route.ts';
+import type { IntegrityReport } from '../journal/types.ts';
 import { removeRuntime, writeRuntime, type RuntimeInfo } from './runtime.ts';
 
 export const DEMO_STORE_ID = 'demo-store';
@@ -55,6 +60,7 @@ export class Core {
   #http: FastifyInstance | undefined;
   #runtime: RuntimeInfo | undefined;
   #secretsCreated = false;
+  #integrity: IntegrityReport | null = null;
 
   constructor(ctx: CoreContext) {
     this.#ctx = ctx;
@@ -119,6 +125,20 @@ export class Core {
     this.#publisher = publisher;
     this.#http = http;
 
+    registerStatusRoute(http, () => ({
+      storeId: settings.storeId,
+      deviceId: settings.deviceId,
+      startedAt: this.#runtime?.startedAt ?? '',
+      journal: { lastSeq: journal.lastSeq, lastHlc: journal.hlc, integrity: this.#integrity },
+      publisher: { cursor: publisher.cursor, published: publisher.published },
+      memory: { rssMB: Math.round(process.memoryUsage.rss() / 1048576), heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1048576) },
+    }));
+    // Until every service is up, the API answers 503 problem+json (healthz says why).
+    http.addHook('onRequest', async (request, reply) => {
+      if (this.#ready || !request.url.startsWith('/api/')) return;
+      reply.code(503).header('retry-after', '1').type(PROBLEM_CONTENT_TYPE);
+      return reply.send(problem(503, ErrorCode.NotReady, 'the box is starting'));
+    });
     await http.listen({ host: config.http.host, port: config.http.port });
     await journal.start();
     await broker.start();
@@ -137,6 +157,15 @@ export class Core {
     };
     writeRuntime(paths.runtime, this.#runtime);
     this.#ready = true;
+    // A full integrity scan is O(journal); run it after ready so start stays fast.
+    // Corrupt records it finds are quarantined and reported by doctor.
+    void journal.verify().then(
+      (report) => {
+        this.#integrity = report;
+        if (!report.ok) this.#log.error({ quarantined: report.quarantined.length, gaps: report.gaps.length, hlcRegressions: report.hlcRegressions.length }, 'journal integrity problems found');
+      },
+      (err: unknown) => this.#log.error({ err }, 'journal integrity scan failed'),
+    );
     this.#log.info({ http: this.#runtime.http, mqtt: this.#runtime.mqtt, storeId: settings.storeId, deviceId: settings.deviceId }, 'core ready');
   }
 

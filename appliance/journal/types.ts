@@ -60,6 +60,8 @@ export interface IntegrityReport {
    * are rewritten when the scan repairs. Optional so older producers still type-check.
    */
   indexErrors?: number[];
+  /** Highest hybrid logical clock the journal has persisted (absent when empty). */
+  lastHlc?: string;
 }
 
 export interface Journal {

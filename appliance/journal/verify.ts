@@ -124,6 +124,8 @@ export async function scanJournal(db: JournalDb, options: ScanOptions): Promise<
     report.quarantined.push({ seq: null, key: META_KEY, reason: 'unparsable meta record' });
   }
   report.lastSeq = Math.max(expected - 1, meta?.lastSeq ?? 0);
+  // The persisted clock, or the newest event's: doctor compares the wall clock with it.
+  report.lastHlc = meta?.hlc || prevHlc || undefined;
   // Committed per meta but absent from the event range: lost at the tail.
   for (let s = expected; s <= report.lastSeq; s++) report.gaps.push(s);
   report.gaps.sort((a, b) => a - b);

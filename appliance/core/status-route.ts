@@ -1,0 +1,22 @@
+import type { FastifyInstance } from 'fastify';
+import { requireManager } from '../http/app.ts';
+import type { IntegrityReport } from '../journal/types.ts';
+
+export interface BoxStatus {
+  storeId: string;
+  deviceId: string;
+  startedAt: string;
+  journal: {
+    lastSeq: number;
+    lastHlc: string;
+    /** Full scan run in the background after start; null until it finished. */
+    integrity: IntegrityReport | null;
+  };
+  publisher: { cursor: number; published: number };
+  memory: { rssMB: number; heapUsedMB: number };
+}
+
+/** GET /api/v1/status (manager): what `tillbox doctor` asks a running box. */
+export function registerStatusRoute(app: FastifyInstance, status: () => BoxStatus): void {
+  app.get('/api/v1/status', { preHandler: requireManager }, async () => status());
+}
