@@ -87,6 +87,15 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    catalog: Type.Object(
+      {
+        // YAML or JSON catalog (currency, taxClasses, items) for a box that is not in
+        // demo mode; HQ catalog sync replaces it later. Absent: the demo catalog in
+        // demo mode, an empty catalog otherwise.
+        file: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     log: Type.Object(
       {
         level: Type.Union(LogLevel.anyOf, { default: 'info' }),

@@ -7,7 +7,8 @@ import { loadOrCreateDeviceId, loadOrCreateSecrets, type Secrets } from '../secr
 import { LevelJournal } from '../journal/level-journal.ts';
 import { LocalBroker } from '../broker/broker.ts';
 import { PosService } from '../pos/pos-service.ts';
-import { demoCatalog } from '../pos/demo-catalog.ts';
+import { createDemoCatalog } from '../pos/demo-catalog.ts';
+import { loadCatalogFile } from './catalog-file.ts';
 import { createHttpApi } from '../http/app.ts';
 import { problem } from '../http/problem.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../contract/problem.ts';
@@ -99,7 +100,7 @@ export class Core {
     const broker = new LocalBroker(brokerOptions(config, settings, secrets, stateDir, namespaced(log, 'broker', levels)));
     const pos = new PosService({
       journal,
-      catalog: config.demo ? demoCatalog() : undefined,
+      catalog: config.catalog.file ? loadCatalogFile(config.catalog.file) : config.demo ? createDemoCatalog() : undefined,
       log: namespaced(log, 'pos', levels),
       storeId: settings.storeId,
       currency: config.store.currency,

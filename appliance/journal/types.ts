@@ -11,7 +11,7 @@ export interface JournalEvent<P = unknown> {
   seq: number;
   /** Hybrid logical clock, encoded so that string order is causal order. */
   hlc: string;
-  /** e.g. 'sale', 'refund', 'void', 'inventory.adjusted', 'price.override', 'drawer.opened'. */
+  /** e.g. 'sale', 'refund', 'void', 'inventory.adjusted', 'price.overridden', 'drawer.opened'. */
   type: string;
   payload: P;
   idempotencyKey: string;

@@ -64,5 +64,3 @@ export function createDemoCatalog(): Catalog {
   return new Catalog(demoCatalogData());
 }
 
-/** Alias used by core wiring. */
-export const demoCatalog = createDemoCatalog;
