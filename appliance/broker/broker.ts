@@ -21,6 +21,7 @@ import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { OrderedLevelPersistence, type BrokerDb, type SyncPolicy } from './persistence.ts';
 import { installOrderedDelivery, type GateableBroker } from './ordered-delivery.ts';
 import { PacketGuardedStream } from './packet-guard.ts';
+import { holdPubacks } from './puback-after-store.ts';
 import {
   AccountTable,
   ConnectionRateLimiter,
@@ -250,6 +251,7 @@ export class LocalBroker {
     const guarded = new PacketGuardedStream(stream, this.#opts.limits.maxPacketSize);
     this.#conns.set(guarded, { remoteAddress, listener });
     this.#sockets.add(guarded);
+    holdPubacks(guarded);
     guarded.on('error', (err) => {
       if (err.name === 'PacketTooLargeError') this.#log.warn({ remoteAddress, err: err.message }, 'oversized packet; connection closed');
     });

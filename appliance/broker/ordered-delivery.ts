@@ -17,6 +17,11 @@
 // completion callback, so the gate never waits on a packet that will not come.
 // Packets that did not come through broker.publish (another broker's, or
 // retained messages aedes replays to one client) are not gated.
+//
+// The moment a gated packet reaches mq.emit, storeRetained and enqueueOffline
+// are done, so it is stored: that is when the publisher's PUBACK is released
+// (puback-after-store.ts).
+import { dropPuback, releasePuback } from './puback-after-store.ts';
 
 type Done = (err?: Error | null) => void;
 
@@ -32,6 +37,9 @@ interface Slot {
   state: 'waiting' | 'ready' | 'gone';
   packet?: object;
   cb?: Done | undefined;
+  /** Publisher connection and packet id whose PUBACK waits for this slot. */
+  ackConn?: object;
+  ackId?: number;
 }
 
 export interface DeliveryGate {
@@ -53,6 +61,10 @@ export function installOrderedDelivery(broker: GateableBroker): DeliveryGate {
       if (s.state === 'waiting') break;
       head++;
       slots.delete(s.counter);
+      if (s.ackConn) {
+        if (s.state === 'ready') releasePuback(s.ackConn, s.ackId!);
+        else dropPuback(s.ackConn, s.ackId!);
+      }
       if (s.state === 'ready') origEmit(s.packet!, s.cb);
     }
     if (head > 1024 && head * 2 > queue.length) {
@@ -92,6 +104,12 @@ export function installOrderedDelivery(broker: GateableBroker): DeliveryGate {
     const expected = hasCounter ? undefined : broker.counter + 1;
     if (expected !== undefined) {
       const s: Slot = { counter: expected, state: 'waiting' };
+      const p = packet as { qos?: number; messageId?: number };
+      const conn = (client as { conn?: object } | null | undefined)?.conn;
+      if (conn && p.qos === 1 && p.messageId !== undefined) {
+        s.ackConn = conn;
+        s.ackId = p.messageId;
+      }
       slots.set(expected, s);
       queue.push(s);
     }

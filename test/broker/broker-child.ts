@@ -2,7 +2,7 @@
 // JSON { stateDir, accounts?, anonymous?, sync? }. Prints one JSON line with
 // the bound addresses once listening.
 import { LocalBroker, DEFAULT_LIMITS } from '../../appliance/broker/broker.ts';
-import { silentLogger } from '../../appliance/log.ts';
+import { createRootLogger, silentLogger } from '../../appliance/log.ts';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as {
   stateDir: string;
@@ -13,7 +13,8 @@ const cfg = JSON.parse(process.argv[2] ?? '{}') as {
 const broker = new LocalBroker({
   stateDir: cfg.stateDir,
   storeId: 'S1',
-  log: silentLogger(),
+  // BROKER_CHILD_LOG=debug writes the broker's log to stderr when debugging a test.
+  log: process.env.BROKER_CHILD_LOG ? createRootLogger({ level: process.env.BROKER_CHILD_LOG, destination: process.stderr }) : silentLogger(),
   accounts: cfg.accounts ?? [],
   tcp: { host: '127.0.0.1', port: cfg.port ?? 0 },
   anonymousLoopback: { enabled: true, role: 'core' },
