@@ -32,7 +32,20 @@
 import { deserialize, serialize } from 'node:v8';
 import { Readable } from 'node:stream';
 import type { Level } from 'level';
+import { createRequire } from 'node:module';
 import { topicMatches } from '../../contract/topics.ts';
+
+// The subscription trie aedes-persistence itself uses (qlobber's QlobberSub
+// with aedes' options), loaded from aedes-persistence's own dependency so
+// matching, '#'/'+' semantics and result order are exactly the stock ones.
+interface QlobberSubLike {
+  add(topic: string, sub: Subscription): void;
+  remove(topic: string, sub: { clientId: string; topic: string }): void;
+  match(topic: string): Subscription[];
+}
+const requireFromPersistence = createRequire(import.meta.resolve('aedes-persistence'));
+const QlobberSub = requireFromPersistence('qlobber/aedes/qlobber-sub') as new (opts: object) => QlobberSubLike;
+const QLOBBER_OPTIONS = { wildcard_one: '+', wildcard_some: '#', separator: '/', match_empty_levels: true };
 
 export type SyncPolicy = 'batch' | 'never';
 
@@ -117,7 +130,7 @@ function plainPacket(p: StoredPacket): StoredPacket {
     brokerId: p.brokerId,
     brokerCounter: p.brokerCounter,
     topic: p.topic,
-    payload: typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload,
+    payload: p.payload,
     qos: p.qos ?? 0,
     retain: p.retain ?? false,
     dup: (p.dup as boolean | undefined) ?? false,
@@ -271,8 +284,8 @@ export class OrderedLevelPersistence {
   readonly #db: BrokerDb;
   readonly #w: GroupCommit;
   readonly #chain = new KeyedChain();
-  /** QoS > 0 subscriptions by client, by filter: what subscriptionsByTopic matches. */
-  readonly #subs = new Map<string, Map<string, Subscription>>();
+  /** QoS > 0 subscriptions: what subscriptionsByTopic matches. */
+  readonly #trie: QlobberSubLike = new QlobberSub(QLOBBER_OPTIONS);
   #broker: { id: string } | undefined;
 
   constructor(opts: OrderedPersistenceOptions) {
@@ -319,7 +332,7 @@ export class OrderedLevelPersistence {
   async storeRetained(packet: StoredPacket): Promise<void> {
     const key = `${RETAINED}${packet.topic}`;
     const empty = packet.payload === undefined || packet.payload.length === 0;
-    await (empty ? this.#w.del(key) : this.#w.put(key, encode(plainPacket(packet))));
+    await (empty ? this.#w.del(key) : this.#w.put(key, encode({ ...packet })));
   }
 
   createRetainedStream(pattern: string): Readable {
@@ -340,23 +353,33 @@ export class OrderedLevelPersistence {
 
   // --- subscriptions ------------------------------------------------------------
 
+  // Same rules as aedes-persistence-level's addSubToTrie: a QoS 0 subscription
+  // replaces (removes) a queued one, as it is never queued for offline delivery.
   #addToIndex(sub: Subscription): void {
-    let m = this.#subs.get(sub.clientId);
-    if (sub.qos === 0) {
-      // QoS 0 subscriptions are never queued for an offline client.
-      m?.delete(sub.topic);
-      if (m && m.size === 0) this.#subs.delete(sub.clientId);
-      return;
+    let add = false;
+    const matched = this.#trie.match(sub.topic);
+    if (matched.length > 0) {
+      add = true;
+      for (const m of matched) {
+        if (m.clientId === sub.clientId) {
+          if (m.qos === sub.qos) {
+            add = false;
+            break;
+          }
+          this.#trie.remove(m.topic, m);
+          if (sub.qos === 0) add = false;
+        }
+      }
+    } else if (sub.qos > 0) {
+      add = true;
     }
-    if (!m) this.#subs.set(sub.clientId, (m = new Map()));
-    m.set(sub.topic, sub);
+    if (add) this.#trie.add(sub.topic, sub);
   }
 
   #removeFromIndex(clientId: string, topic: string): void {
-    const m = this.#subs.get(clientId);
-    if (!m) return;
-    m.delete(topic);
-    if (m.size === 0) this.#subs.delete(clientId);
+    for (const m of this.#trie.match(topic)) {
+      if (m.clientId === clientId && m.topic === topic) this.#trie.remove(topic, { clientId, topic });
+    }
   }
 
   async addSubscriptions(client: ClientRef, subs: Array<SubscriptionRequest>): Promise<void> {
@@ -402,11 +425,7 @@ export class OrderedLevelPersistence {
   }
 
   async subscriptionsByTopic(topic: string): Promise<Subscription[]> {
-    const out: Subscription[] = [];
-    for (const m of this.#subs.values()) {
-      for (const sub of m.values()) if (topicMatches(sub.topic, topic)) out.push(sub);
-    }
-    return out;
+    return this.#trie.match(topic);
   }
 
   async cleanSubscriptions(client: ClientRef): Promise<void> {
@@ -425,7 +444,8 @@ export class OrderedLevelPersistence {
   // --- outgoing (QoS > 0 towards subscribers) ------------------------------------
 
   outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
-    return this.#w.put(outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter), encode(plainPacket(packet)));
+    // Queued packets carry no packet id yet (aedes-packet drops it for QoS > 0).
+    return this.#w.put(outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter), encode({ ...plainPacket(packet), messageId: undefined }));
   }
 
   async outgoingEnqueueCombi(subs: Array<{ clientId: string }> | null | undefined, packet: StoredPacket): Promise<void> {
