@@ -2,8 +2,9 @@
 # Installs the Debian packages tillbox's tests and benchmarks use. Run once as
 # root on a development machine or CI (the OS image has its own list in image/).
 #   mosquitto: the independent MQTT broker the benchmarks and interop tests compare against
+#   libusb-1.0-0: loaded by the usb and node-hid addons (USB printers, HID scanners)
 set -euo pipefail
-packages=(mosquitto)
+packages=(mosquitto libusb-1.0-0)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
