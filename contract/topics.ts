@@ -38,6 +38,12 @@ export const cloudTopics = {
   events: (deviceId: string) => `tillbox/v1/${seg('deviceId', deviceId)}/events`,
   acks: (deviceId: string) => `tillbox/v1/${seg('deviceId', deviceId)}/acks`,
   catalog: (deviceId: string) => `tillbox/v1/${seg('deviceId', deviceId)}/catalog`,
+  catalogResync: (deviceId: string) => `tillbox/v1/${seg('deviceId', deviceId)}/catalog/resync`,
+  conflicts: (deviceId: string) => `tillbox/v1/${seg('deviceId', deviceId)}/conflicts`,
+  loss: (deviceId: string) => `tillbox/v1/${seg('deviceId', deviceId)}/loss`,
+  commandReply: (deviceId: string, command: string) => `tillbox/v1/${seg('deviceId', deviceId)}/cmd/${seg('command', command)}/reply`,
+  /** HQ ingest workers share this subscription (MQTT 5 shared subscriptions, §4.8.2). */
+  sharedEvents: (group: string) => `$share/${seg('group', group)}/tillbox/v1/+/events`,
   command: (deviceId: string, command: string) => `tillbox/v1/${seg('deviceId', deviceId)}/cmd/${seg('command', command)}`,
   fleetStatus: (deviceId: string) => `fleet/${seg('deviceId', deviceId)}/status`,
   fleetHealth: (deviceId: string) => `fleet/${seg('deviceId', deviceId)}/health`,

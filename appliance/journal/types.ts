@@ -1,23 +1,9 @@
 // The journal's public shape. The POS service depends on this interface only;
 // the level-backed implementation lives beside it.
+import type { JournalEvent } from '../../contract/events.ts';
 
-/** An immutable, committed POS event (DESIGN.md "The journal"). */
-export interface JournalEvent<P = unknown> {
-  /** UUIDv7: time-ordered, unique across boxes. */
-  id: string;
-  deviceId: string;
-  storeId: string;
-  /** Per-device sequence, starts at 1, gap-free, survives restarts. */
-  seq: number;
-  /** Hybrid logical clock, encoded so that string order is causal order. */
-  hlc: string;
-  /** e.g. 'sale', 'refund', 'void', 'inventory.adjusted', 'price.overridden', 'drawer.opened'. */
-  type: string;
-  payload: P;
-  idempotencyKey: string;
-  /** Wall-clock time at commit (ISO 8601), informational; ordering uses seq/hlc. */
-  recordedAt: string;
-}
+/** An immutable, committed POS event (DESIGN.md "The journal"); its schema lives in contract/events.ts. */
+export type { JournalEvent };
 
 export interface AppendRequest<P = unknown> {
   type: string;
