@@ -3,8 +3,10 @@
 # root on a development machine or CI (the OS image has its own list in image/).
 #   mosquitto: the independent MQTT broker the benchmarks and interop tests compare against
 #   libusb-1.0-0: loaded by the usb and node-hid addons (USB printers, HID scanners)
+#   socat: pseudo-terminal pairs for the serial scale and scanner simulators
+#   postgresql: PostgreSQL 15, the reference HQ ledger's production database (tests start their own cluster)
 set -euo pipefail
-packages=(mosquitto libusb-1.0-0)
+packages=(mosquitto libusb-1.0-0 socat postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
