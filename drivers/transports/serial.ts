@@ -1,0 +1,95 @@
+// Serial transport over serialport's stream with the binding injected per
+// instance (never serialport's global default): production passes
+// @serialport/bindings-cpp, unit tests MockBinding, scenario tests the real
+// binding against a simulator's pseudo-terminal.
+import { SerialPortStream } from '@serialport/stream';
+import type { BindingInterface } from '@serialport/bindings-cpp';
+import { TransportBase, TransportError, TransportErrorCode, toBuffer, type TransportContext } from './transport.ts';
+import { formatFraming, type Framing } from './uri.ts';
+
+export interface SerialTransportOptions {
+  path: string;
+  baudRate: number;
+  framing?: Framing;
+  rtscts?: boolean;
+  /** e.g. `autoDetect()` from @serialport/bindings-cpp, or MockBinding. */
+  binding: BindingInterface;
+  /** Shown in logs and state payloads; defaults to serial://path?baud=...&framing=... */
+  uri?: string;
+}
+
+export class SerialTransport extends TransportBase {
+  readonly kind = 'serial' as const;
+  readonly path: string;
+  readonly baudRate: number;
+  readonly framing: Framing;
+  readonly #rtscts: boolean;
+  readonly #binding: BindingInterface;
+  #port: SerialPortStream | undefined;
+
+  constructor(opts: SerialTransportOptions, ctx: TransportContext = {}) {
+    const framing = opts.framing ?? { dataBits: 8, parity: 'none', stopBits: 1 };
+    super(opts.uri ?? `serial://${opts.path}?baud=${opts.baudRate}&framing=${formatFraming(framing)}`, ctx);
+    this.path = opts.path;
+    this.baudRate = opts.baudRate;
+    this.framing = framing;
+    this.#rtscts = opts.rtscts ?? false;
+    this.#binding = opts.binding;
+  }
+
+  async open(): Promise<void> {
+    if (this.isOpen) return;
+    const port = new SerialPortStream({
+      binding: this.#binding,
+      path: this.path,
+      baudRate: this.baudRate,
+      dataBits: this.framing.dataBits,
+      parity: this.framing.parity,
+      stopBits: this.framing.stopBits,
+      rtscts: this.#rtscts,
+      autoOpen: false,
+    });
+    // Registered before open so an early error cannot become an unhandled 'error' event.
+    port.on('error', (err: Error) => {
+      this.logger?.warn({ err, uri: this.uri }, 'serial port error');
+      if (this.listenerCount('error') > 0) this.safeEmit('error', err);
+    });
+    await new Promise<void>((resolve, reject) => {
+      port.open((err) => {
+        if (err) reject(new TransportError(TransportErrorCode.OpenFailed, `cannot open ${this.path}: ${err.message}`, { cause: err }));
+        else resolve();
+      });
+    });
+    this.#port = port;
+    port.on('data', (chunk: Buffer) => this.emitData(chunk));
+    // serialport closes the stream itself on a read/write error that is not a
+    // cancel (EIO on unplug, ENXIO) and passes a DisconnectedError here.
+    port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
+      this.#port = undefined;
+      this.emitClose(err ? { disconnected: true, error: err } : { disconnected: false });
+    });
+    this.markOpen();
+  }
+
+  async close(): Promise<void> {
+    const port = this.#port;
+    if (!port || !port.isOpen) return;
+    await new Promise<void>((resolve) => {
+      port.close(() => resolve());
+    });
+    // 'close' listener above emits the transport close.
+  }
+
+  async write(data: Uint8Array | string): Promise<void> {
+    const port = this.#port;
+    if (!port || !this.isOpen) throw new TransportError(TransportErrorCode.NotOpen, `${this.path} is not open`);
+    const buf = toBuffer(data);
+    this.logWrite(buf);
+    await new Promise<void>((resolve, reject) => {
+      port.write(buf, (err) => {
+        if (err) reject(new TransportError((err as { disconnected?: boolean }).disconnected || !this.isOpen ? TransportErrorCode.Disconnected : TransportErrorCode.WriteFailed, `write to ${this.path} failed: ${err.message}`, { cause: err }));
+        else resolve();
+      });
+    });
+  }
+}
