@@ -95,9 +95,17 @@ export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
     bodyLimit: ctx.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: false,
     return503OnClosing: true,
-    // Request logs carry method, url and peer only (fastify's default
-    // serializers); headers, and so tokens, are never logged.
+    // One debug line per request (below) instead of fastify's two info lines:
+    // a till sells all day and journald on an SD card is not free.
+    disableRequestLogging: true,
   }) as unknown as FastifyInstance;
+
+  // Method, url, status and time only; headers, and so tokens, are never logged.
+  app.addHook('onResponse', async (request, reply) => {
+    if (ctx.log.isLevelEnabled('debug')) {
+      request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    }
+  });
 
   // JSON only: text/plain (fastify's other default) would reach handlers as a string.
   app.removeContentTypeParser('text/plain');

@@ -46,7 +46,7 @@ describe('HTTP API over a real socket', () => {
 
     await h.app.close();
     const log = lines.join('');
-    expect(log).toContain('incoming request'); // the request log is on, so the check below means something
+    expect(log).toContain('"msg":"request"'); // the request log is on, so the check below means something
     expect(log).not.toContain(TILL_TOKEN);
     expect(log.toLowerCase()).not.toContain('bearer');
   });
