@@ -11,7 +11,7 @@ describe('test support: real servers', () => {
       const url = await server.createDatabase('support_check');
       const client = new pg.Client({ connectionString: url });
       await client.connect();
-      const r = await client.query<{ v: string }>('SELECT current_setting('server_version') AS v');
+      const r = await client.query<{ v: string }>("SELECT current_setting('server_version') AS v");
       await client.end();
       expect(r.rows[0]!.v).toMatch(/^15\./);
     } finally {
