@@ -17,7 +17,7 @@ try {
   console.error('bench: raw fsync baseline ...');
   const fsync = await benchFsync({ dir: work });
   console.error('bench: journal appends ...');
-  const journalRaw = await benchJournal({ dir: join(work, 'journal') });
+  const journalRaw = await benchJournal({ dir: work });
   console.error('bench: core over HTTP (ready time, memory, durable sales) ...');
   const core = await benchCore();
   console.error('bench: broker vs mosquitto ...');
