@@ -104,6 +104,8 @@ export const ScanPayload = Type.Object(
     aim: Type.Union([Type.String({ pattern: '^\\][A-Za-z0-9][0-9A-Za-z]$' }), Type.Null()]),
     /** GTIN-14 for EAN/UPC scans and GS1 (01): the catalog key. */
     gtin: Type.Optional(Type.String({ pattern: '^[0-9]{14}$' })),
+    /** EAN/UPC 2- or 5-digit add-on (]E3, or ]E1/]E2 alone). */
+    addOn: Type.Optional(Type.String({ pattern: '^[0-9]{2}([0-9]{3})?$' })),
     /** EAN/UPC check digit validity (scanners verify it, keyboard entry does not). */
     checkDigitValid: Type.Optional(Type.Boolean()),
     gs1: Type.Optional(Gs1Data),
