@@ -11,7 +11,7 @@ const program = new Command('tillbox')
 
 program
   .command('start')
-  .description('start the box (core: broker, journal, POS API)')
+  .description('start the box: every process as a supervised child (core, devices, flows)')
   .option('-c, --config <file>', 'YAML config file')
   .option('--demo', 'demo mode: demo catalog and store, open loopback access')
   .option('--state-dir <dir>', 'state directory (default: $TILLBOX_STATE_DIR or ./.tillbox)')
@@ -30,6 +30,17 @@ program
   .action(async (opts: { config?: string; demo?: boolean; stateDir?: string; json?: boolean }) => {
     const { runDoctor } = await import('./doctor.ts');
     process.exitCode = await runDoctor(opts);
+  });
+
+program
+  .command('core')
+  .description('run the core process alone (broker, journal, POS API); systemd runs it as its own unit')
+  .option('-c, --config <file>', 'YAML config file')
+  .option('--demo', 'demo mode: demo catalog and store, open loopback access')
+  .option('--state-dir <dir>', 'state directory (default: $TILLBOX_STATE_DIR or ./.tillbox)')
+  .action(async (opts: { config?: string; demo?: boolean; stateDir?: string }) => {
+    const { runCore } = await import('./core.ts');
+    process.exitCode = await runCore(opts);
   });
 
 const config = program.command('config').description('configuration tools');

@@ -1,9 +1,6 @@
-import { pino } from 'pino';
-import { loadConfig } from '../config/index.ts';
-import { isTillboxError } from '../../contract/errors.ts';
-import { createRootLogger } from '../log.ts';
-import { resolveStateDir } from '../state/state-dir.ts';
-import { Core } from '../core/core.ts';
+import { resolve } from 'node:path';
+import { createRootLogger, namespaced } from '../log.ts';
+import { Supervisor } from '../supervisor/supervisor.ts';
 
 export interface StartOptions {
   config?: string;
@@ -11,57 +8,27 @@ export interface StartOptions {
   stateDir?: string;
 }
 
+const MAIN = resolve(import.meta.dirname, 'main.ts');
+
+/**
+ * `tillbox start`: every process of the box as supervised children (core now;
+ * devices and flows join as they land). Each is restarted alone when it dies.
+ */
 export async function runStart(opts: StartOptions): Promise<number> {
-  const t0 = performance.now();
-  let config;
-  try {
-    config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
-  } catch (err) {
-    if (isTillboxError(err)) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-  const stateDir = resolveStateDir(process.env, opts.stateDir);
-  // Logs go to stderr as JSON lines (journald keeps them on the image); stdout
-  // carries the short human summary below.
-  const log = createRootLogger({ level: config.log.level, destination: pino.destination({ fd: 2, sync: false }) as unknown as NodeJS.WritableStream });
-  const core = new Core({ config, stateDir, log });
-
-  let stopping: Promise<void> | undefined;
-  const stop = (signal: string) => {
-    stopping ??= (async () => {
-      log.info({ signal }, 'stopping');
-      await core.stop();
-      log.flush();
-    })();
-    return stopping;
-  };
-
-  try {
-    await core.start();
-  } catch (err) {
-    log.fatal({ err }, 'core failed to start');
-    console.error(`tillbox: failed to start: ${(err as Error).message}`);
-    await core.stop().catch(() => {});
-    return isTillboxError(err) ? 2 : 1;
-  }
-
-  const rt = core.runtime!;
-  const lines = [
-    `tillbox core ready in ${Math.round(performance.now() - t0)} ms${config.demo ? ' (demo mode)' : ''}`,
-    `  store ${rt.storeId}, device ${rt.deviceId}, state dir ${stateDir}`,
-    `  HTTP API   http://${rt.http.host}:${rt.http.port}  (try: curl http://${rt.http.host}:${rt.http.port}/api/v1/catalog)`,
-  ];
-  if (rt.mqtt.tcp) lines.push(`  MQTT       mqtt://${rt.mqtt.tcp.host}:${rt.mqtt.tcp.port}`);
-  if (rt.mqtt.ws) lines.push(`  MQTT/WS    ws://${rt.mqtt.ws.host}:${rt.mqtt.ws.port}`);
-  if (rt.mqtt.tls) lines.push(`  MQTT/TLS   mqtts://${rt.mqtt.tls.host}:${rt.mqtt.tls.port}`);
-  lines.push(`  credentials: tillbox secrets show${config.demo ? ' (loopback needs none in demo mode)' : ''}`);
-  console.log(lines.join('\n'));
-
-  await new Promise<void>((resolve) => {
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stop(sig).then(resolve));
+  const common = [...(opts.config ? ['--config', opts.config] : []), ...(opts.demo ? ['--demo'] : []), ...(opts.stateDir ? ['--state-dir', opts.stateDir] : [])];
+  const log = namespaced(createRootLogger(), 'supervisor');
+  const supervisor = new Supervisor({
+    log,
+    children: [{ name: 'core', args: [MAIN, 'core', ...common] }],
+    onFatal: (_name, code) => finish(code),
   });
-  return 0;
+  let finish: (code: number) => void = () => {};
+  const done = new Promise<number>((res) => {
+    finish = res;
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => res(0));
+  });
+  supervisor.start();
+  const code = await done;
+  await supervisor.stop();
+  return code;
 }

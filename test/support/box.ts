@@ -27,7 +27,7 @@ export interface BoxProcess {
 export async function startBox(stateDir?: string, extraEnv: Record<string, string> = {}): Promise<BoxProcess> {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), 'tillbox-bench-'));
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'start', '--demo'], {
+  const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'core', '--demo'], {
     cwd: ROOT,
     env: { ...process.env, TILLBOX_STATE_DIR: dir, TILLBOX_HTTP_PORT: '0', TILLBOX_MQTT_PORT: '0', TILLBOX_MQTT_WS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],

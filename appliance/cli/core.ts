@@ -1,0 +1,68 @@
+import { pino } from 'pino';
+import { loadConfig } from '../config/index.ts';
+import { isTillboxError } from '../../contract/errors.ts';
+import { createRootLogger } from '../log.ts';
+import { resolveStateDir } from '../state/state-dir.ts';
+import { Core } from '../core/core.ts';
+
+export interface CoreOptions {
+  config?: string;
+  demo?: boolean;
+  stateDir?: string;
+}
+
+/** `tillbox core`: the core process alone (a systemd unit on the image; a child of `tillbox start` in development). */
+export async function runCore(opts: CoreOptions): Promise<number> {
+  const t0 = performance.now();
+  let config;
+  try {
+    config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
+  } catch (err) {
+    if (isTillboxError(err)) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  const stateDir = resolveStateDir(process.env, opts.stateDir);
+  // Logs go to stderr as JSON lines (journald keeps them on the image); stdout
+  // carries the short human summary below.
+  const log = createRootLogger({ level: config.log.level, destination: pino.destination({ fd: 2, sync: false }) as unknown as NodeJS.WritableStream });
+  const core = new Core({ config, stateDir, log });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    stopping ??= (async () => {
+      log.info({ signal }, 'stopping');
+      await core.stop();
+      log.flush();
+    })();
+    return stopping;
+  };
+
+  try {
+    await core.start();
+  } catch (err) {
+    log.fatal({ err }, 'core failed to start');
+    console.error(`tillbox: failed to start: ${(err as Error).message}`);
+    await core.stop().catch(() => {});
+    return isTillboxError(err) ? 2 : 1;
+  }
+
+  const rt = core.runtime!;
+  const lines = [
+    `tillbox core ready in ${Math.round(performance.now() - t0)} ms${config.demo ? ' (demo mode)' : ''}`,
+    `  store ${rt.storeId}, device ${rt.deviceId}, state dir ${stateDir}`,
+    `  HTTP API   http://${rt.http.host}:${rt.http.port}  (try: curl http://${rt.http.host}:${rt.http.port}/api/v1/catalog)`,
+  ];
+  if (rt.mqtt.tcp) lines.push(`  MQTT       mqtt://${rt.mqtt.tcp.host}:${rt.mqtt.tcp.port}`);
+  if (rt.mqtt.ws) lines.push(`  MQTT/WS    ws://${rt.mqtt.ws.host}:${rt.mqtt.ws.port}`);
+  if (rt.mqtt.tls) lines.push(`  MQTT/TLS   mqtts://${rt.mqtt.tls.host}:${rt.mqtt.tls.port}`);
+  lines.push(`  credentials: tillbox secrets show${config.demo ? ' (loopback needs none in demo mode)' : ''}`);
+  console.log(lines.join('\n'));
+
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stop(sig).then(resolve));
+  });
+  return 0;
+}
