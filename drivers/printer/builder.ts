@@ -82,6 +82,20 @@ export class EscPosBuilder {
     return this.text(t).raw(cmd.lineFeed());
   }
 
+  /** Text longer than a line is cut into lines (at spaces when possible), never left to the printer to wrap mid-word. */
+  wrap(t: string, s?: TextStyle): this {
+    if (s) this.style(s);
+    const cols = this.columns;
+    let rest = t;
+    while (rest.length > cols) {
+      const at = rest.lastIndexOf(' ', cols);
+      const cut = at > cols / 2 ? at : cols;
+      this.line(rest.slice(0, cut));
+      rest = rest.slice(cut).trimStart();
+    }
+    return this.line(rest);
+  }
+
   /** Left and right text on one line, right part flush right; the left part is cut if both do not fit. */
   pair(left: string, right: string, s?: TextStyle): this {
     if (s) this.style(s);

@@ -96,7 +96,7 @@ export function renderReceipt(model: PrinterModel, sale: ReceiptSale, opts: Rece
   if (opts.banner) b.line(opts.banner, { align: 'center', bold: true, width: 2, height: 2 }).plain();
   b.line(opts.store.name, { align: 'center', bold: true, width: 2, height: 2 });
   b.style({ width: 1, height: 1, bold: false });
-  for (const l of opts.store.lines ?? []) b.line(l);
+  for (const l of opts.store.lines ?? []) b.wrap(l);
   b.line().style({ align: 'left' });
   if (sale.recordedAt) b.line(sale.recordedAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC'));
   b.pair('Sale', sale.id.slice(0, 8));
@@ -105,12 +105,12 @@ export function renderReceipt(model: PrinterModel, sale: ReceiptSale, opts: Rece
   for (const line of sale.lines) {
     const letter = letters[line.taxClass] ?? '';
     if (line.weightGrams !== undefined) {
-      b.line(line.name);
+      b.wrap(line.name);
       b.pair(`  ${formatKg(line.weightGrams, fmt.decimalSeparator)} x ${amt(line.unitPrice)}/kg`, `${amt(line.amount)} ${letter}`);
     } else if (line.qty === 1) {
       b.pair(line.name, `${amt(line.amount)} ${letter}`);
     } else {
-      b.line(line.name);
+      b.wrap(line.name);
       b.pair(`  ${line.qty} x ${amt(line.unitPrice)}`, `${amt(line.amount)} ${letter}`);
     }
     if (line.priceOverridden) b.line('  (price override)');
@@ -134,8 +134,8 @@ export function renderReceipt(model: PrinterModel, sale: ReceiptSale, opts: Rece
   if (code === 'qr') b.qr(sale.id, { moduleSize: model.dots >= 512 ? 6 : 4 });
   else if (code === 'code128') b.code128(saleIdDigits(sale.id), { set: 'C' });
   if (code !== 'none') b.line();
-  b.line(sale.id);
-  for (const l of opts.store.footer ?? []) b.line(l);
+  b.wrap(sale.id);
+  for (const l of opts.store.footer ?? []) b.wrap(l);
   b.plain();
   if (opts.kickDrawer !== undefined) b.drawerKick(opts.kickDrawer);
   return b.cut().build();
@@ -177,11 +177,11 @@ export function renderKitchenTicket(model: PrinterModel, ticket: KitchenTicket):
   for (const [group, lines] of groups) {
     if (group) b.line(group.toUpperCase(), { bold: true, underline: true, width: 1, height: 1 }).style({ underline: false, bold: false });
     for (const l of lines) {
-      b.line(`${l.qty} x ${l.name}`, { width: 2, height: 2, bold: true });
+      b.wrap(`${l.qty} x ${l.name}`, { width: 2, height: 2, bold: true });
       b.style({ width: 1, height: 1, bold: false });
       for (const n of l.notes ?? []) b.line(`   > ${n}`);
     }
   }
-  if (ticket.note) b.rule('=').line(ticket.note, { bold: true });
+  if (ticket.note) b.rule('=').wrap(ticket.note, { bold: true });
   return b.plain().cut().build();
 }
