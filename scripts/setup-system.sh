@@ -5,8 +5,9 @@
 #   libusb-1.0-0: loaded by the usb and node-hid addons (USB printers, HID scanners)
 #   socat: pseudo-terminal pairs for the serial scale and scanner simulators
 #   postgresql: PostgreSQL 15, the reference HQ ledger's production database (tests start their own cluster)
+#   chromium: the real browser the Node-RED editor test drives through playwright-core
 set -euo pipefail
-packages=(mosquitto libusb-1.0-0 socat postgresql)
+packages=(mosquitto libusb-1.0-0 socat postgresql chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
