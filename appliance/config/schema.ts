@@ -96,6 +96,70 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    cloud: Type.Object(
+      {
+        // Cloud broker the bridge syncs through (mqtt:// or mqtts://); absent: no sync.
+        url: Type.Optional(Type.String({ pattern: '^mqtts?://', description: 'mqtt://host:1883 or mqtts://host:8883' })),
+        // Mutual TLS: CA bundle, client certificate and key (PEM files).
+        caFile: Type.Optional(Type.String({ minLength: 1 })),
+        certFile: Type.Optional(Type.String({ minLength: 1 })),
+        keyFile: Type.Optional(Type.String({ minLength: 1 })),
+        username: Type.Optional(Type.String({ minLength: 1 })),
+        password: Type.Optional(Type.String({ minLength: 1 })),
+        // auto: MQTT 5, falling back to 3.1.1 when the broker refuses 5.
+        protocol: Type.Union([Type.Literal('auto'), Type.Literal('5'), Type.Literal('3.1.1')], { default: 'auto' }),
+        keepaliveSec: Type.Integer({ minimum: 5, maximum: 1200, default: 30 }),
+        connectTimeoutMs: Type.Integer({ minimum: 500, default: 10_000 }),
+        // Reconnect: exponential backoff with full jitter between 0 and min(max, base * 2^attempt).
+        backoffBaseMs: Type.Integer({ minimum: 1, default: 500 }),
+        backoffMaxMs: Type.Integer({ minimum: 1, default: 60_000 }),
+        // Journal lane: batch bounds (AWS IoT Core caps a message at 128 KB), window, ack timeout.
+        batchMaxEvents: Type.Integer({ minimum: 1, maximum: 5000, default: 500 }),
+        batchMaxBytes: Type.Integer({ minimum: 4096, maximum: 268_435_455, default: 131_072 }),
+        maxInFlight: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+        ackTimeoutMs: Type.Integer({ minimum: 100, default: 15_000 }),
+        liveMaxEvents: Type.Integer({ minimum: 1, maximum: 5000, default: 100 }),
+        // Mapped topics (Mosquitto-style `topic` lines) and their QoS 1 store-and-forward bound.
+        mapped: Type.Array(
+          Type.Object(
+            {
+              direction: Type.Union([Type.Literal('out'), Type.Literal('in'), Type.Literal('both')]),
+              local: Type.String({ minLength: 1 }),
+              remote: Type.String({ minLength: 1 }),
+              qos: Type.Union([Type.Literal(0), Type.Literal(1)], { default: 1 }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [] },
+        ),
+        mappedQueueMax: Type.Integer({ minimum: 1, default: 10_000 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    flows: Type.Object(
+      {
+        // The flows process (embedded Node-RED, `tillbox flows`). The editor binds to
+        // loopback by default; any other host needs lanTls (the LAN sees it only over TLS).
+        enabled: Type.Boolean({ default: true, description: 'run the flows process under tillbox start' }),
+        host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 1880, description: '0 picks a free port (tests)' }),
+        // Hardened: palette manager, npm installs, function-node modules, exec and file nodes off.
+        hardened: Type.Boolean({ default: true }),
+        lanTls: Type.Object(
+          {
+            certFile: Type.Optional(Type.String({ minLength: 1 })),
+            keyFile: Type.Optional(Type.String({ minLength: 1 })),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        // Synchronous function-node code running longer than this is stopped (0: never).
+        functionTimeoutSec: Type.Integer({ minimum: 0, maximum: 600, default: 10 }),
+        // Store overlay merged over the base store flows at start (JSON; see flows/store/README.md).
+        // Absent: flows/store/overlays/<store id>.json when it exists.
+        overlay: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     log: Type.Object(
       {
         level: Type.Union(LogLevel.anyOf, { default: 'info' }),

@@ -17,6 +17,8 @@ import { EventPublisher } from './event-publisher.ts';
 import { registerStatusRoute } from './status-route.ts';
 import type { IntegrityReport } from '../journal/types.ts';
 import { removeRuntime, writeRuntime, type RuntimeInfo } from './runtime.ts';
+import { CloudBridge, registerSyncStatusRoute } from '../sync/index.ts';
+import { Catalog } from '../pos/catalog.ts';
 
 export const DEMO_STORE_ID = 'demo-store';
 
@@ -58,6 +60,7 @@ export class Core {
   #broker: LocalBroker | undefined;
   #pos: PosService | undefined;
   #publisher: EventPublisher | undefined;
+  #bridge: CloudBridge | undefined;
   #http: FastifyInstance | undefined;
   #runtime: RuntimeInfo | undefined;
   #secretsCreated = false;
@@ -82,6 +85,10 @@ export class Core {
 
   get journal(): LevelJournal | undefined {
     return this.#journal;
+  }
+
+  get bridge(): CloudBridge | undefined {
+    return this.#bridge;
   }
 
   async start(): Promise<void> {
@@ -120,8 +127,19 @@ export class Core {
       isReady: () => this.#ready,
       bodyLimit: config.http.bodyLimitBytes,
     });
+    const bridge = new CloudBridge({
+      journal,
+      config: config.cloud,
+      deviceId: settings.deviceId,
+      storeId: settings.storeId,
+      stateDir,
+      log: namespaced(log, 'sync', levels),
+      applyCatalog: (data) => pos.replaceCatalog(new Catalog(data)),
+      local: localCoreAccount(broker, secrets),
+    });
     this.#journal = journal;
     this.#broker = broker;
+    this.#bridge = bridge;
     this.#pos = pos;
     this.#publisher = publisher;
     this.#http = http;
@@ -134,6 +152,7 @@ export class Core {
       publisher: { cursor: publisher.cursor, published: publisher.published },
       memory: { rssMB: Math.round(process.memoryUsage.rss() / 1048576), heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1048576) },
     }));
+    registerSyncStatusRoute(http, () => bridge.status());
     // Until every service is up, the API answers 503 problem+json (healthz says why).
     http.addHook('onRequest', async (request, reply) => {
       if (this.#ready || !request.url.startsWith('/api/')) return;
@@ -145,6 +164,8 @@ export class Core {
     await broker.start();
     await pos.start();
     await publisher.start();
+    // Connects in the background: selling never waits for the cloud.
+    await bridge.start();
 
     const addr = http.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
@@ -174,6 +195,7 @@ export class Core {
     this.#ready = false;
     const steps: Array<[string, (() => Promise<unknown>) | undefined]> = [
       ['http', this.#http && (() => this.#http!.close())],
+      ['sync', this.#bridge && (() => this.#bridge!.stop())],
       ['publisher', this.#publisher && (() => this.#publisher!.stop())],
       ['pos', this.#pos && (() => this.#pos!.stop())],
       ['broker', this.#broker && (() => this.#broker!.stop())],
@@ -189,6 +211,21 @@ export class Core {
     }
     removeRuntime(statePaths(this.#ctx.stateDir).runtime);
   }
+}
+
+/** The local broker address and core account, for the bridge's mapped topics (resolved at bridge start). */
+function localCoreAccount(broker: LocalBroker, secrets: Secrets): { url: string; username: string; password: string } | undefined {
+  const core = secrets.mqtt.find((a) => a.role === 'core');
+  if (!core) return undefined;
+  return {
+    get url() {
+      const tcp = broker.addresses.tcp;
+      const host = !tcp || tcp.host === '0.0.0.0' || tcp.host === '::' ? '127.0.0.1' : tcp.host;
+      return `mqtt://${host.includes(':') ? `[${host}]` : host}:${tcp?.port ?? 0}`;
+    },
+    username: core.username,
+    password: core.password,
+  };
 }
 
 function brokerOptions(config: Config, settings: Resolved, secrets: Secrets, stateDir: string, log: Logger) {

@@ -118,7 +118,7 @@ export class PosService {
   readonly currency: string;
   readonly #journal: Journal;
   readonly #log: Logger;
-  readonly #state: CatalogState;
+  #state: CatalogState;
   readonly #sales = new Map<string, SaleProjection>();
   readonly #carts = new Map<string, Cart>();
   readonly #lock = new KeyedLock();
@@ -179,6 +179,25 @@ export class PosService {
     const c = this.#state.catalog;
     const item = c.get(skuOrBarcode) ?? c.byBarcode(skuOrBarcode);
     return item && this.#state.view(item);
+  }
+
+  /**
+   * Swaps in a new catalog (HQ catalog sync). Stock keeps what the journal
+   * did to it (new base + the same deltas); local price overrides end, as HQ
+   * price wins. Throws, keeping the old catalog, when the currency differs.
+   */
+  replaceCatalog(catalog: Catalog): void {
+    if (catalog.currency !== this.currency) {
+      throw new TypeError(`catalog currency ${catalog.currency} differs from the store's ${this.currency}`);
+    }
+    const old = this.#state;
+    const next = new CatalogState(catalog);
+    for (const item of catalog.items()) {
+      const before = old.catalog.get(item.sku);
+      if (!item.trackStock || !before?.trackStock) continue;
+      next.adjust(item.sku, (old.stock(item.sku) ?? 0) - (before.stock ?? 0));
+    }
+    this.#state = next;
   }
 
   getSale(id: string): SaleView | undefined {

@@ -1,0 +1,78 @@
+import { open, rename, readFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fsyncDir } from '../secrets/secrets.ts';
+
+// Small JSON files that must survive kill -9 and power loss: write a temp
+// file, fsync it, rename over the old one, fsync the directory. A reader sees
+// the old or the new content, never half of one.
+
+export async function writeJsonDurable(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(value));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  fsyncDir(dirname(file));
+}
+
+/** The parsed file, or undefined when it does not exist. Throws on unreadable JSON. */
+export async function readJson(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return JSON.parse(text);
+}
+
+/**
+ * Serialises saves of one file: at most one write runs, and a save requested
+ * meanwhile coalesces into one more write of the latest value.
+ */
+export class CoalescedWriter {
+  readonly #file: string;
+  readonly #snapshot: () => unknown;
+  readonly #onError: (err: unknown) => void;
+  #running: Promise<void> | undefined;
+  #dirty = false;
+
+  constructor(file: string, snapshot: () => unknown, onError: (err: unknown) => void) {
+    this.#file = file;
+    this.#snapshot = snapshot;
+    this.#onError = onError;
+  }
+
+  /** Requests a save; resolves when a write that includes the current value is durable. */
+  save(): Promise<void> {
+    this.#dirty = true;
+    if (!this.#running) {
+      this.#running = this.#loop().finally(() => {
+        this.#running = undefined;
+      });
+    }
+    return this.#running;
+  }
+
+  async flush(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    while (this.#dirty) {
+      this.#dirty = false;
+      try {
+        await writeJsonDurable(this.#file, this.#snapshot());
+      } catch (err) {
+        this.#onError(err);
+        return;
+      }
+    }
+  }
+}

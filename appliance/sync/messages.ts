@@ -1,0 +1,33 @@
+import { Ajv } from 'ajv';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { CatalogUpdate, CloudCommand, ConflictUpdate, SyncAck } from '../../contract/sync.ts';
+import { SyncError, SyncErrorCode } from './errors.ts';
+
+// Every message from the cloud is checked against the contract before it
+// touches anything; a bad one is logged and counted, never applied.
+
+const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, useDefaults: false, removeAdditional: false });
+
+export type Parser<T> = (payload: Buffer) => T;
+
+function parser<S extends TSchema>(schema: S, name: string): Parser<Static<S>> {
+  const validate = ajv.compile(schema);
+  return (payload) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(payload.toString('utf8'));
+    } catch {
+      throw new SyncError(SyncErrorCode.BadMessage, `${name} is not JSON`);
+    }
+    if (!validate(value)) {
+      const e = validate.errors?.[0];
+      throw new SyncError(SyncErrorCode.BadMessage, `${name} does not match the contract: ${e?.instancePath || '/'} ${e?.message ?? ''}`.trim());
+    }
+    return value as Static<S>;
+  };
+}
+
+export const parseAck = parser(SyncAck, 'ack');
+export const parseCatalogUpdate = parser(CatalogUpdate, 'catalog update');
+export const parseConflictUpdate = parser(ConflictUpdate, 'conflict update');
+export const parseCommand = parser(CloudCommand, 'command');
