@@ -160,6 +160,30 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    flows: Type.Object(
+      {
+        // The flows process (embedded Node-RED, `tillbox flows`). The editor binds to
+        // loopback by default; any other host needs lanTls (the LAN sees it only over TLS).
+        enabled: Type.Boolean({ default: true, description: 'run the flows process under tillbox start' }),
+        host: Type.String({ default: '127.0.0.1', minLength: 1 }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 1880, description: '0 picks a free port (tests)' }),
+        // Hardened: palette manager, npm installs, function-node modules, exec and file nodes off.
+        hardened: Type.Boolean({ default: true }),
+        lanTls: Type.Object(
+          {
+            certFile: Type.Optional(Type.String({ minLength: 1 })),
+            keyFile: Type.Optional(Type.String({ minLength: 1 })),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        // Synchronous function-node code running longer than this is stopped (0: never).
+        functionTimeoutSec: Type.Integer({ minimum: 0, maximum: 600, default: 10 }),
+        // Store overlay merged over the base store flows at start (JSON; see flows/store/README.md).
+        // Absent: flows/store/overlays/<store id>.json when it exists.
+        overlay: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     log: Type.Object(
       {
         level: Type.Union(LogLevel.anyOf, { default: 'info' }),
