@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync, statSync, statfsSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
 import { connectAsync } from 'mqtt';
 import { loadConfig, type Config } from '../config/index.ts';
 import { isTillboxError } from '../../contract/errors.ts';
@@ -86,6 +87,7 @@ export async function doctor(opts: DoctorOptions): Promise<Check[]> {
   }
 
   checks.push(checkClock(now(), lastHlc));
+  checks.push(...checkNativeAddons());
   if (config) checks.push(checkDisk(existsSync(stateDir) ? stateDir : '.', config.doctor.minFreeDiskMB));
   return checks;
 }
@@ -203,6 +205,29 @@ export function checkClock(nowMs: number, lastHlc: string | undefined): Check {
   return { name: 'clock', status: 'ok', detail: `${iso}${hlc ? ', not behind the journal' : ''}` };
 }
 
+const requireAddon = createRequire(import.meta.url);
+
+/**
+ * Peripheral addons must load in this Node (24). Missing libusb is the usual
+ * cause on a fresh Debian; GPIO missing is only a warning (optional hardware).
+ */
+export function checkNativeAddons(): Check[] {
+  const addons: Array<[string, string, Check['status']]> = [
+    ['@serialport/bindings-cpp', 'serial scales and scanners', 'fail'],
+    ['usb', 'USB printers (needs Debian package libusb-1.0-0)', 'fail'],
+    ['node-hid', 'HID scanners (needs Debian package libusb-1.0-0)', 'fail'],
+    ['epoll', 'GPIO (built for Node 24 by scripts/postinstall.mjs at npm ci)', 'warn'],
+  ];
+  return addons.map(([name, what, severity]) => {
+    try {
+      requireAddon(name);
+      return { name: `addon ${name}`, status: 'ok' as const, detail: `loads on Node ${process.versions.node}` };
+    } catch (err) {
+      return { name: `addon ${name}`, status: severity, detail: `${what}: ${(err as Error).message.split('\n')[0]}` };
+    }
+  });
+}
+
 export function checkDisk(dir: string, minFreeMB: number): Check {
   const st = statfsSync(dir);
   const freeMB = Math.floor((st.bavail * st.bsize) / 1048576);
@@ -217,7 +242,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<number> {
   if (opts.json) console.log(JSON.stringify({ ok: failed.length === 0, checks }, null, 2));
   else {
     const mark = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
-    for (const c of checks) console.log(`${mark[c.status]}  ${c.name.padEnd(12)} ${c.detail}`);
+    for (const c of checks) console.log(`${mark[c.status]}  ${c.name.padEnd(14)} ${c.detail}`);
     console.log(failed.length ? `\n${failed.length} problem${failed.length > 1 ? 's' : ''} found.` : '\nall checks passed.');
   }
   return failed.length ? 1 : 0;
