@@ -166,9 +166,13 @@ export class SimPrinter extends EventEmitter<SimPrinterEvents> {
     }
     this.#changed();
   }
-  /** The next connection is cut after it has delivered `bytes` bytes (USB unplug / cable pulled mid-print). */
-  dropNextConnectionAfter(bytes: number): void {
-    this.#dropNext = bytes;
+  /**
+   * Cuts the link after `bytes` more received bytes (cable pulled mid-print):
+   * on the open connections, or on the next one when none is open.
+   */
+  dropAfter(bytes: number): void {
+    if (this.#conns.size === 0) this.#dropNext = bytes;
+    for (const c of this.#conns) c.dropAfter = bytes;
   }
   /** Drops the current connections now. */
   dropConnections(): void {
