@@ -12,7 +12,8 @@ export function runSecretsShow(opts: { stateDir?: string; json?: boolean }): num
   }
   const secrets = readSecrets(file);
   if (opts.json) {
-    console.log(JSON.stringify({ mqtt: secrets.mqtt, api: secrets.api, createdAt: secrets.createdAt }, null, 2));
+    const nodeRed = secrets.nodeRed && { username: secrets.nodeRed.username, password: secrets.nodeRed.password, credentialSecret: secrets.nodeRed.credentialSecret };
+    console.log(JSON.stringify({ mqtt: secrets.mqtt, api: secrets.api, nodeRed, createdAt: secrets.createdAt }, null, 2));
     return 0;
   }
   console.log(`tillbox secrets (generated ${secrets.createdAt}, ${file})\n`);
@@ -20,5 +21,12 @@ export function runSecretsShow(opts: { stateDir?: string; json?: boolean }): num
   for (const a of secrets.mqtt) console.log(`  ${a.role.padEnd(8)} username ${a.username.padEnd(8)} password ${a.password}`);
   console.log('\nHTTP API tokens (Authorization: Bearer <token>):');
   for (const t of secrets.api) console.log(`  ${t.name.padEnd(8)} ${t.role.padEnd(8)} ${t.token}`);
+  if (secrets.nodeRed) {
+    console.log('\nNode-RED editor (tillbox flows):');
+    console.log(`  username ${secrets.nodeRed.username}  password ${secrets.nodeRed.password}`);
+    console.log(`  credentialSecret ${secrets.nodeRed.credentialSecret}  (encrypts flows_cred.json; keep it with a backup of the flows)`);
+  } else {
+    console.log('\nNode-RED editor: not generated yet (the next start of the box adds it).');
+  }
   return 0;
 }

@@ -1,9 +1,10 @@
-import { mkdtempSync, statSync, readFileSync } from 'node:fs';
+import { mkdtempSync, statSync, readFileSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROLES } from '../../contract/roles.ts';
-import { loadOrCreateDeviceId, loadOrCreateSecrets } from './secrets.ts';
+import { generateSecrets, loadOrCreateDeviceId, loadOrCreateSecrets } from './secrets.ts';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'tillbox-secrets-'));
 
@@ -41,5 +42,43 @@ describe('first-start secrets', () => {
     expect(loadOrCreateDeviceId(file)).toBe(id);
     expect(readFileSync(file, 'utf8').trim()).toBe(id);
     expect(loadOrCreateDeviceId(file, 'configured-1')).toBe('configured-1');
+  });
+
+  it('generates a Node-RED admin login (bcrypt hash Node-RED accepts) and a credentialSecret per box', () => {
+    const a = loadOrCreateSecrets(join(dir(), 'secrets.json')).secrets;
+    const b = loadOrCreateSecrets(join(dir(), 'secrets.json')).secrets;
+    const bcrypt = createRequire(import.meta.resolve('node-red'))('bcryptjs') as { compareSync(p: string, h: string): boolean };
+    expect(bcrypt.compareSync(a.nodeRed.password, a.nodeRed.passwordHash)).toBe(true);
+    expect(bcrypt.compareSync(b.nodeRed.password, a.nodeRed.passwordHash)).toBe(false);
+    expect(a.nodeRed.password).not.toBe(b.nodeRed.password);
+    expect(a.nodeRed.credentialSecret).not.toBe(b.nodeRed.credentialSecret);
+    expect(a.nodeRed.credentialSecret.length).toBeGreaterThanOrEqual(64);
+  });
+
+  it('adds the Node-RED secrets to a file from an older release, keeping every existing secret', () => {
+    const d = dir();
+    const file = join(d, 'secrets.json');
+    const { nodeRed: _dropped, ...old } = generateSecrets();
+    writeFileSync(file, JSON.stringify(old), { mode: 0o600 });
+    const loaded = loadOrCreateSecrets(file);
+    expect(loaded.created).toBe(false);
+    expect(loaded.secrets.mqtt).toEqual(old.mqtt);
+    expect(loaded.secrets.api).toEqual(old.api);
+    expect(loaded.secrets.nodeRed.username).toBe('admin');
+    const onDisk = JSON.parse(readFileSync(file, 'utf8'));
+    expect(onDisk.nodeRed).toEqual(loaded.secrets.nodeRed);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(existsSync(`${file}.lock`)).toBe(false);
+    // and it stays put afterwards
+    expect(loadOrCreateSecrets(file).secrets.nodeRed).toEqual(loaded.secrets.nodeRed);
+  });
+
+  it('breaks a lock left behind by a crash', () => {
+    const d = dir();
+    const file = join(d, 'secrets.json');
+    writeFileSync(`${file}.lock`, '');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${file}.lock`, old, old);
+    expect(loadOrCreateSecrets(file).created).toBe(true);
   });
 });

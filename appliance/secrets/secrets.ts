@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, statSync, chmodSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, statSync, chmodSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
@@ -13,13 +14,31 @@ import { ROLES, type Role } from '../../contract/roles.ts';
 const Account = Type.Object({ username: Type.String(), password: Type.String({ minLength: 16 }), role: Type.Union(ROLES.map((r) => Type.Literal(r))) });
 const ApiToken = Type.Object({ name: Type.String(), token: Type.String({ minLength: 16 }), role: Type.Union([Type.Literal('till'), Type.Literal('manager')]) });
 
+/**
+ * The Node-RED editor's admin login (flows process) and the key that encrypts
+ * its flows_cred.json. Node-RED's adminAuth wants a bcrypt hash; the plain
+ * password is kept too so `tillbox secrets show` can hand it to the installer.
+ */
+const NodeRedSecrets = Type.Object({
+  username: Type.String({ minLength: 1 }),
+  password: Type.String({ minLength: 16 }),
+  passwordHash: Type.String({ pattern: '^\\$2[aby]\\$\\d{2}\\$' }),
+  credentialSecret: Type.String({ minLength: 32 }),
+});
+
 export const SecretsSchema = Type.Object({
   version: Type.Literal(1),
   createdAt: Type.String(),
   mqtt: Type.Array(Account),
   api: Type.Array(ApiToken),
+  // Added after the first release: files written before it lack the field and
+  // get it on their next load (loadOrCreateSecrets), atomically.
+  nodeRed: Type.Optional(NodeRedSecrets),
 });
 export type Secrets = Static<typeof SecretsSchema>;
+export type NodeRedAdminSecrets = Static<typeof NodeRedSecrets>;
+/** What loadOrCreateSecrets returns: every field present. */
+export type CompleteSecrets = Secrets & { nodeRed: NodeRedAdminSecrets };
 export type MqttAccount = Static<typeof Account>;
 export type ApiTokenEntry = Static<typeof ApiToken>;
 
@@ -30,7 +49,22 @@ export function newSecret(): string {
   return randomBytes(24).toString('base64url');
 }
 
-export function generateSecrets(now = new Date()): Secrets {
+// bcryptjs is the implementation Node-RED itself verifies the hash with; take
+// the copy node-red depends on rather than whichever one happens to be hoisted.
+const requireFromNodeRed = createRequire(import.meta.resolve('node-red'));
+
+/** bcrypt hash as Node-RED's adminAuth expects (cost 10, `$2b$`). */
+export function bcryptHash(password: string): string {
+  const bcrypt = requireFromNodeRed('bcryptjs') as { hashSync(p: string, rounds: number): string };
+  return bcrypt.hashSync(password, 10);
+}
+
+export function generateNodeRedSecrets(): NodeRedAdminSecrets {
+  const password = newSecret();
+  return { username: 'admin', password, passwordHash: bcryptHash(password), credentialSecret: randomBytes(32).toString('hex') };
+}
+
+export function generateSecrets(now = new Date()): CompleteSecrets {
   return {
     version: 1,
     createdAt: now.toISOString(),
@@ -41,8 +75,17 @@ export function generateSecrets(now = new Date()): Secrets {
       { name: 'till-2', token: newSecret(), role: 'till' },
       { name: 'manager', token: newSecret(), role: 'manager' },
     ],
+    nodeRed: generateNodeRedSecrets(),
   };
 }
+
+/** Fields a file written by an older release lacks, filled in; undefined when complete. */
+function upgrade(secrets: Secrets): CompleteSecrets | undefined {
+  if (secrets.nodeRed) return undefined;
+  return { ...secrets, nodeRed: generateNodeRedSecrets() };
+}
+
+const isComplete = (s: Secrets): s is CompleteSecrets => s.nodeRed !== undefined;
 
 export function readSecrets(file: string): Secrets {
   const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
@@ -51,20 +94,43 @@ export function readSecrets(file: string): Secrets {
 }
 
 /**
- * Returns the box's secrets, creating them on first start. Creation is atomic
- * (write temp, fsync, rename) so a crash never leaves a half-written file.
+ * Returns the box's secrets, creating them on first start and adding fields a
+ * file from an older release lacks. Every write is atomic (write temp, fsync,
+ * rename, fsync dir) so a crash never leaves a half-written file, and happens
+ * under an exclusive lock file so two processes starting at once (core and
+ * flows) cannot each generate different values: the loser re-reads.
  */
-export function loadOrCreateSecrets(file: string): { secrets: Secrets; created: boolean } {
+export function loadOrCreateSecrets(file: string): { secrets: CompleteSecrets; created: boolean } {
+  const existing = readIfPresent(file);
+  if (existing && isComplete(existing)) return { secrets: existing, created: false };
+  return withLock(file, () => {
+    const current = readIfPresent(file);
+    if (current) {
+      if (isComplete(current)) return { secrets: current, created: false };
+      const upgraded = upgrade(current)!;
+      writeAtomic(file, upgraded);
+      return { secrets: upgraded, created: false };
+    }
+    const secrets = generateSecrets();
+    writeAtomic(file, secrets);
+    return { secrets, created: true };
+  });
+}
+
+function readIfPresent(file: string): Secrets | undefined {
   try {
     const st = statSync(file);
     if ((st.mode & 0o077) !== 0) chmodSync(file, 0o600);
-    return { secrets: readSecrets(file), created: false };
+    return readSecrets(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return undefined;
   }
-  const secrets = generateSecrets();
+}
+
+function writeAtomic(file: string, secrets: Secrets): void {
   const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
+  const fd = openSync(tmp, 'w', 0o600);
   try {
     writeSync(fd, JSON.stringify(secrets, null, 2) + '\n');
     fsyncSync(fd);
@@ -73,7 +139,33 @@ export function loadOrCreateSecrets(file: string): { secrets: Secrets; created: 
   }
   renameSync(tmp, file);
   fsyncDir(dirname(file));
-  return { secrets, created: true };
+}
+
+/** A lock older than this is left over from a crash and is broken. */
+const STALE_LOCK_MS = 10_000;
+
+function withLock<T>(file: string, fn: () => T): T {
+  const lock = `${file}.lock`;
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx', 0o600));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) rmSync(lock, { force: true });
+      } catch {
+        // released meanwhile
+      }
+      Atomics.wait(sleeper, 0, 0, 20);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { force: true });
+  }
 }
 
 export function fsyncDir(dir: string): void {
