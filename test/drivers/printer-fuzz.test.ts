@@ -77,7 +77,7 @@ describe('fuzz', () => {
       s.on('error', () => {});
       await new Promise((r) => s.once('connect', r));
       for (let i = 0; i < 20; i++) s.write(noise(rand, 2048));
-      await new Promise((r) => s.end(r));
+      await new Promise<void>((r) => s.end(() => r()));
       // The noise may declare a gigabyte image that swallows the rest of that
       // connection (a real printer waits for it too); a new connection starts clean.
       sim.setPaper('ok');
