@@ -1,4 +1,10 @@
+import { enableCompileCache } from 'node:module';
 import { Command, CommanderError } from 'commander';
+
+// Cache compiled code (and Node's TypeScript type-stripping output) on disk
+// (os.tmpdir()/node-compile-cache unless NODE_COMPILE_CACHE says otherwise)
+// so later starts of every tillbox process skip parsing.
+enableCompileCache();
 
 // The `tillbox` command. Each subcommand lives in its own module and returns
 // an exit code; this file only parses arguments. Subcommands are imported
