@@ -160,27 +160,87 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
-    flows: Type.Object(
+    // Peripherals (issue 4 §1). Auto-discovered ones (USB hotplug, /dev/serial/by-id)
+    // need no entry. Cross-field rules (unique ids, the URI parsed by
+    // drivers/transports/uri.ts, a drawer's printer exists) are checked by
+    // appliance/devices/config.ts checkPeripherals(), naming the field path.
+    peripherals: Type.Array(
+      Type.Object(
+        {
+          id: Id,
+          kind: Type.Union([Type.Literal('scanner'), Type.Literal('scale'), Type.Literal('printer'), Type.Literal('drawer'), Type.Literal('gpio')]),
+          // serial:///dev/serial/by-id/...?baud=9600&framing=7E1, tcp://host:9100, usb://04b8:0202, hid://0c2e:0b61, file:///dev/usb/lp0.
+          // A drawer on a printer's kick connector has `printer` instead.
+          uri: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^(serial|tcp|usb|hid|file)://', description: 'serial:///dev/ttyUSB0?baud=9600, tcp://host:9100, usb://vid:pid, hid://vid:pid, file:///dev/usb/lp0' })),
+          // Scales: sics | toledo8217 | cas | nci | auto.
+          protocol: Type.Optional(Type.Union(['sics', 'toledo8217', 'cas', 'nci', 'auto', 'escpos'].map((p) => Type.Literal(p)))),
+          // Printers: model id from drivers/printer/models.ts (epson-tm-t88, generic-80, generic-58 ...).
+          model: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          // Scanners: how codes arrive (default serial for serial/tcp, hid-pos for hid).
+          mode: Type.Optional(Type.Union([Type.Literal('serial'), Type.Literal('hid-pos'), Type.Literal('keyboard')])),
+          // Drawers: the printer whose kick connector drives it, and the pin.
+          printer: Type.Optional(Id),
+          pin: Type.Optional(Type.Union([Type.Literal(2), Type.Literal(5)])),
+          enabled: Type.Boolean({ default: true }),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], maxItems: 64 },
+    ),
+    devices: Type.Object(
       {
-        // The flows process (embedded Node-RED, `tillbox flows`). The editor binds to
-        // loopback by default; any other host needs lanTls (the LAN sees it only over TLS).
-        enabled: Type.Boolean({ default: true, description: 'run the flows process under tillbox start' }),
-        host: Type.String({ default: '127.0.0.1', minLength: 1 }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 1880, description: '0 picks a free port (tests)' }),
-        // Hardened: palette manager, npm installs, function-node modules, exec and file nodes off.
-        hardened: Type.Boolean({ default: true }),
-        lanTls: Type.Object(
+        // The devices process (`tillbox devices`; supervised by `tillbox start`).
+        enabled: Type.Boolean({ default: true, description: 'run the devices process under tillbox start' }),
+        autoPrint: Type.Object(
           {
-            certFile: Type.Optional(Type.String({ minLength: 1 })),
-            keyFile: Type.Optional(Type.String({ minLength: 1 })),
+            // Print a receipt after each sale on `printer` (default: the first printer).
+            enabled: Type.Boolean({ default: true }),
+            printer: Type.Optional(Id),
+            // Kick the drawer after a receipt of a sale with a cash tender.
+            kickDrawerOnCash: Type.Boolean({ default: false }),
+            // Sales older than this (delivered late after a long outage) are not auto-printed.
+            maxAgeMinutes: Type.Integer({ minimum: 1, default: 60 }),
           },
           { default: {}, additionalProperties: false },
         ),
-        // Synchronous function-node code running longer than this is stopped (0: never).
-        functionTimeoutSec: Type.Integer({ minimum: 0, maximum: 600, default: 10 }),
-        // Store overlay merged over the base store flows at start (JSON; see flows/store/README.md).
-        // Absent: flows/store/overlays/<store id>.json when it exists.
-        overlay: Type.Optional(Type.String({ minLength: 1 })),
+        receipt: Type.Object(
+          {
+            // Header lines under the store name (address, VAT id) and footer lines.
+            lines: Type.Array(Type.String({ maxLength: 120 }), { default: [], maxItems: 10 }),
+            footer: Type.Array(Type.String({ maxLength: 120 }), { default: ['Thank you!'], maxItems: 10 }),
+            saleCode: Type.Union([Type.Literal('qr'), Type.Literal('code128'), Type.Literal('none')], { default: 'qr' }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        // Variable-measure EAN-13 layouts (prefixes 20-29; country-specific).
+        variableMeasure: Type.Array(
+          Type.Object(
+            {
+              prefix: Type.String({ pattern: '^2[0-9]$' }),
+              item: Type.Integer({ minimum: 1, maximum: 8 }),
+              value: Type.Integer({ minimum: 3, maximum: 6 }),
+              kind: Type.Union([Type.Literal('price'), Type.Literal('weight')]),
+              hasPriceCheckDigit: Type.Boolean({ default: false }),
+              decimals: Type.Optional(Type.Integer({ minimum: 0, maximum: 5 })),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 10 },
+        ),
+        // Keyboard-wedge scanners: host keyboard layout the scanner emulates.
+        keyboardLayout: Type.String({ default: 'us', pattern: '^[a-z]{2}$' }),
+        discovery: Type.Object(
+          {
+            // USB attach/detach events (printer class, HID POS scanners).
+            usb: Type.Boolean({ default: true }),
+            // Watch this directory for serial devices (udev's stable by-id names).
+            serialById: Type.Boolean({ default: true }),
+            serialByIdDir: Type.String({ default: '/dev/serial/by-id', minLength: 1 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        // --demo: start the simulators (pty scanner and scale, TCP 9100 printer) and use them.
+        demoSimulators: Type.Boolean({ default: true }),
       },
       { default: {}, additionalProperties: false },
     ),
