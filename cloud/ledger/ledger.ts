@@ -1,0 +1,838 @@
+import { randomUUID } from 'node:crypto';
+import type { JournalEvent } from '../../contract/events.ts';
+import {
+  PosEventType,
+  type InventoryAdjustedPayload,
+  type PriceOverriddenPayload,
+  type RefundPayload,
+  type SalePayload,
+  type VoidPayload,
+} from '../../contract/pos.ts';
+import type { ConflictKind, ConflictNotice, ConflictResolution, EventBatch, SyncAck } from '../../contract/sync.ts';
+import type { Logger } from '../log.ts';
+import type { Db, Queryable } from './db.ts';
+
+// The HQ ledger: idempotent apply of event batches (the exactly-once rule of
+// contract/sync.ts), projections (sales ledger, inventory from deltas) and
+// the conflict rules. Everything a batch does happens in ONE transaction that
+// also moves the device's watermark; the caller acks only after it commits.
+//
+// Conflict rules (DESIGN.md "Sync with HQ", issue 3 §2):
+// - oversell: stock moves of a (store, sku) are totally ordered by
+//   `<hlc> <event id> <line>`. Walking them in that order from the catalog's
+//   initial stock, a sale line of a tracked item whose running balance ends
+//   below zero has a shortfall = min(line qty, -balance). Every line with a
+//   shortfall > 0 gets one `oversell` conflict (open) and a compensating HQ
+//   `backorder` event for the shortfall. The result depends only on the set
+//   of moves, never on arrival order: a move arriving below the highest order
+//   already folded in re-walks the later moves, flagging lines that now fall
+//   short and auto-resolving ones that no longer do.
+// - unauthorized price override: a `price.overridden` is authorized when the
+//   actor is a manager AND an HQ price authorization covers (store or '*',
+//   sku, price within [min, max]); otherwise an `unauthorized-price-override`
+//   conflict (open) is raised for finance. The event is applied either way.
+// - stale event: an event whose HLC wall time is older than the review
+//   threshold (72 h default) at HQ receive time is recorded with disposition
+//   `held` (no projection) and a `stale-event` conflict with status `held`.
+//   The seq counts for the watermark (HQ holds the event durably, so the box
+//   may mark it synced). Resolving it `accept` applies it then (with all the
+//   rules above); `reject` marks it rejected, never applied.
+
+export const DEFAULT_REVIEW_THRESHOLD_MS = 72 * 3600_000;
+const MAX_APPLIED_ABOVE = 10_000;
+
+export interface LedgerContext {
+  db: Db;
+  log: Logger;
+  /** HQ clock in ms (tests inject one). */
+  now?: () => number;
+  /** Held-for-review threshold, ms (default 72 h). */
+  reviewThresholdMs?: number;
+}
+
+export interface ApplyOutcome {
+  ack: SyncAck;
+  /** Conflicts raised or changed by this batch, for any device of the store. */
+  conflicts: ConflictNotice[];
+  applied: number;
+  held: number;
+  duplicates: number;
+}
+
+export interface DeviceView {
+  deviceId: string;
+  storeId: string;
+  lastAppliedSeq: number;
+  lastSeenAt: string | null;
+  online: boolean | null;
+  openConflicts: number;
+  catalogVersion: number;
+}
+
+export interface StoredEvent {
+  id: string;
+  deviceId: string;
+  storeId: string;
+  seq: number;
+  hlc: string;
+  type: string;
+  payload: unknown;
+  idempotencyKey: string;
+  recordedAt: string;
+  receivedAt: string;
+  disposition: 'applied' | 'held' | 'rejected';
+}
+
+export interface InventoryView {
+  storeId: string;
+  sku: string;
+  /** Sum of all applied deltas (sales, refunds with restock, voids, adjustments). */
+  delta: number;
+  tracked: boolean;
+  /** Catalog initial stock (tracked items). */
+  initial: number | null;
+  /** initial + delta (tracked items). */
+  onHand: number | null;
+}
+
+export interface PriceAuthorization {
+  id: string;
+  storeId: string;
+  sku: string;
+  minPrice: number | null;
+  maxPrice: number | null;
+  note: string | null;
+  createdAt: string;
+}
+
+export class LedgerError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'LedgerError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+interface ConflictRow {
+  id: string;
+  device_id: string;
+  store_id: string;
+  seq: number;
+  event_id: string;
+  kind: ConflictKind;
+  status: 'open' | 'held' | 'resolved';
+  detail: string;
+  sku: string | null;
+  compensation: ConflictNotice['compensation'] | null;
+  resolution: ConflictResolution | null;
+  created_at: Date;
+}
+
+interface MoveRow {
+  event_id: string;
+  line: number;
+  store_id: string;
+  sku: string;
+  hlc: string;
+  device_id: string;
+  seq: number;
+  kind: string;
+  delta: number;
+  shortfall: number;
+  ord: string;
+}
+
+interface SkuState {
+  tracked: boolean;
+  initial: number;
+  delta: number;
+  maxOrd: string;
+  touched: boolean;
+}
+
+interface SaleLines {
+  tax: number;
+  lines: { sku: string; qty: number; weightGrams?: number }[];
+}
+
+function iso(d: Date | string | null): string | null {
+  if (d === null) return null;
+  return d instanceof Date ? d.toISOString() : new Date(d).toISOString();
+}
+
+/** The wall-clock part of an HLC (`<wallMs 15 digits>-<counter>-<node>`). */
+export function hlcWallMs(hlc: string): number {
+  return Number(hlc.slice(0, 15));
+}
+
+export function moveOrd(hlc: string, eventId: string, line: number): string {
+  return `${hlc} ${eventId} ${String(line).padStart(4, '0')}`;
+}
+
+/** Bytewise string order, the same as the database's COLLATE "C". */
+function cmp(a: string, b: string): number {
+  const ba = Buffer.from(a);
+  const bb = Buffer.from(b);
+  return Buffer.compare(ba, bb);
+}
+
+function toNotice(r: ConflictRow): ConflictNotice {
+  const n: ConflictNotice = {
+    id: r.id,
+    deviceId: r.device_id,
+    storeId: r.store_id,
+    seq: r.seq,
+    eventId: r.event_id,
+    kind: r.kind,
+    status: r.status,
+    detail: r.detail,
+    createdAt: iso(r.created_at)!,
+  };
+  if (r.sku !== null) n.sku = r.sku;
+  if (r.compensation) n.compensation = r.compensation;
+  if (r.resolution) n.resolution = r.resolution;
+  return n;
+}
+
+/** Collects conflict notices by id (the last state wins). */
+class NoticeSet {
+  readonly #byId = new Map<string, ConflictNotice>();
+  add(n: ConflictNotice): void {
+    this.#byId.set(n.id, n);
+  }
+  list(): ConflictNotice[] {
+    return [...this.#byId.values()];
+  }
+}
+
+export class Ledger {
+  readonly #db: Db;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #thresholdMs: number;
+
+  constructor(ctx: LedgerContext) {
+    this.#db = ctx.db;
+    this.#log = ctx.log;
+    this.#now = ctx.now ?? Date.now;
+    this.#thresholdMs = ctx.reviewThresholdMs ?? DEFAULT_REVIEW_THRESHOLD_MS;
+  }
+
+  get db(): Db {
+    return this.#db;
+  }
+
+  // ------------------------------------------------------------ apply
+
+  /**
+   * Applies a schema-valid batch (see ingest/validate.ts) in one transaction.
+   * The returned ack may be published only after this resolves (= COMMIT).
+   */
+  async applyBatch(batch: EventBatch): Promise<ApplyOutcome> {
+    return this.#db.transaction((tx) => this.#applyInTx(tx, batch));
+  }
+
+  async #applyInTx(tx: Queryable, batch: EventBatch): Promise<ApplyOutcome> {
+    const receivedAt = new Date(this.#now());
+    const { deviceId, storeId } = batch;
+    await tx.query('INSERT INTO devices (device_id, store_id) VALUES ($1, $2) ON CONFLICT (device_id) DO NOTHING', [deviceId, storeId]);
+    const dev = await tx.query<{ last_applied_seq: number }>('SELECT last_applied_seq FROM devices WHERE device_id = $1 FOR UPDATE', [deviceId]);
+    const wm = dev.rows[0]!.last_applied_seq;
+    const base = { v: 1 as const, deviceId, batchId: batch.batchId, at: receivedAt.toISOString() };
+    const events = batch.events as JournalEvent[];
+
+    if (batch.lane === 'backlog' && events[0]!.seq > wm + 1) {
+      await tx.query('UPDATE devices SET last_seen_at = $2, store_id = $3 WHERE device_id = $1', [deviceId, receivedAt, storeId]);
+      const above = await this.#seqsAbove(tx, deviceId, wm);
+      return {
+        ack: { ...base, result: 'gap', lastAppliedSeq: wm, appliedAbove: above.slice(0, MAX_APPLIED_ABOVE), expectedSeq: wm + 1, conflicts: [] },
+        conflicts: [],
+        applied: 0,
+        held: 0,
+        duplicates: 0,
+      };
+    }
+
+    const candidates = events.filter((e) => e.seq > wm);
+    let duplicates = events.length - candidates.length;
+    const fresh: JournalEvent[] = [];
+    const anomalies: { e: JournalEvent; reason: string }[] = [];
+    if (candidates.length > 0) {
+      const seqs = candidates.map((e) => e.seq);
+      const present = await tx.query<{ seq: number; id: string }>(
+        `SELECT seq, id FROM events WHERE device_id = $1 AND seq = ANY($2)
+         UNION ALL SELECT seq, event_id AS id FROM event_anomalies WHERE device_id = $1 AND seq = ANY($2)`,
+        [deviceId, seqs],
+      );
+      const presentBySeq = new Map(present.rows.map((r) => [r.seq, r.id]));
+      const notPresent: JournalEvent[] = [];
+      for (const e of candidates) {
+        const had = presentBySeq.get(e.seq);
+        if (had === undefined) notPresent.push(e);
+        else {
+          duplicates++;
+          if (had !== e.id) this.#log.warn({ deviceId, seq: e.seq, had, got: e.id }, 'seq already recorded with another event id; kept the first');
+        }
+      }
+      if (notPresent.length > 0) {
+        const clash = await tx.query<{ id: string; idempotency_key: string; device_id: string; seq: number }>(
+          'SELECT id, idempotency_key, device_id, seq FROM events WHERE id = ANY($1) OR (device_id = $2 AND idempotency_key = ANY($3))',
+          [notPresent.map((e) => e.id), deviceId, notPresent.map((e) => e.idempotencyKey)],
+        );
+        const ids = new Set(clash.rows.map((r) => r.id));
+        const keys = new Set(clash.rows.filter((r) => r.device_id === deviceId).map((r) => r.idempotency_key));
+        for (const e of notPresent) {
+          if (ids.has(e.id)) anomalies.push({ e, reason: 'duplicate-event-id' });
+          else if (keys.has(e.idempotencyKey)) anomalies.push({ e, reason: 'duplicate-idempotency-key' });
+          else {
+            fresh.push(e);
+            ids.add(e.id);
+            keys.add(e.idempotencyKey);
+          }
+        }
+      }
+    }
+
+    const applied: JournalEvent[] = [];
+    const held: JournalEvent[] = [];
+    const nowMs = receivedAt.getTime();
+    for (const e of fresh) (nowMs - hlcWallMs(e.hlc) > this.#thresholdMs ? held : applied).push(e);
+
+    if (fresh.length > 0) {
+      const rows = fresh.map((e) => ({
+        device_id: deviceId,
+        seq: e.seq,
+        id: e.id,
+        idempotency_key: e.idempotencyKey,
+        store_id: e.storeId,
+        type: e.type,
+        hlc: e.hlc,
+        payload: e.payload ?? null,
+        recorded_at: e.recordedAt,
+        disposition: held.includes(e) ? 'held' : 'applied',
+      }));
+      await tx.query(
+        `INSERT INTO events (device_id, seq, id, idempotency_key, store_id, type, hlc, payload, recorded_at, received_at, disposition)
+         SELECT x.device_id, x.seq, x.id, x.idempotency_key, x.store_id, x.type, x.hlc, coalesce(x.payload, 'null'::jsonb), x.recorded_at, $2, x.disposition
+         FROM jsonb_to_recordset($1::jsonb) AS x(device_id text, seq bigint, id text, idempotency_key text, store_id text, type text, hlc text, payload jsonb, recorded_at text, disposition text)`,
+        [JSON.stringify(rows), receivedAt],
+      );
+    }
+    for (const { e, reason } of anomalies) {
+      this.#log.warn({ deviceId, seq: e.seq, id: e.id, reason }, 'event reuses an id or idempotency key; recorded as an anomaly, not applied');
+      await tx.query('INSERT INTO event_anomalies (device_id, seq, event_id, reason, event, received_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)', [
+        deviceId,
+        e.seq,
+        e.id,
+        reason,
+        JSON.stringify(e),
+        receivedAt,
+      ]);
+    }
+
+    const notices = new NoticeSet();
+    if (applied.length > 0) await this.#project(tx, applied, receivedAt, notices);
+    for (const e of held) {
+      const ageH = ((nowMs - hlcWallMs(e.hlc)) / 3600_000).toFixed(1);
+      const n = await this.#raise(tx, {
+        dedupeKey: `stale-event:${e.id}`,
+        event: e,
+        kind: 'stale-event',
+        status: 'held',
+        detail: `${e.type} seq ${e.seq} is ${ageH} h old at HQ (review threshold ${(this.#thresholdMs / 3600_000).toFixed(1)} h): held for review, not applied`,
+        at: receivedAt,
+      });
+      if (n) notices.add(n);
+    }
+
+    // Advance the contiguous watermark over everything recorded, including
+    // live-lane events that arrived earlier above it.
+    let newWm = wm;
+    let above: number[] = [];
+    for (;;) {
+      const seqs = await this.#seqsAbove(tx, deviceId, newWm, 20_000);
+      let i = 0;
+      while (i < seqs.length && seqs[i] === newWm + 1) {
+        newWm++;
+        i++;
+      }
+      if (i === seqs.length && seqs.length === 20_000) continue;
+      above = seqs.slice(i, i + MAX_APPLIED_ABOVE);
+      break;
+    }
+    await tx.query('UPDATE devices SET last_applied_seq = $2, last_seen_at = $3, store_id = $4 WHERE device_id = $1', [deviceId, newWm, receivedAt, storeId]);
+
+    const all = notices.list();
+    const recorded = fresh.length + anomalies.length;
+    return {
+      ack: {
+        ...base,
+        result: recorded > 0 ? 'applied' : 'duplicate',
+        lastAppliedSeq: newWm,
+        appliedAbove: above,
+        conflicts: all.filter((n) => n.deviceId === deviceId),
+      },
+      conflicts: all,
+      applied: applied.length,
+      held: held.length,
+      duplicates,
+    };
+  }
+
+  async #seqsAbove(q: Queryable, deviceId: string, wm: number, limit = MAX_APPLIED_ABOVE): Promise<number[]> {
+    const r = await q.query<{ seq: number }>(
+      `SELECT seq FROM (SELECT seq FROM events WHERE device_id = $1 AND seq > $2
+         UNION ALL SELECT seq FROM event_anomalies WHERE device_id = $1 AND seq > $2) s
+       ORDER BY seq LIMIT $3`,
+      [deviceId, wm, limit],
+    );
+    return r.rows.map((x) => x.seq);
+  }
+
+  /** A rejected batch's ack: the current watermark, nothing applied. */
+  async rejectedAck(deviceId: string, batchId: string | undefined, reason: string): Promise<SyncAck> {
+    const r = await this.#db.query<{ last_applied_seq: number }>('SELECT last_applied_seq FROM devices WHERE device_id = $1', [deviceId]);
+    const wm = r.rows[0]?.last_applied_seq ?? 0;
+    const ack: SyncAck = {
+      v: 1,
+      deviceId,
+      result: 'rejected',
+      lastAppliedSeq: wm,
+      appliedAbove: (await this.#seqsAbove(this.#db, deviceId, wm)).slice(0, MAX_APPLIED_ABOVE),
+      reason: reason.slice(0, 2000),
+      conflicts: [],
+      at: new Date(this.#now()).toISOString(),
+    };
+    if (batchId !== undefined) ack.batchId = batchId;
+    return ack;
+  }
+
+  // ------------------------------------------------------------ projections
+
+  /** Folds applied events (one store, seq order) into the sales ledger and inventory, raising conflicts. */
+  async #project(tx: Queryable, events: JournalEvent[], at: Date, notices: NoticeSet): Promise<void> {
+    const storeId = events[0]!.storeId;
+    // Sales referenced by refunds and voids: from this batch or the ledger.
+    const saleIds = new Set<string>();
+    for (const e of events) {
+      if (e.type === PosEventType.Refund) saleIds.add((e.payload as RefundPayload).saleId);
+      if (e.type === PosEventType.Void) saleIds.add((e.payload as VoidPayload).saleId);
+    }
+    const sales = new Map<string, SaleLines>();
+    if (saleIds.size > 0) {
+      const r = await tx.query<{ event_id: string; tax: number; lines: SaleLines['lines'] }>(
+        "SELECT event_id, tax, lines FROM sales_ledger WHERE kind = 'sale' AND event_id = ANY($1)",
+        [[...saleIds]],
+      );
+      for (const row of r.rows) sales.set(row.event_id, { tax: row.tax, lines: row.lines });
+    }
+
+    const ledgerRows: Record<string, unknown>[] = [];
+    const moves: MoveRow[] = [];
+    const move = (e: JournalEvent, line: number, sku: string, kind: string, delta: number) =>
+      moves.push({ event_id: e.id, line, store_id: e.storeId, sku, hlc: e.hlc, device_id: e.deviceId, seq: e.seq, kind, delta, shortfall: 0, ord: moveOrd(e.hlc, e.id, line) });
+    const ledgerRow = (e: JournalEvent, kind: string, saleId: string, currency: string, amount: number, tax: number, lines: unknown) =>
+      ledgerRows.push({ event_id: e.id, device_id: e.deviceId, store_id: e.storeId, seq: e.seq, kind, sale_id: saleId, currency, amount, tax, hlc: e.hlc, recorded_at: e.recordedAt, lines });
+
+    for (const e of events) {
+      switch (e.type) {
+        case PosEventType.Sale: {
+          const p = e.payload as SalePayload;
+          const lines = p.lines.map((l) => (l.weightGrams !== undefined ? { sku: l.sku, qty: l.qty, weightGrams: l.weightGrams } : { sku: l.sku, qty: l.qty }));
+          ledgerRow(e, 'sale', e.id, p.currency, p.total, p.tax, lines);
+          sales.set(e.id, { tax: p.tax, lines });
+          p.lines.forEach((l, i) => move(e, i, l.sku, 'sale', -(l.weightGrams ?? l.qty)));
+          break;
+        }
+        case PosEventType.Refund: {
+          const p = e.payload as RefundPayload;
+          ledgerRow(e, 'refund', p.saleId, p.currency, -p.total, -p.tax, p.lines.map((l) => ({ line: l.line, sku: l.sku, qty: l.qty, restock: l.restock })));
+          const sale = sales.get(p.saleId);
+          if (!sale) this.#log.warn({ seq: e.seq, deviceId: e.deviceId, saleId: p.saleId }, 'refund of a sale HQ has not applied; no restock');
+          p.lines.forEach((l, i) => {
+            const sold = sale?.lines[l.line];
+            if (l.restock && sold) move(e, i, l.sku, 'refund', sold.weightGrams ?? l.qty);
+          });
+          break;
+        }
+        case PosEventType.Void: {
+          const p = e.payload as VoidPayload;
+          const sale = sales.get(p.saleId);
+          ledgerRow(e, 'void', p.saleId, p.currency, -p.total, -(sale?.tax ?? 0), []);
+          if (!sale) this.#log.warn({ seq: e.seq, deviceId: e.deviceId, saleId: p.saleId }, 'void of a sale HQ has not applied; no restock');
+          sale?.lines.forEach((l, i) => move(e, i, l.sku, 'void', l.weightGrams ?? l.qty));
+          break;
+        }
+        case PosEventType.InventoryAdjusted: {
+          const p = e.payload as InventoryAdjustedPayload;
+          move(e, 0, p.sku, 'adjust', p.delta);
+          break;
+        }
+        case PosEventType.PriceOverridden: {
+          const n = await this.#checkPriceOverride(tx, e as JournalEvent<PriceOverriddenPayload>, at);
+          if (n) notices.add(n);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+
+    if (ledgerRows.length > 0) {
+      await tx.query(
+        `INSERT INTO sales_ledger (event_id, device_id, store_id, seq, kind, sale_id, currency, amount, tax, hlc, recorded_at, lines)
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(event_id text, device_id text, store_id text, seq bigint, kind text, sale_id text, currency text, amount bigint, tax bigint, hlc text, recorded_at text, lines jsonb)`,
+        [JSON.stringify(ledgerRows)],
+      );
+    }
+    if (moves.length > 0) await this.#applyMoves(tx, storeId, moves, at, notices);
+  }
+
+  async #applyMoves(tx: Queryable, storeId: string, moves: MoveRow[], at: Date, notices: NoticeSet): Promise<void> {
+    const skus = [...new Set(moves.map((m) => m.sku))].sort();
+    await tx.query('INSERT INTO inventory (store_id, sku) SELECT $1, s FROM unnest($2::text[]) AS s ON CONFLICT (store_id, sku) DO NOTHING', [storeId, skus]);
+    // Lock in sku order so concurrent batches of one store cannot deadlock.
+    const inv = await tx.query<{ sku: string; delta: number; max_ord: string }>(
+      'SELECT sku, delta, max_ord FROM inventory WHERE store_id = $1 AND sku = ANY($2) ORDER BY sku FOR UPDATE',
+      [storeId, skus],
+    );
+    const cat = await tx.query<{ sku: string; track_stock: boolean; stock: number | null }>('SELECT sku, track_stock, stock FROM catalog_items WHERE sku = ANY($1)', [skus]);
+    const catBySku = new Map(cat.rows.map((r) => [r.sku, r]));
+    const state = new Map<string, SkuState>();
+    for (const r of inv.rows) {
+      const c = catBySku.get(r.sku);
+      state.set(r.sku, { tracked: c?.track_stock ?? false, initial: c?.stock ?? 0, delta: r.delta, maxOrd: r.max_ord, touched: false });
+    }
+
+    let pending: MoveRow[] = [];
+    const flush = async () => {
+      if (pending.length === 0) return;
+      await tx.query(
+        `INSERT INTO stock_moves (event_id, line, store_id, sku, hlc, device_id, seq, kind, delta, shortfall, ord)
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(event_id text, line integer, store_id text, sku text, hlc text, device_id text, seq bigint, kind text, delta bigint, shortfall bigint, ord text)`,
+        [JSON.stringify(pending)],
+      );
+      pending = [];
+    };
+
+    for (const m of moves) {
+      const s = state.get(m.sku)!;
+      s.touched = true;
+      if (cmp(m.ord, s.maxOrd) > 0) {
+        // In order (the common case): the running balance is the projection.
+        const after = s.initial + s.delta + m.delta;
+        m.shortfall = s.tracked && m.kind === 'sale' ? Math.min(-m.delta, Math.max(0, -after)) : 0;
+        s.delta += m.delta;
+        s.maxOrd = m.ord;
+        pending.push(m);
+        if (m.shortfall > 0) notices.add(await this.#oversell(tx, m, at));
+        continue;
+      }
+      // Out of order: place it by its order and re-walk the later moves.
+      await flush();
+      const before = await tx.query<{ sum: number | null }>(
+        'SELECT sum(delta)::bigint AS sum FROM stock_moves WHERE store_id = $1 AND sku = $2 AND ord < $3',
+        [m.store_id, m.sku, m.ord],
+      );
+      let balance = s.initial + (before.rows[0]?.sum ?? 0) + m.delta;
+      m.shortfall = s.tracked && m.kind === 'sale' ? Math.min(-m.delta, Math.max(0, -balance)) : 0;
+      pending.push(m);
+      await flush();
+      if (m.shortfall > 0) notices.add(await this.#oversell(tx, m, at));
+      s.delta += m.delta;
+      const later = await tx.query<MoveRow>(
+        'SELECT event_id, line, store_id, sku, hlc, device_id, seq, kind, delta, shortfall, ord FROM stock_moves WHERE store_id = $1 AND sku = $2 AND ord > $3 ORDER BY ord',
+        [m.store_id, m.sku, m.ord],
+      );
+      for (const l of later.rows) {
+        balance += l.delta;
+        const short = s.tracked && l.kind === 'sale' ? Math.min(-l.delta, Math.max(0, -balance)) : 0;
+        if (short === l.shortfall) continue;
+        await tx.query('UPDATE stock_moves SET shortfall = $3 WHERE event_id = $1 AND line = $2', [l.event_id, l.line, short]);
+        l.shortfall = short;
+        if (short > 0) notices.add(await this.#oversell(tx, l, at));
+        else {
+          const n = await this.#autoResolveOversell(tx, l, at);
+          if (n) notices.add(n);
+        }
+      }
+    }
+    await flush();
+    const touched = [...state.entries()].filter(([, s]) => s.touched).map(([sku, s]) => ({ sku, delta: s.delta, max_ord: s.maxOrd }));
+    await tx.query(
+      `UPDATE inventory i SET delta = x.delta, max_ord = x.max_ord
+       FROM jsonb_to_recordset($2::jsonb) AS x(sku text, delta bigint, max_ord text)
+       WHERE i.store_id = $1 AND i.sku = x.sku`,
+      [storeId, JSON.stringify(touched)],
+    );
+  }
+
+  /** Raises (or updates) the oversell conflict of one sale line with a backorder compensation. */
+  async #oversell(tx: Queryable, m: MoveRow, at: Date): Promise<ConflictNotice> {
+    const qty = -m.delta;
+    const detail = `sale seq ${m.seq} line ${m.line} sold ${qty} of tracked ${m.sku} with ${qty - m.shortfall} left in store ${m.store_id} (by HLC order); ${m.shortfall} backordered`;
+    const key = `oversell:${m.event_id}:${m.line}`;
+    const existing = await tx.query<ConflictRow>('SELECT * FROM conflicts WHERE dedupe_key = $1 FOR UPDATE', [key]);
+    const hqEventId = randomUUID();
+    const compensation = { type: 'backorder', sku: m.sku, qty: m.shortfall, hqEventId };
+    let row: ConflictRow;
+    if (existing.rows[0]) {
+      const r = await tx.query<ConflictRow>(
+        "UPDATE conflicts SET status = 'open', detail = $2, compensation = $3::jsonb, resolution = NULL, updated_at = $4 WHERE id = $1 RETURNING *",
+        [existing.rows[0].id, detail, JSON.stringify(compensation), at],
+      );
+      row = r.rows[0]!;
+    } else {
+      const r = await tx.query<ConflictRow>(
+        `INSERT INTO conflicts (id, dedupe_key, device_id, store_id, seq, event_id, kind, status, detail, sku, compensation, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'oversell', 'open', $7, $8, $9::jsonb, $10, $10) RETURNING *`,
+        [randomUUID(), key, m.device_id, m.store_id, m.seq, m.event_id, detail, m.sku, JSON.stringify(compensation), at],
+      );
+      row = r.rows[0]!;
+    }
+    await tx.query('INSERT INTO hq_events (id, conflict_id, type, store_id, payload, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)', [
+      hqEventId,
+      row.id,
+      'backorder',
+      m.store_id,
+      JSON.stringify({ saleId: m.event_id, line: m.line, sku: m.sku, qty: m.shortfall, deviceId: m.device_id, seq: m.seq }),
+      at,
+    ]);
+    this.#log.info({ conflictId: row.id, deviceId: m.device_id, seq: m.seq, sku: m.sku, shortfall: m.shortfall }, 'oversell flagged');
+    return toNotice(row);
+  }
+
+  /** An earlier-ordered move restored the stock: the line no longer falls short. */
+  async #autoResolveOversell(tx: Queryable, m: MoveRow, at: Date): Promise<ConflictNotice | undefined> {
+    const key = `oversell:${m.event_id}:${m.line}`;
+    const existing = await tx.query<ConflictRow>("SELECT * FROM conflicts WHERE dedupe_key = $1 AND status <> 'resolved' FOR UPDATE", [key]);
+    const c = existing.rows[0];
+    if (!c) return undefined;
+    const resolution: ConflictResolution = { decision: 'accept', by: 'hq', at: at.toISOString(), note: 'stock restored by an earlier event (HLC order); backorder cancelled' };
+    await tx.query('INSERT INTO hq_events (id, conflict_id, type, store_id, payload, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)', [
+      randomUUID(),
+      c.id,
+      'backorder.cancelled',
+      c.store_id,
+      JSON.stringify({ saleId: m.event_id, line: m.line, sku: m.sku }),
+      at,
+    ]);
+    const r = await tx.query<ConflictRow>("UPDATE conflicts SET status = 'resolved', resolution = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING *", [
+      c.id,
+      JSON.stringify(resolution),
+      at,
+    ]);
+    return toNotice(r.rows[0]!);
+  }
+
+  async #checkPriceOverride(tx: Queryable, e: JournalEvent<PriceOverriddenPayload>, at: Date): Promise<ConflictNotice | undefined> {
+    const p = e.payload;
+    let authorized = false;
+    if (p.by.role === 'manager') {
+      const r = await tx.query(
+        `SELECT 1 FROM price_authorizations WHERE sku = $1 AND store_id IN ($2, '*')
+           AND (min_price IS NULL OR min_price <= $3) AND (max_price IS NULL OR max_price >= $3) LIMIT 1`,
+        [p.sku, e.storeId, p.price],
+      );
+      authorized = r.rows.length > 0;
+    }
+    if (authorized) return undefined;
+    const why = p.by.role === 'manager' ? 'no HQ price authorization covers it' : `actor ${p.by.name} is not a manager`;
+    return this.#raise(tx, {
+      dedupeKey: `unauthorized-price-override:${e.id}`,
+      event: e,
+      kind: 'unauthorized-price-override',
+      status: 'open',
+      sku: p.sku,
+      detail: `price of ${p.sku} overridden from ${p.previousPrice} to ${p.price} ${p.currency} by ${p.by.name} (${p.reason}): ${why}; flagged for finance`,
+      at,
+    });
+  }
+
+  async #raise(
+    tx: Queryable,
+    c: { dedupeKey: string; event: JournalEvent; kind: ConflictKind; status: 'open' | 'held'; detail: string; sku?: string; at: Date },
+  ): Promise<ConflictNotice | undefined> {
+    const r = await tx.query<ConflictRow>(
+      `INSERT INTO conflicts (id, dedupe_key, device_id, store_id, seq, event_id, kind, status, detail, sku, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (dedupe_key) DO NOTHING RETURNING *`,
+      [randomUUID(), c.dedupeKey, c.event.deviceId, c.event.storeId, c.event.seq, c.event.id, c.kind, c.status, c.detail, c.sku ?? null, c.at],
+    );
+    const row = r.rows[0];
+    if (row) this.#log.info({ conflictId: row.id, kind: c.kind, deviceId: row.device_id, seq: row.seq }, 'conflict raised');
+    return row ? toNotice(row) : undefined;
+  }
+
+  // ------------------------------------------------------------ conflicts
+
+  async conflicts(filter: { status?: string; deviceId?: string; limit?: number } = {}): Promise<ConflictNotice[]> {
+    const r = await this.#db.query<ConflictRow>(
+      `SELECT * FROM conflicts WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR device_id = $2)
+       ORDER BY created_at, device_id, seq, id LIMIT $3`,
+      [filter.status ?? null, filter.deviceId ?? null, filter.limit ?? 1000],
+    );
+    return r.rows.map(toNotice);
+  }
+
+  async conflict(id: string): Promise<ConflictNotice | undefined> {
+    const r = await this.#db.query<ConflictRow>('SELECT * FROM conflicts WHERE id = $1', [id]);
+    return r.rows[0] ? toNotice(r.rows[0]) : undefined;
+  }
+
+  /**
+   * Records a human's resolution. A held stale event is applied on `accept`
+   * (and may raise new conflicts) or marked rejected on `reject`. Returns
+   * every conflict whose state changed, to be sent down to the devices.
+   */
+  async resolveConflict(id: string, resolution: ConflictResolution): Promise<ConflictNotice[]> {
+    return this.#db.transaction(async (tx) => {
+      const r = await tx.query<ConflictRow>('SELECT * FROM conflicts WHERE id = $1 FOR UPDATE', [id]);
+      const c = r.rows[0];
+      if (!c) throw new LedgerError(404, 'TB_NOT_FOUND', `no conflict ${id}`);
+      if (c.status === 'resolved') throw new LedgerError(409, 'TB_STATE_CONFLICT', `conflict ${id} is already resolved`);
+      if (resolution.decision === 'substitute' && !resolution.substituteSku) throw new LedgerError(400, 'TB_VALIDATION', 'substitute needs substituteSku');
+      const at = new Date(this.#now());
+      const notices = new NoticeSet();
+      if (c.kind === 'stale-event') {
+        if (resolution.decision !== 'accept' && resolution.decision !== 'reject') {
+          throw new LedgerError(400, 'TB_VALIDATION', 'a held event is resolved with accept (apply it) or reject (never apply it)');
+        }
+        const ev = await tx.query<{ disposition: string } & Record<string, unknown>>('SELECT * FROM events WHERE id = $1 FOR UPDATE', [c.event_id]);
+        const row = ev.rows[0];
+        if (row && row.disposition === 'held') {
+          if (resolution.decision === 'accept') {
+            await tx.query("UPDATE events SET disposition = 'applied' WHERE id = $1", [c.event_id]);
+            await this.#project(tx, [rowToEvent(row)], at, notices);
+          } else {
+            await tx.query("UPDATE events SET disposition = 'rejected' WHERE id = $1", [c.event_id]);
+          }
+        }
+      }
+      const u = await tx.query<ConflictRow>("UPDATE conflicts SET status = 'resolved', resolution = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING *", [
+        id,
+        JSON.stringify(resolution),
+        at,
+      ]);
+      notices.add(toNotice(u.rows[0]!));
+      return notices.list();
+    });
+  }
+
+  // ------------------------------------------------------------ reads
+
+  async devices(): Promise<DeviceView[]> {
+    const r = await this.#db.query<{
+      device_id: string;
+      store_id: string;
+      last_applied_seq: number;
+      last_seen_at: Date | null;
+      online: boolean | null;
+      catalog_version: number;
+      open_conflicts: number;
+    }>(
+      `SELECT d.device_id, d.store_id, d.last_applied_seq, d.last_seen_at, d.online, d.catalog_version,
+         (SELECT count(*) FROM conflicts c WHERE c.device_id = d.device_id AND c.status <> 'resolved') AS open_conflicts
+       FROM devices d ORDER BY d.device_id`,
+    );
+    return r.rows.map((d) => ({
+      deviceId: d.device_id,
+      storeId: d.store_id,
+      lastAppliedSeq: d.last_applied_seq,
+      lastSeenAt: iso(d.last_seen_at),
+      online: d.online,
+      openConflicts: Number(d.open_conflicts),
+      catalogVersion: d.catalog_version,
+    }));
+  }
+
+  async events(deviceId: string, after = 0, limit = 100): Promise<StoredEvent[]> {
+    const r = await this.#db.query<Record<string, unknown>>('SELECT * FROM events WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [deviceId, after, limit]);
+    return r.rows.map((row) => ({ ...rowToEvent(row), receivedAt: iso(row.received_at as Date)!, disposition: row.disposition as StoredEvent['disposition'] }));
+  }
+
+  async inventory(storeId?: string): Promise<InventoryView[]> {
+    const r = await this.#db.query<{ store_id: string; sku: string; delta: number; track_stock: boolean | null; stock: number | null }>(
+      `SELECT i.store_id, i.sku, i.delta, c.track_stock, c.stock FROM inventory i LEFT JOIN catalog_items c ON c.sku = i.sku
+       WHERE ($1::text IS NULL OR i.store_id = $1) ORDER BY i.store_id, i.sku`,
+      [storeId ?? null],
+    );
+    return r.rows.map((x) => {
+      const tracked = x.track_stock === true;
+      const initial = tracked ? (x.stock ?? 0) : null;
+      return { storeId: x.store_id, sku: x.sku, delta: x.delta, tracked, initial, onHand: initial === null ? null : initial + x.delta };
+    });
+  }
+
+  async salesSummary(storeId?: string): Promise<{ storeId: string; currency: string; sales: number; refunds: number; voids: number; net: number; tax: number }[]> {
+    const r = await this.#db.query<{ store_id: string; currency: string; sales: number; refunds: number; voids: number; net: number; tax: number }>(
+      `SELECT store_id, currency,
+         count(*) FILTER (WHERE kind = 'sale')::bigint AS sales,
+         count(*) FILTER (WHERE kind = 'refund')::bigint AS refunds,
+         count(*) FILTER (WHERE kind = 'void')::bigint AS voids,
+         coalesce(sum(amount), 0)::bigint AS net, coalesce(sum(tax), 0)::bigint AS tax
+       FROM sales_ledger WHERE ($1::text IS NULL OR store_id = $1) GROUP BY store_id, currency ORDER BY store_id, currency`,
+      [storeId ?? null],
+    );
+    return r.rows.map((x) => ({ storeId: x.store_id, currency: x.currency, sales: x.sales, refunds: x.refunds, voids: x.voids, net: x.net, tax: x.tax }));
+  }
+
+  // ------------------------------------------------------------ price authorizations
+
+  async addPriceAuthorization(a: { storeId: string; sku: string; minPrice?: number | null; maxPrice?: number | null; note?: string | null }): Promise<PriceAuthorization> {
+    const r = await this.#db.query<{ id: string; store_id: string; sku: string; min_price: number | null; max_price: number | null; note: string | null; created_at: Date }>(
+      'INSERT INTO price_authorizations (id, store_id, sku, min_price, max_price, note, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *',
+      [randomUUID(), a.storeId, a.sku, a.minPrice ?? null, a.maxPrice ?? null, a.note ?? null, new Date(this.#now())],
+    );
+    const x = r.rows[0]!;
+    return { id: x.id, storeId: x.store_id, sku: x.sku, minPrice: x.min_price, maxPrice: x.max_price, note: x.note, createdAt: iso(x.created_at)! };
+  }
+
+  async priceAuthorizations(): Promise<PriceAuthorization[]> {
+    const r = await this.#db.query<{ id: string; store_id: string; sku: string; min_price: number | null; max_price: number | null; note: string | null; created_at: Date }>(
+      'SELECT * FROM price_authorizations ORDER BY created_at, id',
+    );
+    return r.rows.map((x) => ({ id: x.id, storeId: x.store_id, sku: x.sku, minPrice: x.min_price, maxPrice: x.max_price, note: x.note, createdAt: iso(x.created_at)! }));
+  }
+
+  // ------------------------------------------------------------ fleet
+
+  async recordFleetStatus(deviceId: string, storeId: string | undefined, online: boolean, at: Date): Promise<{ known: boolean; catalogVersion: number }> {
+    const r = await this.#db.query<{ catalog_version: number }>(
+      `INSERT INTO devices (device_id, store_id, online, last_seen_at) VALUES ($1, coalesce($2, 'unknown'), $3, $4)
+       ON CONFLICT (device_id) DO UPDATE SET online = $3, last_seen_at = greatest(devices.last_seen_at, $4),
+         store_id = coalesce($2, devices.store_id)
+       RETURNING catalog_version`,
+      [deviceId, storeId ?? null, online, at],
+    );
+    return { known: true, catalogVersion: r.rows[0]!.catalog_version };
+  }
+
+  async recordLoss(deviceId: string, report: unknown): Promise<void> {
+    await this.#db.query('INSERT INTO loss_reports (device_id, received_at, report) VALUES ($1, $2, $3::jsonb)', [deviceId, new Date(this.#now()), JSON.stringify(report)]);
+  }
+
+  async lossReports(deviceId?: string): Promise<{ deviceId: string; receivedAt: string; report: unknown }[]> {
+    const r = await this.#db.query<{ device_id: string; received_at: Date; report: unknown }>(
+      'SELECT * FROM loss_reports WHERE ($1::text IS NULL OR device_id = $1) ORDER BY received_at',
+      [deviceId ?? null],
+    );
+    return r.rows.map((x) => ({ deviceId: x.device_id, receivedAt: iso(x.received_at)!, report: x.report }));
+  }
+}
+
+function rowToEvent(row: Record<string, unknown>): JournalEvent & { receivedAt?: string } {
+  return {
+    id: row.id as string,
+    deviceId: row.device_id as string,
+    storeId: row.store_id as string,
+    seq: row.seq as number,
+    hlc: row.hlc as string,
+    type: row.type as string,
+    payload: row.payload,
+    idempotencyKey: row.idempotency_key as string,
+    recordedAt: row.recorded_at as string,
+  };
+}
