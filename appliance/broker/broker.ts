@@ -20,7 +20,7 @@ import { mayPublish, maySubscribe } from '../../contract/roles.ts';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { OrderedLevelPersistence, type BrokerDb, type SyncPolicy } from './persistence.ts';
 import { installOrderedDelivery, type GateableBroker } from './ordered-delivery.ts';
-import { PacketGuardedStream } from './packet-guard.ts';
+import { guardPacketSize } from './packet-guard.ts';
 import { holdPubacks } from './puback-after-store.ts';
 import {
   AccountTable,
@@ -248,15 +248,15 @@ export class LocalBroker {
 
   #accept(stream: Duplex, remoteAddress: string | undefined, listener: ConnInfo['listener']): void {
     if (stream.destroyed) return;
-    const guarded = new PacketGuardedStream(stream, this.#opts.limits.maxPacketSize);
-    this.#conns.set(guarded, { remoteAddress, listener });
-    this.#sockets.add(guarded);
-    holdPubacks(guarded);
-    guarded.on('error', (err) => {
+    guardPacketSize(stream, this.#opts.limits.maxPacketSize);
+    this.#conns.set(stream, { remoteAddress, listener });
+    this.#sockets.add(stream);
+    holdPubacks(stream);
+    stream.on('error', (err) => {
       if (err.name === 'PacketTooLargeError') this.#log.warn({ remoteAddress, err: err.message }, 'oversized packet; connection closed');
     });
-    guarded.on('close', () => this.#sockets.delete(guarded));
-    this.#aedes!.handle(guarded);
+    stream.on('close', () => this.#sockets.delete(stream));
+    this.#aedes!.handle(stream);
   }
 
   #info(client: Client): ConnInfo | undefined {

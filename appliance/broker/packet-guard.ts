@@ -7,8 +7,9 @@
 // then a 1–4 byte variable-length "remaining length") and destroys the
 // connection as soon as a header announces more than the limit. 3.1.1 has no
 // reason code to send, so the connection is just closed (as Mosquitto does
-// with message_size_limit).
-import { Duplex } from 'node:stream';
+// with message_size_limit). The scan hooks the connection's own push() (see
+// guardPacketSize) instead of adding a stream layer.
+import type { Duplex } from 'node:stream';
 
 export class PacketTooLargeError extends Error {
   readonly size: number;
@@ -67,47 +68,26 @@ export class PacketSizeScanner {
 }
 
 /**
- * Wraps a connection: reads pass through the scanner, writes go straight to
- * the inner stream. Destroying either side destroys both.
+ * Scans every chunk the connection receives, at the point it arrives: the
+ * stream's own push(), through which net/tls sockets (onStreamRead) and ws'
+ * createWebSocketStream hand incoming bytes to the readable side. A chunk whose
+ * header announces a packet above the limit is never pushed; the connection is
+ * destroyed with a PacketTooLargeError instead. Patching the instance rather
+ * than piping through a wrapping Duplex keeps one stream layer (and its
+ * per-chunk buffering and per-write callbacks) out of every read and write.
  */
-export class PacketGuardedStream extends Duplex {
-  readonly #inner: Duplex;
-  readonly #scanner: PacketSizeScanner;
-
-  constructor(inner: Duplex, limit: number) {
-    super({ allowHalfOpen: false });
-    this.#inner = inner;
-    this.#scanner = new PacketSizeScanner(limit);
-    inner.on('data', (chunk: Buffer) => {
-      const err = this.#scanner.feed(chunk);
+export function guardPacketSize(stream: Duplex, limit: number): void {
+  const scanner = new PacketSizeScanner(limit);
+  const push = stream.push;
+  stream.push = function guardedPush(this: Duplex, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null && chunk !== undefined) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : (chunk as Buffer);
+      const err = scanner.feed(buf);
       if (err) {
         this.destroy(err);
-        return;
+        return false;
       }
-      if (!this.push(chunk)) inner.pause();
-    });
-    inner.on('end', () => this.push(null));
-    inner.on('error', (err) => this.destroy(err));
-    inner.on('close', () => {
-      if (!this.destroyed) this.destroy();
-    });
-  }
-
-  override _read(): void {
-    this.#inner.resume();
-  }
-
-  override _write(chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.#inner.write(chunk, encoding)) cb();
-    else this.#inner.once('drain', () => cb());
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    this.#inner.end(cb);
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.#inner.destroy();
-    cb(err);
-  }
+    }
+    return push.call(this, chunk, encoding);
+  };
 }

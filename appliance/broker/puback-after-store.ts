@@ -9,8 +9,9 @@
 //
 // The hold sits where aedes writes packets: mqtt-packet's writeToStream, which
 // aedes looks up on the module object at every call. The patch only touches
-// connections registered here (the broker's own guarded streams; an mqtt.js
-// client in the same process is unaffected). PUBACKs leave in the order the
+// connections registered here (the broker's own connections; an mqtt.js
+// client in the same process is unaffected), and it also coalesces each
+// connection's writes per event-loop turn (see write() below). PUBACKs leave in the order the
 // PUBLISHes arrived (§4.6), each once ordered-delivery.ts reports its publish
 // stored; a publish that fails to store never gets one (aedes closes the
 // connection on that error).
@@ -18,14 +19,48 @@ import { createRequire } from 'node:module';
 
 type WriteToStream = (packet: { cmd: string; messageId?: number }, stream: object, opts?: unknown) => boolean;
 
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+  destroyed?: boolean;
+}
+
 interface Held {
   packet: { cmd: string; messageId?: number };
   opts: unknown;
   state: 'waiting' | 'stored' | 'dropped';
 }
 
-const queues = new WeakMap<object, Held[]>();
+interface Conn {
+  held: Held[];
+  corked: boolean;
+}
+
+const conns = new WeakMap<object, Conn>();
 let original: WriteToStream | undefined;
+
+function uncorkLater(stream: Corkable, c: Conn): void {
+  c.corked = false;
+  stream.uncork();
+}
+
+// Every packet written to a registered connection in one turn of the event
+// loop leaves in one writev: the first write corks the socket and a
+// setImmediate uncorks it. mqtt-packet corks per packet too, but uncorks on
+// nextTick, which (deliveries run one per setImmediate callback) still makes
+// one syscall per packet. Order is the write order; a false return (buffer
+// above highWaterMark) still reaches aedes, which waits for 'drain' as usual.
+function write(orig: WriteToStream, packet: Held['packet'], stream: object, opts: unknown, c: Conn): boolean {
+  if (!c.corked) {
+    const s = stream as Corkable;
+    if (!s.destroyed) {
+      c.corked = true;
+      s.cork();
+      setImmediate(uncorkLater, s, c);
+    }
+  }
+  return orig(packet, stream, opts);
+}
 
 function install(): WriteToStream {
   if (original) return original;
@@ -35,29 +70,33 @@ function install(): WriteToStream {
   const orig = mqttPacket.writeToStream;
   original = orig;
   mqttPacket.writeToStream = function heldWriteToStream(packet, stream, opts) {
-    const q = queues.get(stream);
-    if (!q || packet.cmd !== 'puback') return orig.call(this, packet, stream, opts);
-    q.push({ packet, opts, state: 'waiting' });
+    const c = conns.get(stream);
+    if (!c) return orig.call(this, packet, stream, opts);
+    if (packet.cmd !== 'puback') return write(orig, packet, stream, opts, c);
+    c.held.push({ packet, opts, state: 'waiting' });
     return true;
   };
   return orig;
 }
 
-/** Starts holding PUBACKs written to this connection. */
+/** Starts holding PUBACKs written to this connection (and coalescing its writes). */
 export function holdPubacks(stream: object): void {
   install();
-  queues.set(stream, []);
+  conns.set(stream, { held: [], corked: false });
 }
 
 function settle(stream: object, messageId: number, state: 'stored' | 'dropped'): void {
-  const q = queues.get(stream);
-  if (!q) return;
+  const c = conns.get(stream);
+  if (!c) return;
+  const q = c.held;
   const h = q.find((e) => e.state === 'waiting' && e.packet.messageId === messageId);
   if (h) h.state = state;
-  while (q.length > 0 && q[0]!.state !== 'waiting') {
-    const head = q.shift()!;
-    if (head.state === 'stored') original!(head.packet, stream, head.opts);
+  let n = 0;
+  while (n < q.length && q[n]!.state !== 'waiting') {
+    const head = q[n++]!;
+    if (head.state === 'stored') write(original!, head.packet, stream, head.opts, c);
   }
+  if (n > 0) q.splice(0, n);
 }
 
 /** The publish with this packet id is stored: its PUBACK (and any now at the head) may go. */
