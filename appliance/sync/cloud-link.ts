@@ -154,6 +154,9 @@ export class CloudLink {
       return;
     }
     this.#client = client;
+    // Small QoS 1 packets (PUBACKs, single-sale live batches) must not wait
+    // for Nagle + delayed ACK (~40 ms each on Linux).
+    setNoDelay(client);
     let connacked = false;
     let fallback = false;
     let closed = false;
@@ -230,6 +233,12 @@ export class CloudLink {
     this.#o.log.debug({ delayMs: delay, attempt: this.#o.backoff.attempt }, 'cloud link reconnect scheduled');
     this.#retryTimer = setTimeout(() => this.#attempt(), delay);
   }
+}
+
+/** TCP_NODELAY on the client's socket (TCP or TLS), when it has one. */
+export function setNoDelay(client: MqttClient): void {
+  const stream = client.stream as unknown as { setNoDelay?: (on: boolean) => void } | undefined;
+  stream?.setNoDelay?.(true);
 }
 
 function isNotAuthorized(err: unknown): boolean {

@@ -4,6 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { JournalEvent } from '../../contract/events.ts';
 import type { EventBatch, SyncAck } from '../../contract/sync.ts';
 import { cloudTopics } from '../../contract/topics.ts';
+import { setNoDelay } from './cloud-link.ts';
 
 // Test doubles for the bridge's unit tests: an embedded aedes cloud broker
 // on a free port, and a contract-model HQ that answers batches with acks
@@ -80,6 +81,8 @@ export class FakeHq {
   async start(): Promise<void> {
     const client = await mqtt.connectAsync(this.#o.url, { clientId: `fake-hq-${process.pid}-${Math.random().toString(36).slice(2)}`, reconnectPeriod: 200, protocolVersion: 4 });
     this.#client = client;
+    setNoDelay(client);
+    client.on('connect', () => setNoDelay(client));
     await client.subscribeAsync('tillbox/v1/+/events', { qos: 1 });
     client.on('message', (_topic, payload) => {
       const batch = JSON.parse(payload.toString()) as EventBatch;
