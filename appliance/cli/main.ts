@@ -49,6 +49,17 @@ program
     process.exitCode = await runCore(opts);
   });
 
+program
+  .command('flows')
+  .description('run the flows process alone (embedded Node-RED with the tillbox nodes and the store flows)')
+  .option('-c, --config <file>', 'YAML config file')
+  .option('--demo', 'demo mode (demo store)')
+  .option('--state-dir <dir>', 'state directory (default: $TILLBOX_STATE_DIR or ./.tillbox)')
+  .action(async (opts: { config?: string; demo?: boolean; stateDir?: string }) => {
+    const { runFlows } = await import('./flows.ts');
+    process.exitCode = await runFlows(opts);
+  });
+
 const config = program.command('config').description('configuration tools');
 config
   .command('check <file>')

@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '../config/index.ts';
+import { isTillboxError } from '../../contract/errors.ts';
+import { resolveStateDir, statePaths } from '../state/state-dir.ts';
+import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
+import { loadOrCreateSecrets } from '../secrets/secrets.ts';
+import { FlowsConfigError } from '../../flows/settings.ts';
+import { StoreFlowsError } from '../../flows/store/merge.ts';
+
+export interface FlowsCliOptions {
+  config?: string;
+  demo?: boolean;
+  stateDir?: string;
+}
+
+/** How long the flows process waits for core's broker before giving up (the supervisor restarts it). */
+const WAIT_FOR_CORE_MS = 60_000;
+
+/**
+ * `tillbox flows`: the flows process (embedded Node-RED with the tillbox nodes
+ * and the store flows). This is the CLI layer: it reads the config, core's
+ * runtime.json and the secrets, and hands flows/ a plain options object.
+ * Nothing secret goes through the environment (function nodes can read
+ * process.env through env.get).
+ */
+export async function runFlows(opts: FlowsCliOptions): Promise<number> {
+  const t0 = performance.now();
+  let config;
+  try {
+    config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
+  } catch (err) {
+    if (isTillboxError(err)) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  const stateDir = resolveStateDir(process.env, opts.stateDir);
+  const paths = statePaths(stateDir);
+
+  const rt = await waitForCore(paths.runtime);
+  if (!rt?.mqtt.tcp) {
+    console.error(`tillbox flows: core is not running (no live ${paths.runtime} with a TCP broker listener after ${WAIT_FOR_CORE_MS / 1000} s)`);
+    return 1;
+  }
+  const { secrets } = loadOrCreateSecrets(paths.secrets);
+  const account = secrets.mqtt.find((a) => a.role === 'flows');
+  if (!account) {
+    console.error(`tillbox flows: ${paths.secrets} has no flows account`);
+    return 2;
+  }
+  const f = config.flows;
+  let tls: { key: Buffer; cert: Buffer } | undefined;
+  if (f.lanTls.certFile || f.lanTls.keyFile) {
+    if (!f.lanTls.certFile || !f.lanTls.keyFile) {
+      console.error('flows.lanTls: set both certFile and keyFile');
+      return 2;
+    }
+    try {
+      tls = { cert: readFileSync(f.lanTls.certFile), key: readFileSync(f.lanTls.keyFile) };
+    } catch (err) {
+      console.error(`flows.lanTls: ${(err as Error).message}`);
+      return 2;
+    }
+  }
+
+  const { startFlows } = await import('../../flows/runtime.ts');
+  let flows;
+  try {
+    flows = await startFlows({
+      stateDir,
+      host: f.host,
+      port: f.port,
+      hardened: f.hardened,
+      tls,
+      admin: { username: secrets.nodeRed.username, passwordHash: secrets.nodeRed.passwordHash },
+      credentialSecret: secrets.nodeRed.credentialSecret,
+      broker: { url: `mqtt://${rt.mqtt.tcp.host}:${rt.mqtt.tcp.port}`, username: account.username, password: account.password },
+      storeId: rt.storeId,
+      functionTimeoutSec: f.functionTimeoutSec,
+      overlayFile: f.overlay,
+      logLevel: nodeRedLevel(config.log.level),
+    });
+  } catch (err) {
+    if (err instanceof FlowsConfigError || err instanceof StoreFlowsError) {
+      console.error(`tillbox flows: ${err.message}`);
+      return 2;
+    }
+    console.error(`tillbox flows: failed to start: ${(err as Error).message}`);
+    return 1;
+  }
+
+  console.log(
+    [
+      `tillbox flows ready in ${Math.round(performance.now() - t0)} ms${f.hardened ? ' (hardened)' : ''}`,
+      `  Node-RED editor ${flows.url}  (login: tillbox secrets show)`,
+      `  store ${rt.storeId}, store flows ${flows.storeFlowsVersion ?? 'not deployed'}, broker ${rt.mqtt.tcp.host}:${rt.mqtt.tcp.port} as ${account.username}`,
+    ].join('\n'),
+  );
+
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  });
+  await flows.stop();
+  return 0;
+}
+
+async function waitForCore(file: string): Promise<RuntimeInfo | undefined> {
+  const deadline = Date.now() + WAIT_FOR_CORE_MS;
+  let said = false;
+  for (;;) {
+    const rt = readRuntime(file);
+    if (rt && isAlive(rt.pid) && rt.mqtt.tcp) return rt;
+    if (Date.now() > deadline) return undefined;
+    if (!said) {
+      console.log(`tillbox flows: waiting for core (${file})`);
+      said = true;
+    }
+    await sleep(100);
+  }
+}
+
+function nodeRedLevel(level: string): 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off' {
+  return level === 'silent' ? 'off' : (level as 'info');
+}

@@ -1,0 +1,89 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { buildSettings, flowFileOf, userDirOf, type FlowsOptions } from './settings.ts';
+import { deployStoreFlows, mergeStoreFlows, overlayFileFor, readBase, readOverlay } from './store/merge.ts';
+
+// Embeds Node-RED (RED.init + RED.start on our own HTTP(S) server, one
+// runtime per process: Node-RED's runtime is a module singleton, which is one
+// more reason flows is a process of its own).
+
+const require = createRequire(import.meta.url);
+
+export interface StartFlowsOptions extends FlowsOptions {
+  /** Deploy the store flows (base + overlay) before starting (default true). */
+  storeFlows?: boolean;
+  /** Overlay file; default flows/store/overlays/<storeId>.json when present. */
+  overlayFile?: string;
+}
+
+export interface FlowsRuntime {
+  url: string;
+  host: string;
+  port: number;
+  /** e.g. `base 1 + demo-store r1`, or undefined when store flows were not deployed. */
+  storeFlowsVersion: string | undefined;
+  stop(): Promise<void>;
+}
+
+interface NodeRed {
+  init(server: Server, settings: Record<string, unknown>): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  httpAdmin: (req: unknown, res: unknown, next: unknown) => void;
+  events: NodeJS.EventEmitter;
+}
+
+export async function startFlows(o: StartFlowsOptions): Promise<FlowsRuntime> {
+  const settings = buildSettings(o);
+  mkdirSync(userDirOf(o.stateDir), { recursive: true, mode: 0o700 });
+
+  let storeFlowsVersion: string | undefined;
+  if (o.storeFlows !== false) {
+    const overlayFile = overlayFileFor(o.storeId, o.overlayFile);
+    const merged = mergeStoreFlows(readBase(), overlayFile ? readOverlay(overlayFile) : undefined);
+    deployStoreFlows(flowFileOf(o.stateDir), merged);
+    storeFlowsVersion = merged.version;
+  }
+
+  const RED = require('node-red') as NodeRed;
+  // express comes with node-red; take node-red's copy.
+  const express = createRequire(require.resolve('node-red'))('express') as () => ((...a: unknown[]) => void) & { use(...a: unknown[]): void; disable(s: string): void };
+  const app = express();
+  app.disable('x-powered-by');
+  const server = o.tls ? createHttpsServer({ key: o.tls.key, cert: o.tls.cert }, app as never) : createHttpServer(app as never);
+
+  const started = new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));
+
+  RED.init(server, settings);
+  app.use('/', RED.httpAdmin);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  await RED.start();
+  await started;
+  const port = (server.address() as AddressInfo).port;
+  const url = `${o.tls ? 'https' : 'http'}://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}/`;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    host: o.host,
+    port,
+    storeFlowsVersion,
+    stop() {
+      stopping ??= (async () => {
+        await RED.stop();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      })();
+      return stopping;
+    },
+  };
+}
