@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { loadConfig } from '../config/index.ts';
 import { createRootLogger, namespaced } from '../log.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 
@@ -19,7 +20,11 @@ export async function runStart(opts: StartOptions): Promise<number> {
   const log = namespaced(createRootLogger(), 'supervisor');
   const supervisor = new Supervisor({
     log,
-    children: [{ name: 'core', args: [MAIN, 'core', ...common] }],
+    children: [
+      { name: 'core', args: [MAIN, 'core', ...common] },
+      // Integrator flows run in their own process with the flows role; a flow that spins or throws never reaches selling.
+      ...(flowsEnabled(opts) ? [{ name: 'flows', args: [MAIN, 'flows', ...common] }] : []),
+    ],
     onFatal: (_name, code) => finish(code),
   });
   let finish: (code: number) => void = () => {};
@@ -31,4 +36,13 @@ export async function runStart(opts: StartOptions): Promise<number> {
   const code = await done;
   await supervisor.stop();
   return code;
+}
+
+/** `flows.enabled: false` keeps the flows process (Node-RED) out. A bad config is core's to report. */
+function flowsEnabled(opts: StartOptions): boolean {
+  try {
+    return loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} }).flows.enabled;
+  } catch {
+    return true;
+  }
 }
