@@ -60,6 +60,17 @@ program
     process.exitCode = await runFlows(opts);
   });
 
+program
+  .command('devices')
+  .description('run the devices process alone (drivers, hotplug, print queue); waits for core')
+  .option('-c, --config <file>', 'YAML config file')
+  .option('--demo', 'demo mode: start the peripheral simulators and use them')
+  .option('--state-dir <dir>', 'state directory shared with core (default: $TILLBOX_STATE_DIR or ./.tillbox)')
+  .action(async (opts: { config?: string; demo?: boolean; stateDir?: string }) => {
+    const { runDevices } = await import('./devices.ts');
+    process.exitCode = await runDevices(opts);
+  });
+
 const config = program.command('config').description('configuration tools');
 config
   .command('check <file>')

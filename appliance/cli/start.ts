@@ -22,6 +22,8 @@ export async function runStart(opts: StartOptions): Promise<number> {
     log,
     children: [
       { name: 'core', args: [MAIN, 'core', ...common] },
+      // The devices process waits for core itself; its crash is restarted alone and never stops selling.
+      ...(devicesEnabled(opts) ? [{ name: 'devices', args: [MAIN, 'devices', ...common] }] : []),
       // Integrator flows run in their own process with the flows role; a flow that spins or throws never reaches selling.
       ...(flowsEnabled(opts) ? [{ name: 'flows', args: [MAIN, 'flows', ...common] }] : []),
     ],
@@ -36,6 +38,15 @@ export async function runStart(opts: StartOptions): Promise<number> {
   const code = await done;
   await supervisor.stop();
   return code;
+}
+
+/** `devices.enabled: false` keeps the devices process out (a box without peripherals). A bad config is core's to report. */
+function devicesEnabled(opts: StartOptions): boolean {
+  try {
+    return loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} }).devices.enabled;
+  } catch {
+    return true;
+  }
 }
 
 /** `flows.enabled: false` keeps the flows process (Node-RED) out. A bad config is core's to report. */

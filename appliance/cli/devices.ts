@@ -1,0 +1,54 @@
+import { pino } from 'pino';
+import { loadConfig } from '../config/index.ts';
+import { isTillboxError } from '../../contract/errors.ts';
+import { createRootLogger } from '../log.ts';
+import { resolveStateDir } from '../state/state-dir.ts';
+import { DevicesProcess } from '../devices/process.ts';
+
+export interface DevicesOptions {
+  config?: string;
+  demo?: boolean;
+  stateDir?: string;
+}
+
+/**
+ * `tillbox devices`: the devices process alone (a systemd unit on the image;
+ * a child of `tillbox start` in development). Waits for core, then runs the
+ * peripherals on core's broker as the `devices` role.
+ */
+export async function runDevices(opts: DevicesOptions): Promise<number> {
+  let config;
+  try {
+    config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
+  } catch (err) {
+    if (isTillboxError(err)) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  const stateDir = resolveStateDir(process.env, opts.stateDir);
+  const log = createRootLogger({ level: config.log.level, levels: config.log.levels, destination: pino.destination({ fd: 2, sync: false }) as unknown as NodeJS.WritableStream });
+  const devices = new DevicesProcess({ config, stateDir, log });
+  try {
+    await devices.start();
+  } catch (err) {
+    log.fatal({ err }, 'devices process failed to start');
+    console.error(`tillbox devices: failed to start: ${(err as Error).message}`);
+    await devices.stop('failed to start').catch(() => {});
+    log.flush();
+    return isTillboxError(err) ? 2 : 1;
+  }
+  const lines = [`tillbox devices ready: store ${devices.storeId}, peripherals ${devices.host!.runners().map((r) => r.spec.id).join(', ') || '(none yet: plug one in)'}`];
+  if (devices.demo) {
+    lines.push(`  demo printer simulator ${devices.demo.printer.uri} (receipts appear here), scanner simulator ${devices.demo.scanner.path}`);
+    lines.push(`  scan: publish store/${devices.storeId}/devices/scanner-1/cmd/simulate {"correlation":"1","args":{"code":"]E04006381333931"}}`);
+  }
+  console.log(lines.join('\n'));
+  await new Promise<void>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  });
+  await devices.stop();
+  log.flush();
+  return 0;
+}

@@ -1,0 +1,309 @@
+// Peripheral kinds → driver handles for the runner. Each adapter turns a
+// driver from drivers/ into start/stop/command plus events, nothing more:
+// protocol logic stays in drivers/.
+import { join } from 'node:path';
+import { Value } from '@sinclair/typebox/value';
+import type { BindingInterface } from '@serialport/bindings-cpp';
+import { PrintArgs, type PrintResult } from '../../contract/devices/printer.ts';
+import { DrawerOpenArgs } from '../../contract/devices/drawer.ts';
+import { ScannerDriver, type ScannerMode } from '../../drivers/scanner/scanner.ts';
+import { EscPosPrinter, type PrinterPort, type PrintOutcome } from '../../drivers/printer/printer.ts';
+import { PrintQueue, type PrintQueueContext } from '../../drivers/printer/queue.ts';
+import { findModel, MODELS, type PrinterModel } from '../../drivers/printer/models.ts';
+import { parseUri } from '../../drivers/transports/uri.ts';
+import { SerialTransport } from '../../drivers/transports/serial.ts';
+import { TcpTransport } from '../../drivers/transports/tcp.ts';
+import { TransportError, TransportErrorCode, type Transport } from '../../drivers/transports/transport.ts';
+import type { VariableMeasureLayout } from '../../contract/devices/scanner.ts';
+import type { Logger } from '../log.ts';
+import type { CommandResult } from './bus.ts';
+import { errorText, type DriverFactory, type DriverHandle, type DriverHooks, type PeripheralSpec } from './runner.ts';
+
+export interface TransportDeps {
+  /** Serial binding (production: @serialport/bindings-cpp autoDetect()). */
+  serialBinding?: () => BindingInterface;
+  log: Logger;
+}
+
+/** Builds the transport a URI names. Throws a TransportError for a scheme this build cannot open yet. */
+export function createTransport(uri: string, deps: TransportDeps): Transport {
+  const u = parseUri(uri);
+  const ctx = { logger: deps.log };
+  switch (u.scheme) {
+    case 'serial': {
+      if (!deps.serialBinding) throw new TransportError(TransportErrorCode.Unsupported, 'no serial binding available');
+      return new SerialTransport({ path: u.path, baudRate: u.baudRate, framing: u.framing, rtscts: u.rtscts, binding: deps.serialBinding(), uri }, ctx);
+    }
+    case 'tcp':
+      return new TcpTransport({ host: u.host, port: u.port, uri }, ctx);
+    default:
+      // usb:// (printer class bulk), hid:// and file:// transports are not in drivers/transports yet.
+      throw new TransportError(TransportErrorCode.Unsupported, `${u.scheme}:// transport is not available in this build`, { retryable: false });
+  }
+}
+
+const ok = (data?: unknown): CommandResult => (data === undefined ? { status: 'ok' } : { status: 'ok', data });
+const invalid = (message: string): CommandResult => ({ status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message } });
+const unknown = (spec: PeripheralSpec, name: string): CommandResult => ({
+  status: 'error',
+  error: { code: 'TB_DEVICE_COMMAND_UNKNOWN', message: `${spec.kind} ${spec.id} has no command ${JSON.stringify(name)}` },
+});
+
+function firstError(schema: Parameters<typeof Value.Errors>[0], value: unknown): string {
+  const e = [...Value.Errors(schema, value)][0];
+  return e ? `args${e.path || ''}: ${e.message}` : 'invalid args';
+}
+
+// ------------------------------------------------------------ scanner
+
+export interface ScannerSettings {
+  variableMeasure?: readonly VariableMeasureLayout[];
+}
+
+export function scannerFactory(deps: TransportDeps, settings: ScannerSettings = {}): DriverFactory {
+  return (spec, hooks) => {
+    const transport = createTransport(spec.uri, deps);
+    const mode = (spec.options.mode as ScannerMode | undefined) ?? (transport.kind === 'hid' ? 'hid-pos' : 'serial');
+    const parse = settings.variableMeasure ? { variableMeasure: settings.variableMeasure } : undefined;
+    const driver = new ScannerDriver({ transport, mode, logger: deps.log, ...(parse ? { parse } : {}) });
+    driver.on('scan', (payload) => hooks.event('scan', payload));
+    driver.on('error', () => {}); // rejected input is logged by the driver; never fatal
+    driver.on('close', (info) => {
+      if (info.disconnected) hooks.down(info.error ? `disconnected: ${info.error.message}` : 'disconnected', info.error);
+    });
+    return {
+      start: () => driver.start(),
+      stop: () => driver.stop().catch(() => {}),
+      async command(name) {
+        return unknown(spec, name);
+      },
+    };
+  };
+}
+
+// ------------------------------------------------------------ printer
+
+/**
+ * The print queue outlives driver instances (unplug, restart): it talks to
+ * whichever EscPosPrinter is current through this socket, and waits while
+ * there is none.
+ */
+export class PrinterSocket implements PrinterPort {
+  readonly model: PrinterModel;
+  #printer: EscPosPrinter | undefined;
+  #generation = 0;
+  #swapWaiters = new Set<() => void>();
+
+  constructor(model: PrinterModel) {
+    this.model = model;
+  }
+
+  get current(): EscPosPrinter | undefined {
+    return this.#printer;
+  }
+  get connected(): boolean {
+    return this.#printer?.connected ?? false;
+  }
+  get ready(): boolean {
+    return this.#printer?.ready ?? false;
+  }
+  get connectionId(): number {
+    return this.#generation * 1_000_000 + (this.#printer?.connectionId ?? 0);
+  }
+
+  set(printer: EscPosPrinter | undefined): void {
+    this.#printer = printer;
+    this.#generation++;
+    for (const w of [...this.#swapWaiters]) w();
+  }
+
+  async #wait(which: 'waitConnected' | 'waitReady', signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+      const p = this.#printer;
+      const swapped = new AbortController();
+      const onSwap = () => swapped.abort(new Error('printer replaced'));
+      const onAbort = () => swapped.abort(signal?.reason);
+      this.#swapWaiters.add(onSwap);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        if (p) {
+          await p[which](swapped.signal);
+          return;
+        }
+        await new Promise<void>((resolve) => swapped.signal.addEventListener('abort', () => resolve(), { once: true }));
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        // replaced: look at the new one
+      } finally {
+        this.#swapWaiters.delete(onSwap);
+        signal?.removeEventListener('abort', onAbort);
+      }
+    }
+  }
+
+  waitConnected(signal?: AbortSignal): Promise<void> {
+    return this.#wait('waitConnected', signal);
+  }
+  waitReady(signal?: AbortSignal): Promise<void> {
+    return this.#wait('waitReady', signal);
+  }
+  print(data: Buffer, processId: string, opts?: { onWritten?: () => Promise<void> }): Promise<PrintOutcome> {
+    const p = this.#printer;
+    if (!p) return Promise.reject(new TransportError(TransportErrorCode.Disconnected, 'printer unplugged'));
+    return p.print(data, processId, opts);
+  }
+  clearBuffers(): Promise<boolean> {
+    const p = this.#printer;
+    if (!p) return Promise.reject(new TransportError(TransportErrorCode.Disconnected, 'printer unplugged'));
+    return p.clearBuffers();
+  }
+}
+
+export function printerModelFor(spec: PeripheralSpec): PrinterModel {
+  const id = (spec.options.model as string | undefined) ?? spec.model;
+  return (id && findModel(id)) || MODELS['generic-80'];
+}
+
+export interface PrinterServiceContext {
+  spec: PeripheralSpec;
+  /** Parent of the per-printer queue directories. */
+  queueDir: string;
+  resolveSale: NonNullable<PrintQueueContext['resolveSale']>;
+  receipt: PrintQueueContext['receipt'];
+  log: Logger;
+  /** Publish .../printed and .../status (works while the printer is unplugged too). */
+  publish: (event: string, payload: unknown) => void;
+}
+
+/** One per printer peripheral for the life of the process: the socket and the persistent queue. */
+export class PrinterService {
+  readonly socket: PrinterSocket;
+  readonly queue: PrintQueue;
+  readonly #ctx: PrinterServiceContext;
+
+  constructor(ctx: PrinterServiceContext) {
+    this.#ctx = ctx;
+    this.socket = new PrinterSocket(printerModelFor(ctx.spec));
+    this.queue = new PrintQueue({
+      dir: join(ctx.queueDir, ctx.spec.id),
+      printer: this.socket,
+      resolveSale: ctx.resolveSale,
+      receipt: ctx.receipt,
+      logger: ctx.log,
+    });
+  }
+
+  async start(): Promise<void> {
+    this.queue.on('result', (r: PrintResult) => this.#ctx.publish('printed', r));
+    this.queue.on('error', (err) => this.#ctx.log.error({ err }, 'print queue error'));
+    await this.queue.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.stop();
+    this.queue.removeAllListeners();
+  }
+
+  /** .../cmd/print: durably queued (the reply), printed later (.../printed). Works while unplugged. */
+  async print(args: unknown, correlation: string): Promise<CommandResult> {
+    if (!Value.Check(PrintArgs, args)) return invalid(`${firstError(PrintArgs, args)} (expected { saleId } | { raw } | { ticket })`);
+    const r = await this.queue.enqueue(args, { key: `cmd:${correlation}` });
+    return ok(r);
+  }
+
+  /** Auto-print: one job per sale, whatever number of times the sale event is delivered. */
+  autoPrint(saleId: string, kickDrawer: boolean): Promise<unknown> {
+    return this.queue.enqueue(kickDrawer ? { saleId, kickDrawer: true } : { saleId }, { key: `sale:${saleId}` });
+  }
+
+  queued(): number {
+    return this.queue.pending().length;
+  }
+}
+
+export function printerFactory(deps: TransportDeps, services: Map<string, PrinterService>): DriverFactory {
+  return (spec, hooks) => {
+    const service = services.get(spec.id);
+    if (!service) throw new Error(`no print service for ${spec.id}`);
+    const transport = createTransport(spec.uri, deps);
+    const printer = new EscPosPrinter({ transport, model: service.socket.model, logger: deps.log });
+    printer.on('state', ({ state, reason }) => hooks.state(state, reason));
+    printer.on('status', (status) => hooks.event('status', { ...status, queued: service.queued() }));
+    printer.on('error', (err) => deps.log.warn({ err, peripheral: spec.id }, 'printer error'));
+    const handle: DriverHandle = {
+      selfState: true,
+      async start() {
+        service.socket.set(printer);
+        printer.start();
+      },
+      async stop() {
+        if (service.socket.current === printer) service.socket.set(undefined);
+        await printer.stop();
+        printer.removeAllListeners();
+      },
+      async command(name, args) {
+        if (name === 'open') return kick(printer, args);
+        if (name === 'status') return ok({ printer: printer.status ?? null, queued: service.queued() });
+        return unknown(spec, name);
+      },
+    };
+    return handle;
+  };
+}
+
+async function kick(printer: EscPosPrinter, args: unknown): Promise<CommandResult> {
+  const a = args ?? {};
+  if (!Value.Check(DrawerOpenArgs, a)) return invalid(firstError(DrawerOpenArgs, a));
+  if (!printer.connected) return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: 'printer not connected', retryable: true } };
+  const opts: { pin?: 2 | 5; onMs?: number } = {};
+  if (a.pin !== undefined) opts.pin = a.pin;
+  if (a.pulseMs !== undefined) opts.onMs = a.pulseMs;
+  await printer.kickDrawer(opts);
+  const drawer = printer.status?.drawer ?? 'unknown';
+  return ok({ pulsed: true, drawer });
+}
+
+// ------------------------------------------------------------ drawer on a printer's kick connector
+
+/**
+ * A cash drawer wired to a printer: `{ kind: drawer, printer: <printer id>, pin? }`.
+ * Its state follows the printer's connection; `open` kicks through it.
+ */
+export function drawerFactory(printers: Map<string, PrinterService>, log: Logger): DriverFactory {
+  return (spec, hooks: DriverHooks) => {
+    const printerId = spec.options.printer as string | undefined;
+    const service = printerId ? printers.get(printerId) : undefined;
+    if (!service) throw new Error(`drawer ${spec.id}: printer ${JSON.stringify(printerId)} is not a configured printer`);
+    let timer: NodeJS.Timeout | undefined;
+    const follow = () => {
+      const p = service.socket.current;
+      hooks.state(p?.connected ? 'online' : 'off-offline', p?.connected ? undefined : `printer ${printerId} not connected`);
+    };
+    return {
+      selfState: true,
+      async start() {
+        follow();
+        // The printer socket has no events of its own; the host calls refresh() on printer state changes.
+        timer = undefined;
+      },
+      async stop() {
+        clearTimeout(timer);
+      },
+      async command(name, args) {
+        if (name === 'refresh') return (follow(), ok());
+        if (name !== 'open') return unknown(spec, name);
+        const p = service.socket.current;
+        if (!p) return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `printer ${printerId} not connected`, retryable: true } };
+        const a = (args ?? {}) as Record<string, unknown>;
+        const withPin = a.pin === undefined && spec.options.pin !== undefined ? { ...a, pin: spec.options.pin } : a;
+        try {
+          return await kick(p, withPin);
+        } catch (err) {
+          log.warn({ err, peripheral: spec.id }, 'drawer kick failed');
+          return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_FAILED', message: errorText(err), retryable: true } };
+        }
+      },
+    };
+  };
+}

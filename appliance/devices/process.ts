@@ -1,0 +1,167 @@
+// The devices process: finds core (runtime.json in the shared state dir),
+// logs in to its broker with the `devices` account from the secrets file,
+// and runs the host. Its crash never stops selling: core does not depend on
+// it, and with a persistent MQTT session the sales it missed are delivered
+// (and auto-printed once) when it is back.
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BindingInterface } from '@serialport/bindings-cpp';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log.ts';
+import { namespaced } from '../log.ts';
+import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
+import { readSecrets } from '../secrets/secrets.ts';
+import { statePaths } from '../state/state-dir.ts';
+import { DeviceBus, type Endpoint, type CommandHandler } from './bus.ts';
+import { assertPeripherals } from './config.ts';
+import { startDemoSimulators, type DemoSimulators } from './demo.ts';
+import { DevicesHost, type BusPort } from './host.ts';
+import { createLibusbSource, type UsbEventSource } from './hotplug.ts';
+import { SaleSource } from './sales.ts';
+
+export interface DevicesProcessContext {
+  config: Config;
+  stateDir: string;
+  log: Logger;
+  /** Give up waiting for core after this long (default: wait forever, as under systemd). */
+  waitForCoreMs?: number;
+  /** Receipt text of the demo printer (default stdout). */
+  printDemo?: (text: string) => void;
+  /** Tests inject these; production loads libusb and the native serial binding. */
+  usb?: UsbEventSource | null;
+  serialByIdDir?: string;
+  clientId?: string;
+}
+
+export class DevicesProcess {
+  readonly #ctx: DevicesProcessContext;
+  #bus: DeviceBus | undefined;
+  #host: DevicesHost | undefined;
+  #demo: DemoSimulators | undefined;
+  #usb: UsbEventSource | undefined;
+  #runtime: RuntimeInfo | undefined;
+
+  constructor(ctx: DevicesProcessContext) {
+    this.#ctx = ctx;
+  }
+
+  get host(): DevicesHost | undefined {
+    return this.#host;
+  }
+  get bus(): DeviceBus | undefined {
+    return this.#bus;
+  }
+  get demo(): DemoSimulators | undefined {
+    return this.#demo;
+  }
+  get storeId(): string | undefined {
+    return this.#runtime?.storeId;
+  }
+
+  async start(): Promise<void> {
+    const { config, stateDir, log } = this.#ctx;
+    assertPeripherals(config.peripherals);
+    const paths = statePaths(stateDir);
+    const rt = await this.#waitForCore(paths.runtime);
+    this.#runtime = rt;
+    const secrets = readSecrets(paths.secrets);
+    const account = secrets.mqtt.find((a) => a.role === 'devices');
+    if (!account) throw new Error(`${paths.secrets} has no devices account`);
+    const till = secrets.api.find((t) => t.role === 'till');
+
+    let last: Endpoint = rt.mqtt.tcp!;
+    const endpoint = (): Endpoint => {
+      const now = readRuntime(paths.runtime);
+      if (now?.mqtt.tcp && isAlive(now.pid)) {
+        this.#runtime = now;
+        last = now.mqtt.tcp;
+      }
+      return last;
+    };
+    const bus = new DeviceBus({ storeId: rt.storeId, endpoint, username: account.username, password: account.password, clientId: this.#ctx.clientId ?? 'devices', log: namespaced(log, 'device-bus') });
+    this.#bus = bus;
+
+    let peripherals = config.peripherals;
+    if (config.demo && config.devices.demoSimulators) {
+      this.#demo = await startDemoSimulators({ log: namespaced(log, 'demo'), ...(this.#ctx.printDemo ? { print: this.#ctx.printDemo } : {}) });
+      const configured = new Set(peripherals.map((p) => p.id));
+      peripherals = [...peripherals, ...this.#demo.peripherals.filter((p) => !configured.has(p.id))];
+    }
+    const sales = new SaleSource({
+      baseUrl: () => {
+        const r = this.#runtime;
+        return r ? `http://${r.http.host === '0.0.0.0' ? '127.0.0.1' : r.http.host}:${r.http.port}` : undefined;
+      },
+      ...(till ? { token: till.token } : {}),
+      log,
+    });
+    if (this.#ctx.usb !== null) this.#usb = this.#ctx.usb ?? (await createLibusbSource(log));
+    let serialBinding: (() => BindingInterface) | undefined;
+    try {
+      const { autoDetect } = await import('@serialport/bindings-cpp');
+      const binding = autoDetect();
+      serialBinding = () => binding;
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'serial binding unavailable; serial peripherals cannot start');
+    }
+    this.#host = new DevicesHost({
+      config: { ...config, peripherals },
+      bus: this.#demoCommands(bus),
+      dataDir: join(stateDir, 'devices'),
+      sales,
+      log: namespaced(log, 'devices'),
+      ...(serialBinding ? { serialBinding } : {}),
+      ...(this.#usb ? { usb: this.#usb } : {}),
+      ...(this.#ctx.serialByIdDir ? { serialByIdDir: this.#ctx.serialByIdDir } : {}),
+    });
+    await this.#host.start();
+    await bus.start();
+  }
+
+  /** In demo mode scanner-1 takes `cmd/simulate { code }`: the simulator "reads" that code. */
+  #demoCommands(bus: DeviceBus): BusPort {
+    const demo = this.#demo;
+    if (!demo) return bus;
+    return {
+      setState: (s) => bus.setState(s),
+      clearState: (id) => bus.clearState(id),
+      publishEvent: (id, e, p) => bus.publishEvent(id, e, p),
+      setPeripheralList: (fn) => bus.setPeripheralList(fn),
+      onPosEvent: (h) => bus.onPosEvent(h),
+      onCommand: (handler: CommandHandler) =>
+        bus.onCommand(async (cmd) => {
+          if (cmd.peripheralId === 'scanner-1' && cmd.command === 'simulate') {
+            const code = (cmd.args as { code?: unknown } | undefined)?.code;
+            if (typeof code !== 'string' || code.length === 0 || code.length > 200 || /[\r\n]/.test(code)) return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: 'args.code must be a non-empty string without line breaks' } };
+            demo.scan(code);
+            return { status: 'ok' };
+          }
+          return handler(cmd);
+        }),
+    };
+  }
+
+  async #waitForCore(file: string): Promise<RuntimeInfo> {
+    const t0 = Date.now();
+    let delay = 100;
+    let said = false;
+    for (;;) {
+      const rt = readRuntime(file);
+      if (rt?.mqtt.tcp && isAlive(rt.pid)) return rt;
+      if (!said) {
+        this.#ctx.log.info({ runtime: file }, 'waiting for core (runtime.json) ...');
+        said = true;
+      }
+      if (this.#ctx.waitForCoreMs !== undefined && Date.now() - t0 > this.#ctx.waitForCoreMs) throw new Error(`core is not running (no live ${file} after ${this.#ctx.waitForCoreMs} ms)`);
+      await sleep(delay);
+      delay = Math.min(2000, delay * 2);
+    }
+  }
+
+  async stop(reason?: string): Promise<void> {
+    await this.#host?.stop().catch((err: unknown) => this.#ctx.log.warn({ err }, 'host stop failed'));
+    await this.#bus?.stop(reason);
+    this.#usb?.close();
+    await this.#demo?.stop();
+  }
+}
