@@ -125,7 +125,7 @@ export class CloudBridge {
       state,
       deviceId,
       storeId,
-      send: (batch) => this.#publish(cloudTopics.events(deviceId), JSON.stringify(batch)),
+      send: (json) => this.#publish(cloudTopics.events(deviceId), json),
       log,
       now: this.#now,
       limits: {

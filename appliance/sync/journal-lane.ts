@@ -32,8 +32,8 @@ export interface JournalLaneContext {
   state: SyncStateStore;
   deviceId: string;
   storeId: string;
-  /** Publishes a batch (QoS 1). Rejects when the link is down; the lane then waits for online(). */
-  send: (batch: EventBatch) => Promise<void>;
+  /** Publishes a batch (QoS 1) given as its JSON text. Rejects when the link is down; the lane then waits for online(). */
+  send: (json: string, batch: Omit<EventBatch, 'events'>) => Promise<void>;
   log: Logger;
   now: () => number;
   limits: JournalLaneLimits;
@@ -274,31 +274,36 @@ export class JournalLane {
         this.#ctx.log.error({ seq: from }, 'journal lane cannot send a missing journal record');
         return;
       }
+      // Each event is serialised once: the text both measures and builds the batch.
       const events: JournalEvent[] = [];
+      const texts: string[] = [];
       let bytes = ENVELOPE_BYTES;
       for (const e of page) {
         if (events.length > 0 && e.seq !== events[events.length - 1]!.seq + 1) break;
-        const size = Buffer.byteLength(JSON.stringify(e)) + 1;
+        const text = JSON.stringify(e);
+        const size = Buffer.byteLength(text) + 1;
         if (events.length > 0 && bytes + size > limits.batchMaxBytes) break;
         events.push(e);
+        texts.push(text);
         bytes += size;
       }
       this.#nextSeq = events[events.length - 1]!.seq + 1;
-      this.#send('backlog', events, epoch);
+      this.#send('backlog', events, epoch, texts);
     }
   }
 
-  #send(lane: 'backlog' | 'live', events: JournalEvent[], epoch: number): void {
+  #send(lane: 'backlog' | 'live', events: JournalEvent[], epoch: number, texts = events.map((e) => JSON.stringify(e))): void {
     const batchId = uuidv7();
-    const batch: EventBatch = {
+    const meta: Omit<EventBatch, 'events'> = {
       v: 1,
       deviceId: this.#ctx.deviceId,
       storeId: this.#ctx.storeId,
       batchId,
       lane,
-      events,
       sentAt: new Date(this.#ctx.now()).toISOString(),
     };
+    const head = JSON.stringify(meta);
+    const json = `${head.slice(0, -1)},"events":[${texts.join(',')}]}`;
     const timer = setTimeout(() => this.#onTimeout(batchId), this.#ctx.limits.ackTimeoutMs);
     timer.unref?.();
     this.#inflight.set(batchId, {
@@ -314,7 +319,7 @@ export class JournalLane {
     this.counters.batchesSent += 1;
     this.counters.eventsSent += events.length;
     if (lane === 'live') this.counters.liveBatchesSent += 1;
-    this.#ctx.send(batch).catch((err: unknown) => {
+    this.#ctx.send(json, meta).catch((err: unknown) => {
       // The link went down; offline()/online() resend everything.
       this.#ctx.log.debug({ err: (err as Error).message, batchId }, 'batch publish failed');
     });
