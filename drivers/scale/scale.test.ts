@@ -64,7 +64,7 @@ describe('CAS ECR (ENQ/ACK, DC1 → SOH STX STA SIGN W UN BCC ETX EOT)', () => {
   });
   it('a wrong BCC is an error frame; U = unstable; F = overload; - = under zero', () => {
     const bad = encodeCasFrame('S', ' ', '01.234', 'kg');
-    bad[12] ^= 0x01;
+    bad[12] = bad[12]! ^ 0x01;
     const f = new CasParser().push(Buffer.concat([bad, encodeCasFrame('U', ' ', '00.500', 'kg'), encodeCasFrame('S', 'F', '------', 'kg'), encodeCasFrame('S', '-', '00.005', 'kg')]));
     expect(f.map((x) => (x.type === 'reading' ? x.reading.status : x.type))).toEqual(['error', 'unstable', 'overweight', 'under-zero']);
   });

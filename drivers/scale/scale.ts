@@ -10,7 +10,7 @@ import { cas } from './cas.ts';
 import { nci } from './nci.ts';
 import { sics } from './sics.ts';
 import { toledo8217 } from './toledo8217.ts';
-import { SCALE_PROTOCOLS, ScaleError, ScaleErrorCode, type FrameParser, type ScaleFrame, type ScaleIo, type ScaleProtocol, type ScaleProtocolName } from './types.ts';
+import { SCALE_PROTOCOLS, ScaleError, ScaleErrorCode, isScaleError, type FrameParser, type ScaleFrame, type ScaleIo, type ScaleProtocol, type ScaleProtocolName } from './types.ts';
 
 export const scaleProtocols: Readonly<Record<ScaleProtocolName, ScaleProtocol>> = { sics, toledo8217, cas, nci };
 
@@ -293,8 +293,17 @@ export async function probeScale(
       t = await open(c);
       if (!t.isOpen) await t.open();
       io = new TransportScaleIo(t, p.createParser({ unit: opts.unit ?? 'kg' }), opts.timeoutMs ?? 400);
-      const reading = await p.weigh(io);
-      return { candidate: c, reading };
+      // Two attempts: the previous candidate's bytes may sit in the scale's
+      // line buffer, and the first answer is then an error that clears it.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const reading = await p.weigh(io);
+          return { candidate: c, reading };
+        } catch (err) {
+          if (attempt >= 1 || !isScaleError(err, ScaleErrorCode.Protocol)) throw err;
+          io.drain();
+        }
+      }
     } catch (err) {
       opts.logger?.debug({ err, protocol: c.protocol }, 'scale probe failed');
     } finally {

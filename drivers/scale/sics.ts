@@ -14,7 +14,7 @@ import { ByteBuffer, ScaleError, ScaleErrorCode, expectFrame, makeReading, normD
 
 const MAX_LINE = 64;
 const ERRORS: Record<string, string> = {
-  ES: 'syntax error (ES): the scale did not recognise the command',
+  ES: 'syntax error (ES): the scale did not recognise the command (if every command gets ES, check the framing: 7E1 vs 8N1)',
   ET: 'transmission error (ET): parity or framing problem on the line — check framing in the URI',
   EL: 'logical error (EL): the command cannot be executed now',
 };

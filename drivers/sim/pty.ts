@@ -2,17 +2,21 @@
 // (python3's pty module: no native addon, no socat) and exposes the master
 // side as an event emitter. See drivers/sim/README.md.
 //
-// Wire emulation: a pty ignores data bits and parity, a real UART does not.
-// When the simulated device's framing differs from what the driver set on the
-// port (reported by the bridge from the slave's termios), bytes are rewritten
-// the way a UART would see them: a 7E1 device read at 8N1 delivers its parity
-// bit as bit 7; a character whose stop bit lands on a 0 is a framing error,
-// read as NUL (Linux's default without IGNPAR/PARMRK, termios(3)).
+// Wire emulation: the kernel forces ptys to CS8 without parity
+// (pty_set_termios), so data bits and parity cannot be read from termios. The
+// pty therefore carries "8-bit wire characters": a 7E1/7O1 frame occupies the
+// same 10 bit times as 8N1, so a 7-bit device's character is its 7 data bits
+// with the parity bit as bit 7 — exactly what an 8N1 receiver samples. This
+// port encodes the simulated device's output that way and masks its input to
+// the device's data bits; SerialTransport does the same on the driver side
+// (a no-op on a real UART). A 7E1 scale read at 8N1 thus shows bit 7 set, and
+// an 8N1 device driven at 7E1 sees parity bits in its commands, as on a wire.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import type { Framing } from '../transports/uri.ts';
+import { decodeWireChars, encodeWireChars } from '../transports/serial.ts';
 
 const BRIDGE = fileURLToPath(new URL('./pty_bridge.py', import.meta.url));
 
@@ -39,45 +43,7 @@ export interface PtyPortEvents {
   close: [];
 }
 
-/** Bytes as a receiver with `rx` framing samples a sender with `tx` framing (start bit aligned, idle line = 1). */
-export function wireTransfer(bytes: Uint8Array, tx: Framing, rx: Framing): Buffer {
-  const same = tx.dataBits === rx.dataBits && tx.parity === rx.parity && tx.stopBits >= rx.stopBits;
-  const mask = (1 << rx.dataBits) - 1;
-  if (same) return Buffer.from(bytes.map((b) => b & mask));
-  const out = Buffer.alloc(bytes.length);
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]! & ((1 << tx.dataBits) - 1);
-    const bits: number[] = [];
-    for (let k = 0; k < tx.dataBits; k++) bits.push((b >> k) & 1);
-    const p = parityBit(b, tx.parity);
-    if (p !== undefined) bits.push(p);
-    for (let s = 0; s < Math.ceil(tx.stopBits); s++) bits.push(1);
-    const at = (k: number): number => bits[k] ?? 1;
-    let v = 0;
-    for (let k = 0; k < rx.dataBits; k++) v |= at(k) << k;
-    const stopAt = rx.dataBits + (rx.parity === 'none' ? 0 : 1);
-    // Parity errors are ignored as Linux does without INPCK (serialport's default); a framing error is NUL.
-    out[i] = at(stopAt) === 1 ? v : 0;
-  }
-  return out;
-}
-
-function parityBit(b: number, parity: Framing['parity']): number | undefined {
-  let ones = 0;
-  for (let x = b; x; x >>= 1) ones += x & 1;
-  switch (parity) {
-    case 'none':
-      return undefined;
-    case 'even':
-      return ones & 1;
-    case 'odd':
-      return (ones & 1) ^ 1;
-    case 'mark':
-      return 1;
-    case 'space':
-      return 0;
-  }
-}
+export { encodeWireChars, decodeWireChars } from '../transports/serial.ts';
 
 export class PtyPort extends EventEmitter<PtyPortEvents> {
   /** /dev/pts/N — what a driver opens. */
@@ -96,7 +62,7 @@ export class PtyPort extends EventEmitter<PtyPortEvents> {
     this.framing = framing;
   }
 
-  /** Line settings the driver last set, or undefined before it opened the port. */
+  /** Line settings the driver last set (baud is real; data bits/parity read as 8N1 on a pty, see above). */
   get line(): LineSettings | undefined {
     return this.#line;
   }
@@ -108,7 +74,7 @@ export class PtyPort extends EventEmitter<PtyPortEvents> {
   static async open(opts: PtyPortOptions = {}): Promise<PtyPort> {
     const args = [BRIDGE, ...(opts.link ? ['--link', opts.link] : [])];
     const child = spawn(opts.python ?? 'python3', args, { stdio: ['pipe', 'pipe', 'inherit'] });
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let port: PtyPort | undefined;
     return await new Promise<PtyPort>((resolve, reject) => {
       child.once('error', (err) => reject(new Error(`cannot start the pty bridge (python3 ${BRIDGE}): ${err.message}`, { cause: err })));
@@ -143,23 +109,15 @@ export class PtyPort extends EventEmitter<PtyPortEvents> {
     });
   }
 
-  #hostFraming(): Framing | undefined {
-    const l = this.#line;
-    if (!l) return undefined;
-    return { dataBits: l.dataBits as Framing['dataBits'], parity: l.parity, stopBits: l.stopBits as Framing['stopBits'] };
-  }
-
   #fromHost(data: Buffer): Buffer {
-    const host = this.#hostFraming();
-    return this.framing && host ? wireTransfer(data, host, this.framing) : data;
+    return this.framing ? decodeWireChars(data, this.framing) : data;
   }
 
   /** Send bytes to the driver, as the device would put them on the wire. */
   write(data: Uint8Array | string): void {
     if (this.#closed) return;
     const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : Buffer.from(data);
-    const host = this.#hostFraming();
-    this.#child.stdin.write(this.framing && host ? wireTransfer(bytes, this.framing, host) : bytes);
+    this.#child.stdin.write(this.framing ? encodeWireChars(bytes, this.framing) : bytes);
   }
 
   /** Pull the plug: the master side closes, the driver's next read fails. Resolves when the bridge is gone. */

@@ -7,6 +7,34 @@ import type { BindingInterface } from '@serialport/bindings-cpp';
 import { TransportBase, TransportError, TransportErrorCode, toBuffer, type TransportContext } from './transport.ts';
 import { formatFraming, type Framing } from './uri.ts';
 
+/**
+ * 7-bit framings in software. On a real UART with CS7 the hardware drops bit 7
+ * on transmit and never sets it on receive, so this is a no-op there; on a
+ * pseudo-terminal (forced to CS8 by the kernel) it makes the byte stream what
+ * an 8-bit receiver would sample from a 7E1/7O1 wire: data bits + parity as bit 7.
+ */
+export function encodeWireChars(bytes: Uint8Array, f: Framing): Buffer {
+  const out = Buffer.from(bytes);
+  if (f.dataBits !== 7) return out;
+  for (let i = 0; i < out.length; i++) {
+    const b = out[i]! & 0x7f;
+    let ones = 0;
+    for (let x = b; x; x >>= 1) ones += x & 1;
+    const p = f.parity === 'even' ? ones & 1 : f.parity === 'odd' ? (ones & 1) ^ 1 : f.parity === 'mark' ? 1 : 0;
+    out[i] = b | (p << 7);
+  }
+  return out;
+}
+
+/** Receive side of encodeWireChars: keep the data bits (parity errors ignored, as Linux does without INPCK). */
+export function decodeWireChars(bytes: Uint8Array, f: Framing): Buffer {
+  const out = Buffer.from(bytes);
+  if (f.dataBits >= 8) return out;
+  const mask = (1 << f.dataBits) - 1;
+  for (let i = 0; i < out.length; i++) out[i] = out[i]! & mask;
+  return out;
+}
+
 export interface SerialTransportOptions {
   path: string;
   baudRate: number;
@@ -61,7 +89,7 @@ export class SerialTransport extends TransportBase {
       });
     });
     this.#port = port;
-    port.on('data', (chunk: Buffer) => this.emitData(chunk));
+    port.on('data', (chunk: Buffer) => this.emitData(this.framing.dataBits < 8 ? decodeWireChars(chunk, this.framing) : chunk));
     // serialport closes the stream itself on a read/write error that is not a
     // cancel (EIO on unplug, ENXIO) and passes a DisconnectedError here.
     port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
@@ -83,7 +111,7 @@ export class SerialTransport extends TransportBase {
   async write(data: Uint8Array | string): Promise<void> {
     const port = this.#port;
     if (!port || !this.isOpen) throw new TransportError(TransportErrorCode.NotOpen, `${this.path} is not open`);
-    const buf = toBuffer(data);
+    const buf = this.framing.dataBits < 8 ? encodeWireChars(toBuffer(data), this.framing) : toBuffer(data);
     this.logWrite(buf);
     await new Promise<void>((resolve, reject) => {
       port.write(buf, (err) => {
