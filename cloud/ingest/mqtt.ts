@@ -1,0 +1,76 @@
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from '../log.ts';
+
+// MQTT plumbing shared by HQ's ingest workers and its control client:
+// protocol detection (MQTT 5 with a 3.1.1 fallback for brokers such as the
+// embedded aedes) and a client factory with reconnect jitter.
+
+export type ProtocolVersion = 4 | 5;
+
+/** CONNACK codes meaning "this broker does not speak the protocol version you asked for". */
+const UNSUPPORTED_VERSION = new Set([1, 132]);
+
+/**
+ * Asks the broker for MQTT 5. Resolves 5 when it accepts, 4 when it refuses
+ * the protocol version; retries while the broker is unreachable, up to
+ * `timeoutMs` (then assumes 5 and lets the clients keep reconnecting).
+ */
+export async function detectProtocol(url: string, options: IClientOptions, log: Logger, timeoutMs = 30_000): Promise<ProtocolVersion> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    const answer = await new Promise<ProtocolVersion | undefined>((resolve) => {
+      const c = mqtt.connect(url, {
+        ...options,
+        clientId: `hq-probe-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+        connectTimeout: 5_000,
+        clean: true,
+      });
+      const done = (v: ProtocolVersion | undefined) => {
+        c.removeAllListeners();
+        c.on('error', () => {});
+        c.end(true);
+        resolve(v);
+      };
+      c.once('connect', () => done(5));
+      c.once('error', (err) => {
+        const code = (err as { code?: number }).code;
+        done(typeof code === 'number' && UNSUPPORTED_VERSION.has(code) ? 4 : undefined);
+      });
+      c.once('close', () => done(undefined));
+    });
+    if (answer !== undefined) return answer;
+    if (Date.now() > deadline) {
+      log.warn({ url }, 'cloud broker unreachable while detecting its protocol; assuming MQTT 5');
+      return 5;
+    }
+    await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt) * Math.random()));
+  }
+}
+
+export interface ClientSpec {
+  url: string;
+  clientId: string;
+  protocolVersion: ProtocolVersion;
+  options?: IClientOptions;
+}
+
+/** A long-lived client: reconnects with jittered backoff, clean session (correctness never depends on it). */
+export function createClient(spec: ClientSpec): MqttClient {
+  return mqtt.connect(spec.url, {
+    ...spec.options,
+    clientId: spec.clientId,
+    protocolVersion: spec.protocolVersion,
+    clean: true,
+    reconnectPeriod: 500 + Math.floor(Math.random() * 1000),
+    connectTimeout: 10_000,
+    keepalive: 30,
+  });
+}
+
+/** `tillbox/v1/{deviceId}/...` → deviceId */
+export function deviceOfTopic(topic: string): string | undefined {
+  const parts = topic.split('/');
+  return parts[0] === 'tillbox' && parts[1] === 'v1' ? parts[2] : parts[0] === 'fleet' ? parts[1] : undefined;
+}
