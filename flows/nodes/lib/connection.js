@@ -80,14 +80,20 @@ class TillboxConnection extends EventEmitter {
       connectTimeout: 10_000,
       // Reconnects are ours: exponential backoff with full jitter, not a fixed period.
       reconnectPeriod: 0,
-      resubscribe: true,
+      resubscribe: false,
     });
     this.client = client;
     client.on('connect', () => {
       this.attempt = 0;
-      this.setState('connected');
-      // (Re)subscribe everything we route; mqtt.js resubscribes too, this covers the first connect.
-      for (const filter of this.subs.keys()) client.subscribe(filter, { qos: 1 });
+      // (Re)subscribe everything we route (clean session), and only then report
+      // 'connected': a node that shows connected does not miss what follows.
+      const filters = [...this.subs.keys()];
+      if (filters.length === 0) return this.setState('connected');
+      client.subscribe(filters, { qos: 1 }, (err, granted) => {
+        if (err) return this.opts.log?.warn(`tillbox broker: subscribe failed: ${err.message}`);
+        for (const g of granted ?? []) if (g.qos === 128) this.opts.log?.warn(`tillbox broker: the broker refused the subscription ${g.topic}`);
+        if (client.connected) this.setState('connected');
+      });
     });
     client.on('message', (topic, payload, packet) => this.route(topic, payload, packet));
     client.on('error', (err) => this.opts.log?.warn(`tillbox broker: ${err.message}`));
