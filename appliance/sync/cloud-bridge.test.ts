@@ -172,6 +172,26 @@ describe('CloudBridge journal lane (against a contract-model HQ on an embedded b
     expectExactlyOnce(hq, liveSeq);
   });
 
+  it('never lets a refund overtake its sale on the live lane', async () => {
+    const dir = tempDir();
+    const { broker, hq } = await brokerAndHq({ delayMs: 20 });
+    const journal = await journalIn(dir);
+    await sell(journal, 1000);
+    const b = await bridgeFor(dir, journal, cloudConfig(broker.url, { batchMaxEvents: 50, maxInFlight: 1 }));
+    await until(() => hq.ledger(DEVICE).watermark > 0, 'drain started');
+    const pairs: Array<[string, string]> = [];
+    for (let i = 0; i < 20; i++) {
+      const sale = await journal.append({ type: 'sale', payload: { lines: [] }, idempotencyKey: `s-${i}`, requestHash: 'h' });
+      const refund = await journal.append({ type: 'refund', payload: { saleId: sale.event.id }, idempotencyKey: `r-${i}`, requestHash: 'h' });
+      pairs.push([sale.event.id, refund.event.id]);
+      if (i % 5 === 0) await new Promise((r) => setTimeout(r, 30));
+    }
+    await until(async () => (await b.status()).pending === 0, 'drained');
+    expectExactlyOnce(hq, journal.lastSeq);
+    for (const [sale, refund] of pairs) expect(hq.order.indexOf(sale)).toBeLessThan(hq.order.indexOf(refund));
+    expect(hq.batches.some((x) => x.lane === 'live')).toBe(true);
+  });
+
   it('reconnects after the broker drops every client and resends from the first unacked seq', async () => {
     const dir = tempDir();
     const { broker, hq } = await brokerAndHq({ delayMs: 5 });

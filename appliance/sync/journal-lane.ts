@@ -28,7 +28,7 @@ export interface JournalLaneLimits {
 }
 
 export interface JournalLaneContext {
-  journal: Pick<Journal, 'read' | 'getBySeq' | 'onCommit' | 'lastSeq'>;
+  journal: Pick<Journal, 'read' | 'getBySeq' | 'getById' | 'onCommit' | 'lastSeq'>;
   state: SyncStateStore;
   deviceId: string;
   storeId: string;
@@ -352,15 +352,34 @@ export class JournalLane {
   }
 
   #flushLive(): void {
-    if (!this.#online) {
-      this.#live = [];
-      return;
-    }
+    void this.#flushLiveAsync().catch((err: unknown) => this.#ctx.log.error({ err }, 'live lane flush failed; the backlog carries the events'));
+  }
+
+  async #flushLiveAsync(): Promise<void> {
     const { state, limits } = this.#ctx;
-    while (this.#live.length > 0) {
-      const take = this.#live.splice(0, limits.liveMaxEvents).filter((e) => e.seq >= this.#nextSeq && !state.isAcked(e.seq));
-      if (take.length > 0) this.#send('live', take, this.#epoch);
+    while (this.#live.length > 0 && this.#online) {
+      const epoch = this.#epoch;
+      const candidates = this.#live.splice(0, limits.liveMaxEvents).filter((e) => e.seq >= this.#nextSeq && !state.isAcked(e.seq));
+      const take: JournalEvent[] = [];
+      for (const e of candidates) if (await this.#causallyReady(e, take)) take.push(e);
+      if (epoch !== this.#epoch || !this.#online) return;
+      if (take.length > 0) this.#send('live', take, epoch);
     }
+    this.#live = [];
     this.#pump();
+  }
+
+  /**
+   * The live lane overtakes the backlog, so it must not overtake what an
+   * event depends on: a refund or void goes live only when HQ already has
+   * its sale (acked) or the sale travels in the same live batch. Otherwise
+   * it waits for the backlog, which keeps seq order.
+   */
+  async #causallyReady(e: JournalEvent, sameBatch: readonly JournalEvent[]): Promise<boolean> {
+    const saleId = (e.payload as { saleId?: unknown } | null)?.saleId;
+    if (typeof saleId !== 'string') return true;
+    if (sameBatch.some((x) => x.id === saleId)) return true;
+    const sale = await this.#ctx.journal.getById(saleId);
+    return sale !== undefined && this.#ctx.state.isAcked(sale.seq);
   }
 }

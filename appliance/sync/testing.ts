@@ -68,6 +68,8 @@ export class FakeHq {
   /** How many times each event id was applied (must never exceed 1). */
   readonly applied = new Map<string, number>();
   readonly batches: EventBatch[] = [];
+  /** Event ids in the order HQ applied them. */
+  readonly order: string[] = [];
   readonly acks: SyncAck[] = [];
   readonly #o: FakeHqOptions;
   #client: MqttClient | undefined;
@@ -128,6 +130,7 @@ export class FakeHq {
         fresh += 1;
         l.events.set(e.seq, e);
         this.applied.set(e.id, (this.applied.get(e.id) ?? 0) + 1);
+        this.order.push(e.id);
         if (e.seq === l.watermark + 1) l.watermark = e.seq;
         else l.above.add(e.seq);
         while (l.above.has(l.watermark + 1)) {

@@ -2,6 +2,7 @@ import { FakeHq, startTestBroker, type TestBroker } from '../../appliance/sync/t
 import { startMosquitto, type Mosquitto } from '../support/mosquitto.ts';
 import type { HistoryEvent } from './history.ts';
 import { PartitionProxy } from './proxy.ts';
+import { startRealHq } from './real-hq.ts';
 
 // The cloud side of an end-to-end sync test: a cloud broker (embedded aedes
 // or a real Mosquitto 2), HQ on it, and a partition proxy the box connects
@@ -20,7 +21,7 @@ export interface CloudHq {
   stop(): Promise<void>;
 }
 
-export interface Cloud {
+export interface Cloud<H extends CloudHq = CloudHq> {
   broker: BrokerKind;
   /** URL the box uses (through the proxy). */
   boxUrl: string;
@@ -35,8 +36,10 @@ export interface Cloud {
 
 export interface CloudOptions {
   broker: BrokerKind;
+  /** 'model': the contract model (appliance/sync/testing.ts) instead of the reference HQ. */
   db: DbKind;
-  startHq?: (brokerUrl: string) => Promise<CloudHq>;
+  /** Extra env for the HQ process (fault hooks). */
+  hqEnv?: Record<string, string>;
 }
 
 export async function startCloud(opts: CloudOptions): Promise<Cloud> {
@@ -48,7 +51,7 @@ export async function startCloud(opts: CloudOptions): Promise<Cloud> {
   const port = aedes?.port ?? mosq!.port;
   const proxy = new PartitionProxy({ port });
   await proxy.start();
-  const hq = await (opts.startHq ?? startModelHq)(brokerUrl);
+  const hq = opts.db === 'model' ? await startModelHq(brokerUrl) : await startRealHq(brokerUrl, opts.db, opts.hqEnv);
   return {
     broker: opts.broker,
     boxUrl: proxy.url,
