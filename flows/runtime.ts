@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { buildSettings, flowFileOf, userDirOf, type FlowsOptions } from './settings.ts';
-import { deployStoreFlows, mergeStoreFlows, overlayFileFor, readBase, readOverlay } from './store/merge.ts';
+import { deployStoreFlows, mergeStoreFlows, overlayFileFor, readBase, readOverlay, StoreFlowsError } from './store/merge.ts';
 
 // Embeds Node-RED (RED.init + RED.start on our own HTTP(S) server, one
 // runtime per process: Node-RED's runtime is a module singleton, which is one
@@ -25,6 +25,8 @@ export interface FlowsRuntime {
   port: number;
   /** e.g. `base 1 + demo-store r1`, or undefined when store flows were not deployed. */
   storeFlowsVersion: string | undefined;
+  /** Why the store flows were not (re)deployed; the previous flows file was kept. */
+  storeFlowsError: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -41,11 +43,19 @@ export async function startFlows(o: StartFlowsOptions): Promise<FlowsRuntime> {
   mkdirSync(userDirOf(o.stateDir), { recursive: true, mode: 0o700 });
 
   let storeFlowsVersion: string | undefined;
+  let storeFlowsError: string | undefined;
   if (o.storeFlows !== false) {
-    const overlayFile = overlayFileFor(o.storeId, o.overlayFile);
-    const merged = mergeStoreFlows(readBase(), overlayFile ? readOverlay(overlayFile) : undefined);
-    deployStoreFlows(flowFileOf(o.stateDir), merged);
-    storeFlowsVersion = merged.version;
+    // A broken overlay must not take the flows down: the flows deployed last
+    // time stay as they are, and the error is reported.
+    try {
+      const overlayFile = overlayFileFor(o.storeId, o.overlayFile);
+      const merged = mergeStoreFlows(readBase(), overlayFile ? readOverlay(overlayFile) : undefined);
+      deployStoreFlows(flowFileOf(o.stateDir), merged);
+      storeFlowsVersion = merged.version;
+    } catch (err) {
+      if (!(err instanceof StoreFlowsError || err instanceof SyntaxError)) throw err;
+      storeFlowsError = err.message;
+    }
   }
 
   const RED = require('node-red') as NodeRed;
@@ -77,6 +87,7 @@ export async function startFlows(o: StartFlowsOptions): Promise<FlowsRuntime> {
     host: o.host,
     port,
     storeFlowsVersion,
+    storeFlowsError,
     stop() {
       stopping ??= (async () => {
         await RED.stop();

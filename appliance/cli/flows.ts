@@ -6,7 +6,6 @@ import { resolveStateDir, statePaths } from '../state/state-dir.ts';
 import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
 import { loadOrCreateSecrets } from '../secrets/secrets.ts';
 import { FlowsConfigError } from '../../flows/settings.ts';
-import { StoreFlowsError } from '../../flows/store/merge.ts';
 
 export interface FlowsCliOptions {
   config?: string;
@@ -83,7 +82,7 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
       logLevel: nodeRedLevel(config.log.level),
     });
   } catch (err) {
-    if (err instanceof FlowsConfigError || err instanceof StoreFlowsError) {
+    if (err instanceof FlowsConfigError) {
       console.error(`tillbox flows: ${err.message}`);
       return 2;
     }
@@ -99,11 +98,27 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
     ].join('\n'),
   );
 
-  await new Promise<void>((resolve) => {
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  if (flows.storeFlowsError) console.error(`tillbox flows: store flows NOT deployed, the previous flows stay: ${flows.storeFlowsError}`);
+
+  // Core restarted on another broker port (port 0 in tests and demos): start
+  // over so the broker settings are read again; the supervisor or systemd restarts us.
+  const code = await new Promise<number>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve(0));
+    const watch = setInterval(() => {
+      const now = readRuntime(paths.runtime);
+      if (now && isAlive(now.pid) && now.mqtt.tcp && now.mqtt.tcp.port !== rt.mqtt.tcp!.port) {
+        console.error(`tillbox flows: core's broker moved to port ${now.mqtt.tcp.port}; restarting`);
+        clearInterval(watch);
+        resolve(1);
+      }
+    }, 1000);
+    watch.unref();
   });
   await flows.stop();
-  return 0;
+  // Node-RED keeps a session-expiry timer after a login and offers no way to
+  // clear it; once stopped, nothing is left to finish, so do not wait for it.
+  setTimeout(() => process.exit(code), 500).unref();
+  return code;
 }
 
 async function waitForCore(file: string): Promise<RuntimeInfo | undefined> {

@@ -168,3 +168,22 @@ export const SALE = (lines: Array<{ sku: string; qty: number }>) => ({
   lines,
   tenders: [{ type: 'cash', amount: 100_000 }],
 });
+
+/** Node-RED admin API: a bearer token for the generated admin login. */
+export async function adminToken(url: string, username: string, password: string): Promise<string> {
+  const r = await fetch(new URL('auth/token', url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username, password }),
+  });
+  if (r.status !== 200) throw new Error(`login failed: ${r.status} ${await r.text()}`);
+  return ((await r.json()) as { access_token: string }).access_token;
+}
+
+export async function admin(url: string, token: string, method: string, path: string, body?: unknown): Promise<Response> {
+  return fetch(new URL(path, url), {
+    method,
+    headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'node-red-deployment-type': 'full' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
