@@ -13,7 +13,6 @@ import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription as AedesSubscription } from 'aedes';
 import { Level } from 'level';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { generate as generateCert } from 'selfsigned';
 import type { Logger } from '../log.ts';
 import type { Role } from '../../contract/roles.ts';
 import { mayPublish, maySubscribe } from '../../contract/roles.ts';
@@ -351,6 +350,9 @@ export class LocalBroker {
     const keyFile = join(dir, 'broker.key');
     if (!existsSync(certFile) || !existsSync(keyFile)) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
+      // Loaded only here: selfsigned pulls in an X.509 stack that costs about
+      // half a second of start-up, and is needed once per box.
+      const { generate: generateCert } = await import('selfsigned');
       const pems = await generateCert([{ name: 'commonName', value: `tillbox-${this.#opts.storeId}` }], {
         keyType: 'ec',
         curve: 'P-256',

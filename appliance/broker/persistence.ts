@@ -138,6 +138,8 @@ const subKey = (clientId: string, topic: string): string => `${subsByClient(clie
 /** Bytes of recently committed values kept for reads (see GroupCommit). */
 const CACHE_BYTES = 4 * 1024 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** Longest a lazy op (see GroupCommit.put) waits for a batch to join. */
+const LAZY_MS = 10;
 
 // Values are v8-serialised (keeps Buffers as Buffers, no extra dependency),
 // except the plain QoS > 0 publish packets that make up nearly every write:
@@ -272,6 +274,8 @@ type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: stri
 
 interface Batch {
   ops: Op[];
+  /** Someone waits for this batch (any op not queued as lazy). */
+  urgent: boolean;
   done: Promise<void>;
   resolve: () => void;
   reject: (e: unknown) => void;
@@ -286,7 +290,7 @@ function newBatch(): Batch {
   });
   // A failed batch is reported to every waiter; keep an unobserved one quiet.
   done.catch(() => {});
-  return { ops: [], done, resolve, reject };
+  return { ops: [], urgent: false, done, resolve, reject };
 }
 
 /**
@@ -300,7 +304,7 @@ class GroupCommit {
   readonly #db: BrokerDb;
   readonly #sync: boolean;
   /** key -> value (undefined = deleted) for every op not yet written. */
-  readonly #overlay = new Map<string, { value: Buffer | undefined; batch: Batch }>();
+  readonly #overlay = new Map<string, { value: Buffer | undefined; batch: Batch; index: number }>();
   /**
    * key -> value of recent puts that are on disk. Every write goes through
    * this object, so an entry is never stale: a later put or del replaces or
@@ -312,6 +316,7 @@ class GroupCommit {
   #open: Batch = newBatch();
   #inflight: Batch | undefined = undefined;
   #scheduled = false;
+  #lazyTimer: NodeJS.Timeout | undefined = undefined;
   #failed: unknown = undefined;
 
   constructor(db: BrokerDb, sync: boolean) {
@@ -324,12 +329,16 @@ class GroupCommit {
     return this.#failed;
   }
 
-  put(key: string, value: Buffer): Promise<void> {
-    return this.#add({ type: 'put', key, value });
+  /**
+   * Queues a put. A lazy op does not start a write of its own: it joins the
+   * next batch someone waits for, or is written LAZY_MS later if none comes.
+   */
+  put(key: string, value: Buffer, lazy = false): Promise<void> {
+    return this.#add({ type: 'put', key, value }, lazy);
   }
 
-  del(key: string): Promise<void> {
-    return this.#add({ type: 'del', key });
+  del(key: string, lazy = false): Promise<void> {
+    return this.#add({ type: 'del', key }, lazy);
   }
 
   /**
@@ -352,16 +361,30 @@ class GroupCommit {
   /** Resolves once every op queued so far is on disk. */
   barrier(): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
-    if (this.#open.ops.length > 0) return this.#open.done;
+    if (this.#open.ops.length > 0) {
+      this.#open.urgent = true;
+      this.#schedule();
+      return this.#open.done;
+    }
     if (this.#inflight) return this.#inflight.done;
     return Promise.resolve();
   }
 
-  #add(op: Op): Promise<void> {
+  #add(op: Op, lazy: boolean): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
     const batch = this.#open;
-    batch.ops.push(op);
-    this.#overlay.set(op.key, { value: op.type === 'put' ? op.value : undefined, batch });
+    if (!lazy) batch.urgent = true;
+    const value = op.type === 'put' ? op.value : undefined;
+    const e = this.#overlay.get(op.key);
+    if (e && e.batch === batch) {
+      // A batch is written atomically and only the last op on a key decides
+      // its state, so a later op on the key replaces the earlier one in place
+      // (e.g. a subscriber's PUBACK clearing what its delivery just updated).
+      batch.ops[e.index] = op;
+      e.value = value;
+    } else {
+      this.#overlay.set(op.key, { value, batch, index: batch.ops.push(op) - 1 });
+    }
     this.#schedule();
     return batch.done;
   }
@@ -386,7 +409,16 @@ class GroupCommit {
   }
 
   #schedule(): void {
-    if (this.#inflight || this.#scheduled) return;
+    if (this.#inflight || this.#scheduled || this.#open.ops.length === 0) return;
+    if (!this.#open.urgent) {
+      // Only lazy ops: wait for a batch someone waits for, so the commit
+      // carrying the next PUBACKs is not queued behind a bookkeeping write.
+      this.#lazyTimer ??= setTimeout(() => {
+        this.#lazyTimer = undefined;
+        void this.#flush();
+      }, LAZY_MS).unref();
+      return;
+    }
     this.#scheduled = true;
     // setImmediate lets every op issued in this turn of the event loop join.
     setImmediate(() => {
@@ -397,6 +429,10 @@ class GroupCommit {
 
   async #flush(): Promise<void> {
     if (this.#inflight || this.#open.ops.length === 0) return;
+    if (this.#lazyTimer) {
+      clearTimeout(this.#lazyTimer);
+      this.#lazyTimer = undefined;
+    }
     const batch = this.#open;
     this.#open = newBatch();
     this.#inflight = batch;
@@ -422,7 +458,7 @@ class GroupCommit {
       this.#open.reject(err);
     } finally {
       this.#inflight = undefined;
-      if (this.#failed === undefined && this.#open.ops.length > 0) this.#schedule();
+      if (this.#failed === undefined) this.#schedule();
     }
   }
 }
@@ -672,14 +708,15 @@ export class OrderedLevelPersistence {
   #applyUpdate(clientId: string, packet: StoredPacket, oldMessageId: number | undefined): Promise<void> {
     if (this.#w.failed !== undefined) return Promise.reject(this.#w.failed);
     if (oldMessageId !== undefined && oldMessageId > 0 && oldMessageId !== packet.messageId) {
-      void this.#w.del(outgoingIdKey(clientId, oldMessageId));
+      void this.#w.del(outgoingIdKey(clientId, oldMessageId), true);
     }
     const value = packet.cmd === 'pubrel' ? encode({ ...packet }) : encodePlain(packet, packet.messageId);
-    void this.#w.put(outgoingIdKey(clientId, packet.messageId), value);
-    const durable = this.#w.put(outgoingKey(clientId, packet.brokerId, packet.brokerCounter), value);
     // QoS 2 keeps waiting: a resend after restart must reuse the packet id the
     // subscriber has seen, or it would deliver the message twice.
-    return packet.cmd === 'publish' && packet.qos === 1 ? RESOLVED : durable;
+    const lazy = packet.cmd === 'publish' && packet.qos === 1;
+    void this.#w.put(outgoingIdKey(clientId, packet.messageId), value, lazy);
+    const durable = this.#w.put(outgoingKey(clientId, packet.brokerId, packet.brokerCounter), value, lazy);
+    return lazy ? RESOLVED : durable;
   }
 
   outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
@@ -698,8 +735,8 @@ export class OrderedLevelPersistence {
 
   #applyClear(clientId: string, key: string, found: StoredPacket): Promise<StoredPacket> {
     if (this.#w.failed !== undefined) return Promise.reject(this.#w.failed);
-    void this.#w.del(key);
-    void this.#w.del(outgoingKey(clientId, found.brokerId, found.brokerCounter));
+    void this.#w.del(key, true);
+    void this.#w.del(outgoingKey(clientId, found.brokerId, found.brokerCounter), true);
     return Promise.resolve(found);
   }
 
