@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs';
+import { percentile } from './stats.ts';
+import { postSale } from '../test/support/box.ts';
+import { startCore, startFlowsProcess, startPrintResponder, until, SALE } from '../test/flows/support.ts';
+import { SimPrinter } from '../drivers/sim/printer.ts';
+
+// The flows process through real processes: a demo core in a child, then
+// `tillbox flows` in a child (the store flows with the demo overlay, which
+// routes BREAD-WG to the `kitchen` printer). A sale goes in over HTTP and
+// comes out as a complete kitchen ticket on the ESC/POS simulator over TCP:
+// journal commit → pos/sale on the broker → tillbox in → routing function →
+// tillbox print → cmd/print → command responder (renders with the real
+// kitchen-ticket renderer) → TCP 9100 → simulator cut. Sales are sequential,
+// so the figures are latency, not throughput.
+
+export interface FlowsBench {
+  /** Spawn of `tillbox flows` (core already up) to its ready line. */
+  readyMs: number;
+  /** Resident memory of the flows process after the sales. */
+  rssMB: number;
+  saleToTicketP50Ms: number;
+  saleToTicketP99Ms: number;
+}
+
+const hasOrder = (text: string, seq: number) => new RegExp(`#${seq}(?!\\d)`).test(text);
+
+function rssMB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+export async function benchFlows(opts: { sales?: number } = {}): Promise<FlowsBench> {
+  const sales = opts.sales ?? 200;
+  const core = await startCore();
+  const printer = await new SimPrinter({ port: 0 }).start();
+  const responder = await startPrintResponder(core, { kitchen: { port: printer.port }, bar: null, receipt: null });
+  let flows;
+  try {
+    flows = await startFlowsProcess(core);
+    // Warm-up: the first sale also proves the chain is connected end to end.
+    const ticketFor = (seq: number) => until(() => printer.completeReceipts().find((r) => hasOrder(printer.renderText(r), seq)), `ticket #${seq}`, 30_000);
+    const warm = await postSale(core.httpPort, `bench-flows-warm-${Date.now()}`, SALE([{ sku: 'BREAD-WG', qty: 1 }]));
+    await ticketFor(warm.json<{ seq: number }>().seq);
+
+    const latencies: number[] = [];
+    for (let i = 0; i < sales; i++) {
+      const t0 = performance.now();
+      const seen = new Promise<void>((resolve) => {
+        const onReceipt = () => {
+          const r = printer.completeReceipts().at(-1);
+          if (r && seq > 0 && hasOrder(printer.renderText(r), seq)) {
+            printer.off('receipt', onReceipt);
+            resolve();
+          }
+        };
+        let seq = -1;
+        printer.on('receipt', onReceipt);
+        void postSale(core.httpPort, `bench-flows-${process.pid}-${i}`, SALE([{ sku: 'BREAD-WG', qty: 1 }])).then((r) => {
+          seq = r.json<{ seq: number }>().seq;
+          onReceipt();
+        });
+      });
+      await seen;
+      latencies.push(performance.now() - t0);
+    }
+    const round = (n: number) => Math.round(n * 10) / 10;
+    return {
+      readyMs: flows.readyMs,
+      rssMB: rssMB(flows.child.pid!),
+      saleToTicketP50Ms: round(percentile(latencies, 50)),
+      saleToTicketP99Ms: round(percentile(latencies, 99)),
+    };
+  } finally {
+    await flows?.stop();
+    await responder.stop();
+    await printer.stop();
+    await core.stop();
+  }
+}
+
+if (import.meta.main) console.log(JSON.stringify({ flows: await benchFlows() }, null, 2));
