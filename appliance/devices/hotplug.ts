@@ -37,6 +37,7 @@ export class SerialByIdWatcher extends EventEmitter<SerialByIdEvents> {
   readonly #log: Logger | undefined;
   readonly #known = new Map<string, SerialEntry>();
   #dirWatcher: FSWatcher | undefined;
+  #dirIno: number | undefined;
   #ancestorWatcher: { path: string; w: FSWatcher } | undefined;
   #running = false;
   #scanning: Promise<void> | undefined;
@@ -86,7 +87,13 @@ export class SerialByIdWatcher extends EventEmitter<SerialByIdEvents> {
   }
 
   async #ensureWatchers(): Promise<void> {
-    const exists = await isDir(this.dir);
+    const ino = await inode(this.dir);
+    const exists = ino !== undefined;
+    // Removed and created again: the old watch follows a deleted inode and would never fire again.
+    if (this.#dirWatcher && this.#dirIno !== ino) {
+      this.#dirWatcher.close();
+      this.#dirWatcher = undefined;
+    }
     if (exists && !this.#dirWatcher) {
       try {
         const w = watch(this.dir, { persistent: false }, () => void this.rescan());
@@ -97,13 +104,11 @@ export class SerialByIdWatcher extends EventEmitter<SerialByIdEvents> {
           void this.rescan();
         });
         this.#dirWatcher = w;
+        this.#dirIno = ino;
         this.#dirty = true; // scan again: something may have appeared before the watch started
       } catch (err) {
         this.#log?.debug({ err }, 'cannot watch the by-id dir yet');
       }
-    } else if (!exists && this.#dirWatcher) {
-      this.#dirWatcher.close();
-      this.#dirWatcher = undefined;
     }
     // Always watch the nearest existing ancestor too: it sees the directory come and go.
     const anc = await nearestExisting(dirname(this.dir));
@@ -170,6 +175,15 @@ async function isDir(p: string): Promise<boolean> {
     return (await stat(p)).isDirectory();
   } catch {
     return false;
+  }
+}
+
+async function inode(p: string): Promise<number | undefined> {
+  try {
+    const st = await stat(p);
+    return st.isDirectory() ? st.ino : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -59,6 +59,8 @@ export interface RunnerContext {
   /** A driver that stays up this long has its backoff reset. Default 10 s. */
   healthyAfterMs?: number;
   random?: () => number;
+  /** Bound on a driver's stop(). Default 3 s. */
+  stopTimeoutMs?: number;
 }
 
 export class PeripheralRunner {
@@ -202,7 +204,17 @@ export class PeripheralRunner {
     clearTimeout(this.#healthy);
     if (!d) return;
     try {
-      await d.stop();
+      // A driver whose stop hangs (a port that never reports close after an unplug) must not
+      // block this peripheral's transitions forever: give it a bounded time, then move on.
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.#ctx.log.warn({ peripheral: this.spec.id }, 'driver stop did not finish; abandoned');
+          resolve();
+        }, this.#ctx.stopTimeoutMs ?? 3000);
+      });
+      await Promise.race([d.stop(), limit]);
+      clearTimeout(timer);
     } catch (err) {
       this.#ctx.log.warn({ err, peripheral: this.spec.id }, 'driver stop failed');
     }
