@@ -279,7 +279,8 @@ export class Ledger {
       }
       if (notPresent.length > 0) {
         const clash = await tx.query<{ id: string; idempotency_key: string; device_id: string; seq: number }>(
-          'SELECT id, idempotency_key, device_id, seq FROM events WHERE id = ANY($1) OR (device_id = $2 AND idempotency_key = ANY($3))',
+          `SELECT id, idempotency_key, device_id, seq FROM events WHERE id = ANY($1)
+           UNION SELECT id, idempotency_key, device_id, seq FROM events WHERE device_id = $2 AND idempotency_key = ANY($3)`,
           [notPresent.map((e) => e.id), deviceId, notPresent.map((e) => e.idempotencyKey)],
         );
         const ids = new Set(clash.rows.map((r) => r.id));
@@ -508,6 +509,7 @@ export class Ledger {
     }
 
     let pending: MoveRow[] = [];
+    let flagged: MoveRow[] = [];
     const flush = async () => {
       if (pending.length === 0) return;
       await tx.query(
@@ -516,6 +518,8 @@ export class Ledger {
         [JSON.stringify(pending)],
       );
       pending = [];
+      for (const n of await this.#oversell(tx, flagged, at)) notices.add(n);
+      flagged = [];
     };
 
     for (const m of moves) {
@@ -528,7 +532,7 @@ export class Ledger {
         s.delta += m.delta;
         s.maxOrd = m.ord;
         pending.push(m);
-        if (m.shortfall > 0) notices.add(await this.#oversell(tx, m, at));
+        if (m.shortfall > 0) flagged.push(m);
         continue;
       }
       // Out of order: place it by its order and re-walk the later moves.
@@ -540,8 +544,8 @@ export class Ledger {
       let balance = s.initial + (before.rows[0]?.sum ?? 0) + m.delta;
       m.shortfall = s.tracked && m.kind === 'sale' ? Math.min(-m.delta, Math.max(0, -balance)) : 0;
       pending.push(m);
+      if (m.shortfall > 0) flagged.push(m);
       await flush();
-      if (m.shortfall > 0) notices.add(await this.#oversell(tx, m, at));
       s.delta += m.delta;
       const later = await tx.query<MoveRow>(
         'SELECT event_id, line, store_id, sku, hlc, device_id, seq, kind, delta, shortfall, ord FROM stock_moves WHERE store_id = $1 AND sku = $2 AND ord > $3 ORDER BY ord',
@@ -553,7 +557,7 @@ export class Ledger {
         if (short === l.shortfall) continue;
         await tx.query('UPDATE stock_moves SET shortfall = $3 WHERE event_id = $1 AND line = $2', [l.event_id, l.line, short]);
         l.shortfall = short;
-        if (short > 0) notices.add(await this.#oversell(tx, l, at));
+        if (short > 0) for (const n of await this.#oversell(tx, [l], at)) notices.add(n);
         else {
           const n = await this.#autoResolveOversell(tx, l, at);
           if (n) notices.add(n);
@@ -570,39 +574,41 @@ export class Ledger {
     );
   }
 
-  /** Raises (or updates) the oversell conflict of one sale line with a backorder compensation. */
-  async #oversell(tx: Queryable, m: MoveRow, at: Date): Promise<ConflictNotice> {
-    const qty = -m.delta;
-    const detail = `sale seq ${m.seq} line ${m.line} sold ${qty} of tracked ${m.sku} with ${qty - m.shortfall} left in store ${m.store_id} (by HLC order); ${m.shortfall} backordered`;
-    const key = `oversell:${m.event_id}:${m.line}`;
-    const existing = await tx.query<ConflictRow>('SELECT * FROM conflicts WHERE dedupe_key = $1 FOR UPDATE', [key]);
-    const hqEventId = randomUUID();
-    const compensation = { type: 'backorder', sku: m.sku, qty: m.shortfall, hqEventId };
-    let row: ConflictRow;
-    if (existing.rows[0]) {
-      const r = await tx.query<ConflictRow>(
-        "UPDATE conflicts SET status = 'open', detail = $2, compensation = $3::jsonb, resolution = NULL, updated_at = $4 WHERE id = $1 RETURNING *",
-        [existing.rows[0].id, detail, JSON.stringify(compensation), at],
-      );
-      row = r.rows[0]!;
-    } else {
-      const r = await tx.query<ConflictRow>(
-        `INSERT INTO conflicts (id, dedupe_key, device_id, store_id, seq, event_id, kind, status, detail, sku, compensation, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'oversell', 'open', $7, $8, $9::jsonb, $10, $10) RETURNING *`,
-        [randomUUID(), key, m.device_id, m.store_id, m.seq, m.event_id, detail, m.sku, JSON.stringify(compensation), at],
-      );
-      row = r.rows[0]!;
-    }
-    await tx.query('INSERT INTO hq_events (id, conflict_id, type, store_id, payload, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)', [
-      hqEventId,
-      row.id,
-      'backorder',
-      m.store_id,
-      JSON.stringify({ saleId: m.event_id, line: m.line, sku: m.sku, qty: m.shortfall, deviceId: m.device_id, seq: m.seq }),
-      at,
-    ]);
-    this.#log.info({ conflictId: row.id, deviceId: m.device_id, seq: m.seq, sku: m.sku, shortfall: m.shortfall }, 'oversell flagged');
-    return toNotice(row);
+  /** Raises (or re-opens) the oversell conflicts of sale lines, each with a backorder compensation, in bulk. */
+  async #oversell(tx: Queryable, moves: MoveRow[], at: Date): Promise<ConflictNotice[]> {
+    if (moves.length === 0) return [];
+    const rows = moves.map((m) => {
+      const qty = -m.delta;
+      const hqEventId = randomUUID();
+      return {
+        id: randomUUID(),
+        dedupe_key: `oversell:${m.event_id}:${m.line}`,
+        device_id: m.device_id,
+        store_id: m.store_id,
+        seq: m.seq,
+        event_id: m.event_id,
+        detail: `sale seq ${m.seq} line ${m.line} sold ${qty} of tracked ${m.sku} with ${qty - m.shortfall} left in store ${m.store_id} (by HLC order); ${m.shortfall} backordered`,
+        sku: m.sku,
+        compensation: { type: 'backorder', sku: m.sku, qty: m.shortfall, hqEventId },
+        hq_event: { id: hqEventId, payload: { saleId: m.event_id, line: m.line, sku: m.sku, qty: m.shortfall, deviceId: m.device_id, seq: m.seq } },
+      };
+    });
+    const r = await tx.query<ConflictRow & { dedupe_key: string }>(
+      `INSERT INTO conflicts (id, dedupe_key, device_id, store_id, seq, event_id, kind, status, detail, sku, compensation, created_at, updated_at)
+       SELECT x.id, x.dedupe_key, x.device_id, x.store_id, x.seq, x.event_id, 'oversell', 'open', x.detail, x.sku, x.compensation, $2, $2
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, dedupe_key text, device_id text, store_id text, seq bigint, event_id text, detail text, sku text, compensation jsonb)
+       ON CONFLICT (dedupe_key) DO UPDATE SET status = 'open', detail = EXCLUDED.detail, compensation = EXCLUDED.compensation, resolution = NULL, updated_at = EXCLUDED.updated_at
+       RETURNING *`,
+      [JSON.stringify(rows), at],
+    );
+    const idByKey = new Map(r.rows.map((c) => [c.dedupe_key, c.id]));
+    await tx.query(
+      `INSERT INTO hq_events (id, conflict_id, type, store_id, payload, created_at)
+       SELECT x.id, x.conflict_id, 'backorder', x.store_id, x.payload, $2 FROM jsonb_to_recordset($1::jsonb) AS x(id text, conflict_id text, store_id text, payload jsonb)`,
+      [JSON.stringify(rows.map((x) => ({ id: x.hq_event.id, conflict_id: idByKey.get(x.dedupe_key), store_id: x.store_id, payload: x.hq_event.payload }))), at],
+    );
+    this.#log.info({ count: r.rows.length, first: { deviceId: moves[0]!.device_id, seq: moves[0]!.seq, sku: moves[0]!.sku } }, 'oversell flagged');
+    return r.rows.map(toNotice);
   }
 
   /** An earlier-ordered move restored the stock: the line no longer falls short. */
