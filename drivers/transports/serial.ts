@@ -2,6 +2,8 @@
 // instance (never serialport's global default): production passes
 // @serialport/bindings-cpp, unit tests MockBinding, scenario tests the real
 // binding against a simulator's pseudo-terminal.
+import { read as fsRead } from 'node:fs';
+import { promisify } from 'node:util';
 import { SerialPortStream } from '@serialport/stream';
 import type { BindingInterface } from '@serialport/bindings-cpp';
 import { TransportBase, TransportError, TransportErrorCode, toBuffer, type TransportContext } from './transport.ts';
@@ -35,6 +37,50 @@ export function decodeWireChars(bytes: Uint8Array, f: Framing): Buffer {
   return out;
 }
 
+const readAsync = promisify(fsRead);
+
+interface UnixPort {
+  fd: number | null;
+  isOpen: boolean;
+  poller?: { once(ev: 'readable', cb: (err: Error | null) => void): unknown };
+  read(buffer: Buffer, offset: number, length: number): Promise<{ buffer: Buffer; bytesRead: number }>;
+}
+
+/**
+ * bindings-cpp's unix read retries forever when read(2) returns 0, which is
+ * what a hung-up tty returns after an unplug (and a pty after its master
+ * closes): a busy loop and no 'close'. The port is opened O_NONBLOCK, so "no
+ * data" is EAGAIN, never 0 — 0 means hang-up. This wrapper reads the same fd
+ * the same way but turns EOF into a disconnect error. Ports without an fd
+ * (MockBinding, Windows) are left alone.
+ */
+export function hangupAwareBinding(binding: BindingInterface): BindingInterface {
+  return {
+    list: () => binding.list(),
+    async open(options) {
+      const port = await binding.open(options);
+      const p = port as unknown as UnixPort;
+      if (typeof p.fd === 'number' && p.poller) {
+        p.read = async function read(buffer, offset, length) {
+          for (;;) {
+            if (!p.isOpen || p.fd === null) throw Object.assign(new Error('Port is not open'), { canceled: true });
+            try {
+              const { bytesRead } = await readAsync(p.fd, buffer, offset, length, null);
+              if (bytesRead === 0) throw Object.assign(new Error('serial device hung up (EOF)'), { code: 'EOF', disconnect: true });
+              return { bytesRead, buffer };
+            } catch (err) {
+              const code = (err as NodeJS.ErrnoException).code;
+              if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK' && code !== 'EINTR') throw err;
+              await new Promise<void>((resolve, reject) => p.poller!.once('readable', (e) => (e ? reject(e) : resolve())));
+            }
+          }
+        };
+      }
+      return port;
+    },
+  } as BindingInterface;
+}
+
 export interface SerialTransportOptions {
   path: string;
   baudRate: number;
@@ -54,6 +100,7 @@ export class SerialTransport extends TransportBase {
   readonly #rtscts: boolean;
   readonly #binding: BindingInterface;
   #port: SerialPortStream | undefined;
+  #closing = false;
 
   constructor(opts: SerialTransportOptions, ctx: TransportContext = {}) {
     const framing = opts.framing ?? { dataBits: 8, parity: 'none', stopBits: 1 };
@@ -62,7 +109,7 @@ export class SerialTransport extends TransportBase {
     this.baudRate = opts.baudRate;
     this.framing = framing;
     this.#rtscts = opts.rtscts ?? false;
-    this.#binding = opts.binding;
+    this.#binding = hangupAwareBinding(opts.binding);
   }
 
   async open(): Promise<void> {
@@ -91,10 +138,14 @@ export class SerialTransport extends TransportBase {
     this.#port = port;
     port.on('data', (chunk: Buffer) => this.emitData(this.framing.dataBits < 8 ? decodeWireChars(chunk, this.framing) : chunk));
     // serialport closes the stream itself on a read/write error that is not a
-    // cancel (EIO on unplug, ENXIO) and passes a DisconnectedError here.
+    // cancel (EIO/EBADF on unplug) and passes a DisconnectedError here; on a
+    // hung-up pty the read may instead return EOF and the stream ends with no
+    // error. Either way: a close we did not ask for is a disconnect.
     port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
       this.#port = undefined;
-      this.emitClose(err ? { disconnected: true, error: err } : { disconnected: false });
+      const disconnected = !this.#closing;
+      this.#closing = false;
+      this.emitClose(err ? { disconnected, error: err } : { disconnected });
     });
     this.markOpen();
   }
@@ -102,6 +153,7 @@ export class SerialTransport extends TransportBase {
   async close(): Promise<void> {
     const port = this.#port;
     if (!port || !port.isOpen) return;
+    this.#closing = true;
     await new Promise<void>((resolve) => {
       port.close(() => resolve());
     });
@@ -110,11 +162,16 @@ export class SerialTransport extends TransportBase {
 
   async write(data: Uint8Array | string): Promise<void> {
     const port = this.#port;
-    if (!port || !this.isOpen) throw new TransportError(TransportErrorCode.NotOpen, `${this.path} is not open`);
+    if (!port || !this.isOpen || !port.isOpen) throw new TransportError(TransportErrorCode.NotOpen, `${this.path} is not open`);
     const buf = this.framing.dataBits < 8 ? encodeWireChars(toBuffer(data), this.framing) : toBuffer(data);
     this.logWrite(buf);
+    // serialport queues a write made while the port is closing until the next
+    // 'open', which never comes after an unplug: settle on close instead.
     await new Promise<void>((resolve, reject) => {
+      const onClose = (): void => reject(new TransportError(TransportErrorCode.Disconnected, `${this.path} closed during write`));
+      this.once('close', onClose);
       port.write(buf, (err) => {
+        this.off('close', onClose);
         if (err) reject(new TransportError((err as { disconnected?: boolean }).disconnected || !this.isOpen ? TransportErrorCode.Disconnected : TransportErrorCode.WriteFailed, `write to ${this.path} failed: ${err.message}`, { cause: err }));
         else resolve();
       });
