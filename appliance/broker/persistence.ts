@@ -11,8 +11,8 @@
 // ordered-delivery.ts; this adapter makes the storage side ordered:
 //
 // - Every mutation is applied synchronously, in call order, to an in-memory
-//   overlay and appended to the next batch. Point reads look at the overlay
-//   first, then at a bounded cache of values just written, so the store
+//   overlay and appended to the next batch. Point reads look at the overlay,
+//   which also keeps a bounded cache of values just written, so the store
 //   behaves as if operations ran one after another and the hot path (aedes
 //   reading back what it enqueued or updated a moment ago) never waits on a
 //   disk read.
@@ -272,6 +272,14 @@ function storedMessageId(b: Buffer): number | undefined {
 
 type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
 
+interface Known {
+  value: Buffer | undefined;
+  /** The batch that will write `value`; unset once it is on disk. */
+  batch: Batch | undefined;
+  /** Position of the key's op in batch.ops. */
+  index: number;
+}
+
 interface Batch {
   ops: Op[];
   /** Someone waits for this batch (any op not queued as lazy). */
@@ -303,16 +311,15 @@ function newBatch(): Batch {
 class GroupCommit {
   readonly #db: BrokerDb;
   readonly #sync: boolean;
-  /** key -> value (undefined = deleted) for every op not yet written. */
-  readonly #overlay = new Map<string, { value: Buffer | undefined; batch: Batch; index: number }>();
   /**
-   * key -> value of recent puts that are on disk. Every write goes through
-   * this object, so an entry is never stale: a later put or del replaces or
-   * removes it when its batch is written (and the overlay, consulted first,
-   * already answers for it before that). Bounded by bytes, oldest out first.
+   * What is known of a key without reading the disk. `batch` set: the value
+   * (undefined = deleted) of the latest op, not yet written. `batch` unset: a
+   * value just written (a read cache, bounded by CACHE_BYTES, oldest out
+   * first; a written delete simply drops the entry). Every write goes through
+   * this object, so an entry is never stale.
    */
-  readonly #cache = new Map<string, Buffer>();
-  #cacheBytes = 0;
+  readonly #known = new Map<string, Known>();
+  #cachedBytes = 0;
   #open: Batch = newBatch();
   #inflight: Batch | undefined = undefined;
   #scheduled = false;
@@ -346,15 +353,15 @@ class GroupCommit {
    * Buffer, `null` if deleted, `undefined` if it has to be read.
    */
   peek(key: string): Buffer | null | undefined {
-    const e = this.#overlay.get(key);
-    if (e) return e.value ?? null;
-    return this.#cache.get(key);
+    const e = this.#known.get(key);
+    if (!e) return undefined;
+    return e.value ?? null;
   }
 
   /** Keys pending under a prefix (for range deletes). */
   pendingKeys(prefix: string): string[] {
     const out: string[] = [];
-    for (const k of this.#overlay.keys()) if (k.startsWith(prefix)) out.push(k);
+    for (const [k, e] of this.#known) if (e.batch && k.startsWith(prefix)) out.push(k);
     return out;
   }
 
@@ -375,36 +382,44 @@ class GroupCommit {
     const batch = this.#open;
     if (!lazy) batch.urgent = true;
     const value = op.type === 'put' ? op.value : undefined;
-    const e = this.#overlay.get(op.key);
-    if (e && e.batch === batch) {
+    const e = this.#known.get(op.key);
+    if (!e) {
+      this.#known.set(op.key, { value, batch, index: batch.ops.push(op) - 1 });
+    } else if (e.batch === batch) {
       // A batch is written atomically and only the last op on a key decides
       // its state, so a later op on the key replaces the earlier one in place
       // (e.g. a subscriber's PUBACK clearing what its delivery just updated).
       batch.ops[e.index] = op;
       e.value = value;
     } else {
-      this.#overlay.set(op.key, { value, batch, index: batch.ops.push(op) - 1 });
+      if (!e.batch) this.#cachedBytes -= e.value!.length + op.key.length;
+      e.value = value;
+      e.batch = batch;
+      e.index = batch.ops.push(op) - 1;
     }
     this.#schedule();
     return batch.done;
   }
 
-  #uncache(key: string): void {
-    const v = this.#cache.get(key);
-    if (v === undefined) return;
-    this.#cache.delete(key);
-    this.#cacheBytes -= v.length + key.length;
-  }
-
-  #remember(key: string, value: Buffer): void {
-    this.#uncache(key);
-    this.#cache.set(key, value);
-    this.#cacheBytes += value.length + key.length;
-    if (this.#cacheBytes <= CACHE_BYTES) return;
-    for (const [k, v] of this.#cache) {
-      this.#cache.delete(k);
-      this.#cacheBytes -= v.length + k.length;
-      if (this.#cacheBytes <= CACHE_BYTES / 2) break;
+  /** After `batch` is written: its entries become cache entries (or go, for deletes). */
+  #written(batch: Batch): void {
+    for (const op of batch.ops) {
+      const e = this.#known.get(op.key);
+      // Otherwise a later batch owns the key.
+      if (!e || e.batch !== batch) continue;
+      if (e.value === undefined) {
+        this.#known.delete(op.key);
+      } else {
+        e.batch = undefined;
+        this.#cachedBytes += e.value.length + op.key.length;
+      }
+    }
+    if (this.#cachedBytes <= CACHE_BYTES) return;
+    for (const [k, e] of this.#known) {
+      if (e.batch) continue;
+      this.#known.delete(k);
+      this.#cachedBytes -= e.value!.length + k.length;
+      if (this.#cachedBytes <= CACHE_BYTES / 2) break;
     }
   }
 
@@ -438,17 +453,7 @@ class GroupCommit {
     this.#inflight = batch;
     try {
       await this.#db.batch(batch.ops, { sync: this.#sync, valueEncoding: 'buffer' });
-      for (const op of batch.ops) {
-        const e = this.#overlay.get(op.key);
-        if (e && e.batch === batch) {
-          this.#overlay.delete(op.key);
-          if (e.value !== undefined) this.#remember(op.key, e.value);
-          else this.#uncache(op.key);
-        } else {
-          // A later batch owns the key; it updates the cache when written.
-          this.#uncache(op.key);
-        }
-      }
+      this.#written(batch);
       batch.resolve();
     } catch (err) {
       // The disk no longer follows the op sequence: fail everything from here
@@ -686,10 +691,11 @@ export class OrderedLevelPersistence {
           packet.brokerCounter = p.brokerCounter;
         }
       }
-      const old = known ? this.#w.peek(outgoingKey(id, packet.brokerId, packet.brokerCounter)) : undefined;
-      if (old !== undefined) {
+      if (known) {
+        const prekey = outgoingKey(id, packet.brokerId, packet.brokerCounter);
+        const old = this.#w.peek(prekey);
         if (old === null) return Promise.reject(new Error('no such packet'));
-        return this.#applyUpdate(id, packet, storedMessageId(old));
+        if (old !== undefined) return this.#applyUpdate(id, prekey, packet, storedMessageId(old));
       }
     }
     return this.#chain.run(id, async () => {
@@ -699,13 +705,14 @@ export class OrderedLevelPersistence {
         packet.brokerId = byId.brokerId;
         packet.brokerCounter = byId.brokerCounter;
       }
-      const old = await this.#get<StoredPacket>(outgoingKey(id, packet.brokerId, packet.brokerCounter));
+      const prekey = outgoingKey(id, packet.brokerId, packet.brokerCounter);
+      const old = await this.#get<StoredPacket>(prekey);
       if (!old) throw new Error('no such packet');
-      return this.#applyUpdate(id, packet, old.messageId);
+      return this.#applyUpdate(id, prekey, packet, old.messageId);
     });
   }
 
-  #applyUpdate(clientId: string, packet: StoredPacket, oldMessageId: number | undefined): Promise<void> {
+  #applyUpdate(clientId: string, prekey: string, packet: StoredPacket, oldMessageId: number | undefined): Promise<void> {
     if (this.#w.failed !== undefined) return Promise.reject(this.#w.failed);
     if (oldMessageId !== undefined && oldMessageId > 0 && oldMessageId !== packet.messageId) {
       void this.#w.del(outgoingIdKey(clientId, oldMessageId), true);
@@ -715,7 +722,7 @@ export class OrderedLevelPersistence {
     // subscriber has seen, or it would deliver the message twice.
     const lazy = packet.cmd === 'publish' && packet.qos === 1;
     void this.#w.put(outgoingIdKey(clientId, packet.messageId), value, lazy);
-    const durable = this.#w.put(outgoingKey(clientId, packet.brokerId, packet.brokerCounter), value, lazy);
+    const durable = this.#w.put(prekey, value, lazy);
     return lazy ? RESOLVED : durable;
   }
 
