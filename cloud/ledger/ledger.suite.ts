@@ -62,7 +62,7 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
 
     it('migrates idempotently', async () => {
       await migrate(db);
-      expect(await count('SELECT count(*) AS n FROM hq_schema')).toBe(1);
+      expect(await count('SELECT count(*) AS n FROM hq_schema')).toBe(2);
     });
 
     it('applies a batch once and skips a resent duplicate', async () => {
@@ -158,6 +158,22 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
       expect(inv.find((i) => i.sku === 'BAG')).toEqual({ storeId: 'store-1', sku: 'BAG', delta: -2, tracked: false, initial: null, onHand: null });
       const [summary] = await ledger.salesSummary('store-1');
       expect(summary).toMatchObject({ sales: 2, refunds: 2, voids: 1, net: 500 - 100 - 100 + 400 - 400 });
+    });
+
+    it('restocks a refund or void that arrived before its sale once the sale arrives, exactly once', async () => {
+      const box = new FakeBox({ deviceId: 'box-a', clock });
+      const s1 = box.sale([{ sku: 'MILK', qty: 3 }]);
+      const s2 = box.sale([{ sku: 'MILK', qty: 2 }]);
+      box.refund(s1, [{ line: 0, qty: 2 }]);
+      box.void(s2);
+      // Live lane: the refund and the void overtake their sales.
+      await ledger.applyBatch(box.batch(3, 4, 'live'));
+      expect((await ledger.inventory('store-1')).find((i) => i.sku === 'MILK')?.delta ?? 0).toBe(0);
+      await ledger.applyBatch(box.batch(1, 4));
+      expect((await ledger.inventory('store-1')).find((i) => i.sku === 'MILK')!.delta).toBe(-3 - 2 + 2 + 2);
+      await ledger.applyBatch(box.batch(1, 4));
+      expect((await ledger.inventory('store-1')).find((i) => i.sku === 'MILK')!.delta).toBe(-1);
+      expect(await count('SELECT count(*) AS n FROM stock_moves')).toBe(4);
     });
 
     for (const order of ['earlier-first', 'later-first'] as const) {

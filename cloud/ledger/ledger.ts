@@ -431,6 +431,20 @@ export class Ledger {
       for (const row of r.rows) sales.set(row.event_id, { tax: row.tax, lines: row.lines });
     }
 
+    // Refunds and voids HQ applied before their sale (e.g. a live-lane refund
+    // ahead of a backlog sale, or a held sale accepted later): their restock
+    // waits for the sale and happens now, once.
+    const batchSaleIds = events.filter((e) => e.type === PosEventType.Sale).map((e) => e.id);
+    const orphans =
+      batchSaleIds.length === 0
+        ? []
+        : (
+            await tx.query<{ event_id: string; kind: 'refund' | 'void'; sale_id: string; lines: { line: number; sku: string; qty: number; restock: boolean }[]; hlc: string; device_id: string; seq: number; store_id: string }>(
+              "SELECT event_id, kind, sale_id, lines, hlc, device_id, seq, store_id FROM sales_ledger WHERE sale_id = ANY($1) AND kind IN ('refund', 'void')",
+              [batchSaleIds],
+            )
+          ).rows;
+
     const ledgerRows: Record<string, unknown>[] = [];
     const moves: MoveRow[] = [];
     const move = (e: JournalEvent, line: number, sku: string, kind: string, delta: number) =>
@@ -452,7 +466,7 @@ export class Ledger {
           const p = e.payload as RefundPayload;
           ledgerRow(e, 'refund', p.saleId, p.currency, -p.total, -p.tax, p.lines.map((l) => ({ line: l.line, sku: l.sku, qty: l.qty, restock: l.restock })));
           const sale = sales.get(p.saleId);
-          if (!sale) this.#log.warn({ seq: e.seq, deviceId: e.deviceId, saleId: p.saleId }, 'refund of a sale HQ has not applied; no restock');
+          if (!sale) this.#log.warn({ seq: e.seq, deviceId: e.deviceId, saleId: p.saleId }, 'refund of a sale HQ has not applied yet; restock when the sale arrives');
           p.lines.forEach((l, i) => {
             const sold = sale?.lines[l.line];
             if (l.restock && sold) move(e, i, l.sku, 'refund', sold.weightGrams ?? l.qty);
@@ -463,7 +477,7 @@ export class Ledger {
           const p = e.payload as VoidPayload;
           const sale = sales.get(p.saleId);
           ledgerRow(e, 'void', p.saleId, p.currency, -p.total, -(sale?.tax ?? 0), []);
-          if (!sale) this.#log.warn({ seq: e.seq, deviceId: e.deviceId, saleId: p.saleId }, 'void of a sale HQ has not applied; no restock');
+          if (!sale) this.#log.warn({ seq: e.seq, deviceId: e.deviceId, saleId: p.saleId }, 'void of a sale HQ has not applied yet; restock when the sale arrives');
           sale?.lines.forEach((l, i) => move(e, i, l.sku, 'void', l.weightGrams ?? l.qty));
           break;
         }
@@ -480,6 +494,19 @@ export class Ledger {
         default:
           break;
       }
+    }
+
+    for (const o of orphans) {
+      const sale = sales.get(o.sale_id);
+      if (!sale) continue;
+      const at0 = { id: o.event_id, storeId: o.store_id, hlc: o.hlc, deviceId: o.device_id, seq: o.seq } as JournalEvent;
+      if (o.kind === 'refund') {
+        o.lines.forEach((l, i) => {
+          const sold = sale.lines[l.line];
+          if (l.restock && sold) move(at0, i, l.sku, 'refund', sold.weightGrams ?? l.qty);
+        });
+      } else sale.lines.forEach((l, i) => move(at0, i, l.sku, 'void', l.weightGrams ?? l.qty));
+      this.#log.info({ eventId: o.event_id, saleId: o.sale_id, kind: o.kind }, 'restock of a refund/void that arrived before its sale');
     }
 
     if (ledgerRows.length > 0) {

@@ -160,7 +160,12 @@ CREATE TABLE loss_reports (
 );
 `;
 
-const MIGRATIONS: string[] = [SCHEMA_V1];
+// v2: refunds and voids found by their sale (restock of a refund that arrived before its sale).
+export const SCHEMA_V2 = `
+CREATE INDEX sales_ledger_sale ON sales_ledger (sale_id);
+`;
+
+const MIGRATIONS: string[] = [SCHEMA_V1, SCHEMA_V2];
 
 /** Brings the schema up to date; safe to call on every start, concurrently from several HQ processes. */
 export async function migrate(db: Db): Promise<void> {
