@@ -11,9 +11,10 @@ stdin  : raw bytes to send to the driver (written to the master).
 stdout : frames  <type:1 byte><length:4 bytes big endian><payload>
          b'R' ready    JSON {"path": "/dev/pts/N", "link": ...}
          b'T' termios  JSON {"baud", "dataBits", "parity", "stopBits"} -- the
-                       line settings the driver set on the slave; sent before
-                       any data that follows a change, so the simulator can
-                       emulate a framing mismatch byte-accurately.
+                       line settings the driver set on the slave, sent when
+                       they change (the first one = a driver opened the port).
+                       The kernel forces ptys to CS8/no parity, so only the
+                       baud rate is meaningful; see pty.ts.
          b'D' data     bytes the driver wrote.
 argv   : [--link PATH]  also create a symlink PATH -> /dev/pts/N (to emulate
          /dev/serial/by-id names); removed on exit.
@@ -84,12 +85,18 @@ def main():
             pass
         os.symlink(path, link)
     frame(b'R', json.dumps({'path': path, 'link': link}).encode())
-    last = None
+    last = termios.tcgetattr(slave)  # our own raw settings; the first change is the driver opening
     stdin = sys.stdin.buffer.fileno()
     os.set_blocking(stdin, False)
     try:
         while True:
-            r, _, _ = select.select([master, stdin], [], [])
+            # The timeout lets us notice a driver that opens the port and only
+            # listens (a scanner driver never writes).
+            r, _, _ = select.select([master, stdin], [], [], 0.05)
+            attrs = termios.tcgetattr(slave)
+            if attrs != last:
+                last = attrs
+                frame(b'T', json.dumps(line_settings(slave)).encode())
             if stdin in r:
                 data = os.read(stdin, 65536)
                 if not data:
@@ -100,10 +107,10 @@ def main():
                     data = os.read(master, 65536)
                 except OSError:
                     break
-                settings = line_settings(slave)
-                if settings != last:
-                    last = settings
-                    frame(b'T', json.dumps(settings).encode())
+                attrs = termios.tcgetattr(slave)
+                if attrs != last:
+                    last = attrs
+                    frame(b'T', json.dumps(line_settings(slave)).encode())
                 frame(b'D', data)
     except (BrokenPipeError, KeyboardInterrupt):
         pass
