@@ -98,6 +98,7 @@ export class LocalBroker {
   readonly #identities = new WeakMap<object, Identity>();
   #accounts: AccountTable | undefined;
   #rate: ConnectionRateLimiter | undefined;
+  readonly #publishAcl = new Map<string, boolean>();
   #started = false;
 
   constructor(opts: BrokerOptions) {
@@ -302,13 +303,30 @@ export class LocalBroker {
 
   #authorizePublish(client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
     const identity = client ? this.#identities.get(client) : undefined;
-    if (!identity || packet.topic.startsWith('$') || !mayPublish(identity.role, this.#opts.storeId, packet.topic)) {
+    if (!identity || packet.topic.startsWith('$') || !this.#mayPublish(identity.role, packet.topic)) {
       this.#log.warn({ clientId: client?.id, role: identity?.role, topic: packet.topic }, 'publish denied');
       // MQTT 3.1.1 has no negative PUBACK; aedes closes the connection (§3.3.5 allows it).
       cb(new Error('publish not authorized'));
       return;
     }
     cb(null);
+  }
+
+  /**
+   * mayPublish is a pure function of (role, store id, topic) and a constant
+   * table; remembering recent answers saves re-expanding and re-matching
+   * every ACL filter for every message of a busy topic. Bounded: cleared when
+   * full.
+   */
+  #mayPublish(role: Role, topic: string): boolean {
+    const key = `${role}\u0000${topic}`;
+    let ok = this.#publishAcl.get(key);
+    if (ok === undefined) {
+      ok = mayPublish(role, this.#opts.storeId, topic);
+      if (this.#publishAcl.size >= 1024) this.#publishAcl.clear();
+      this.#publishAcl.set(key, ok);
+    }
+    return ok;
   }
 
   #authorizeSubscribe(
