@@ -56,11 +56,11 @@ describe('tillbox config check', () => {
   });
 });
 
-describe('tillbox start without a store id', () => {
+describe('tillbox core without a store id', () => {
   it('refuses to start outside demo mode and names store.id', async () => {
     const dir = tmp('nostore');
     dirs.push(dir);
-    const r = await tillbox(['start'], await freePortsEnv(dir));
+    const r = await tillbox(['core'], await freePortsEnv(dir));
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('store.id: is required');
   });
