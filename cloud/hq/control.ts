@@ -1,10 +1,11 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { cloudTopics, isValidId } from '../../contract/topics.ts';
-import type { CatalogChange, ConflictNotice, ConflictUpdate } from '../../contract/sync.ts';
+import { randomUUID } from 'node:crypto';
+import type { CatalogChange, CloudCommand, ConflictNotice, ConflictUpdate } from '../../contract/sync.ts';
 import type { AddressedUpdate, CatalogStore } from '../catalog/store.ts';
 import { createClient, deviceOfTopic, type ProtocolVersion } from '../ingest/mqtt.ts';
 import { parseJson, validateFleetStatus, validateLoss, validateResync } from '../ingest/validate.ts';
-import type { Ledger } from '../ledger/ledger.ts';
+import { LedgerError, type Ledger } from '../ledger/ledger.ts';
 import type { Logger } from '../log.ts';
 
 // HQ's control client (one per HQ process): fleet status (retained
@@ -22,6 +23,14 @@ export interface ControlContext {
   mqttOptions?: IClientOptions;
 }
 
+/** A box's reply envelope `{ status, data?, error?, correlation }` (contract/devices.ts CommandReply). */
+export interface CommandReply {
+  status: 'ok' | 'error';
+  correlation: string;
+  data?: unknown;
+  error?: { code: string; message: string; retryable?: boolean };
+}
+
 export class HqControl {
   readonly #ctx: ControlContext;
   #client: MqttClient | undefined;
@@ -29,6 +38,8 @@ export class HqControl {
   readonly #greeted = new Set<string>();
   /** Serializes catalog publishing so versions go out in order. */
   #catalogChain: Promise<unknown> = Promise.resolve();
+  /** Commands waiting for their reply, by correlation id. */
+  readonly #pending = new Map<string, (reply: CommandReply) => void>();
 
   constructor(ctx: ControlContext) {
     this.#ctx = ctx;
@@ -48,7 +59,7 @@ export class HqControl {
       this.#onMessage(topic, payload).catch((err: unknown) => log.error({ err, topic }, 'control message failed'));
     });
     await new Promise<void>((resolve) => (client.connected ? resolve() : client.once('connect', () => resolve())));
-    await client.subscribeAsync(['fleet/+/status', 'tillbox/v1/+/catalog/resync', 'tillbox/v1/+/loss'], { qos: 1 });
+    await client.subscribeAsync(['fleet/+/status', 'tillbox/v1/+/catalog/resync', 'tillbox/v1/+/loss', 'tillbox/v1/+/cmd/+/reply'], { qos: 1 });
     log.info({ mqtt: this.#ctx.protocolVersion }, 'HQ control connected');
   }
 
@@ -64,6 +75,12 @@ export class HqControl {
     const deviceId = deviceOfTopic(topic);
     if (!deviceId || !isValidId(deviceId)) return;
     const body = parseJson(payload);
+    if (topic.endsWith('/reply')) {
+      const reply = body as Partial<CommandReply> | undefined;
+      const waiter = typeof reply?.correlation === 'string' ? this.#pending.get(reply.correlation) : undefined;
+      if (waiter && (reply!.status === 'ok' || reply!.status === 'error')) waiter(reply as CommandReply);
+      return;
+    }
     if (topic.startsWith('fleet/')) {
       if (payload.length === 0) return; // a cleared retained status
       if (!validateFleetStatus(body) || body.deviceId !== deviceId) {
@@ -120,6 +137,43 @@ export class HqControl {
     });
     this.#catalogChain = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Request/response with a box: publishes a CloudCommand on
+   * tillbox/v1/{deviceId}/cmd/{command} (reply topic and correlation in the
+   * payload, and as MQTT 5 properties when the broker speaks 5) and waits for
+   * the reply on .../cmd/{command}/reply. 504 when none comes in time.
+   */
+  async command(deviceId: string, command: string, args: Record<string, unknown> | undefined, timeoutMs: number): Promise<CommandReply> {
+    const c = this.#client;
+    if (!c) throw new LedgerError(503, 'TB_NOT_READY', 'HQ is not connected to the cloud broker');
+    let topic: string;
+    let replyTo: string;
+    try {
+      topic = cloudTopics.command(deviceId, command);
+      replyTo = cloudTopics.commandReply(deviceId, command);
+    } catch (err) {
+      throw new LedgerError(400, 'TB_VALIDATION', (err as Error).message);
+    }
+    const correlation = randomUUID();
+    const cmd: CloudCommand = { correlation, replyTo, ...(args ? { args } : {}) };
+    const reply = new Promise<CommandReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(correlation);
+        reject(new LedgerError(504, 'TB_TIMEOUT', `no reply from ${deviceId} to ${command} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(correlation, (r) => {
+        clearTimeout(timer);
+        this.#pending.delete(correlation);
+        resolve(r);
+      });
+    });
+    const properties = this.#ctx.protocolVersion === 5 ? { responseTopic: replyTo, correlationData: Buffer.from(correlation) } : undefined;
+    c.publish(topic, JSON.stringify(cmd), { qos: 1, ...(properties ? { properties } : {}) }, (err) => {
+      if (err) this.#ctx.log.warn({ err: err.message, topic }, 'command publish failed');
+    });
+    return reply;
   }
 
   /** Sends conflict state changes (e.g. resolutions) to their devices. */

@@ -28,6 +28,7 @@ import type { HqControl } from './control.ts';
 //   GET    /api/v1/price-authorizations                 200 {authorizations}
 //   POST   /api/v1/price-authorizations                 201 authorization         body {storeId ('*' = all), sku, minPrice?, maxPrice?, note?}
 //   GET    /api/v1/loss?deviceId=                       200 {reports}
+//   POST   /api/v1/devices/{deviceId}/commands/{command}   200 {status, data?, error?, correlation}  body {args?, timeoutMs?}; 504 without a reply
 //
 // `published` lists [{deviceId, version, kind}] sent to the devices. When
 // HQ_API_TOKEN is set, /api/ routes need `Authorization: Bearer <token>`.
@@ -83,13 +84,13 @@ const checkAuthorization = validator<{ storeId: string; sku: string; minPrice?: 
 const statusCheck = ajv.compile(ConflictStatus);
 
 function problem(status: number, code: string, detail: string): Problem {
-  const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+  const titles: Record<number, string> = { 504: 'Gateway Timeout', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error', 503: 'Service Unavailable' };
   const slug = code.replace(/^TB_(HTTP_)?/, '').toLowerCase().replaceAll('_', '-');
   return { type: `urn:tillbox:problem:${slug}`, title: titles[status] ?? 'Error', status, detail, code };
 }
 
 function toProblem(err: unknown): Problem {
-  if (err instanceof LedgerError) return problem(err.status, err.code, err.status >= 500 && err.status !== 503 ? 'internal error' : err.message);
+  if (err instanceof LedgerError) return problem(err.status, err.code, err.status === 500 ? 'internal error' : err.message);
   const e = err as { statusCode?: number; code?: string; message?: string } | null;
   if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problem(413, 'TB_HTTP_BODY_TOO_LARGE', 'request body too large');
   if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return problem(415, 'TB_HTTP_UNSUPPORTED_MEDIA_TYPE', 'use application/json');
@@ -196,6 +197,14 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
     const a = checkAuthorization(req.body);
     reply.code(201);
     return ledger.addPriceAuthorization(a);
+  });
+
+  const checkCommand = validator<{ args?: Record<string, unknown>; timeoutMs?: number }>(
+    Type.Object({ args: Type.Optional(Type.Record(Type.String(), Type.Unknown())), timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 120_000 })) }, { additionalProperties: false }),
+  );
+  app.post<{ Params: { deviceId: string; command: string } }>('/api/v1/devices/:deviceId/commands/:command', async (req) => {
+    const body = checkCommand(req.body ?? {});
+    return control.command(req.params.deviceId, req.params.command, body.args, body.timeoutMs ?? 10_000);
   });
 
   app.get<{ Querystring: Record<string, string> }>('/api/v1/loss', async (req) => ({ reports: await ledger.lossReports(req.query.deviceId || undefined) }));

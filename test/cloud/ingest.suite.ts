@@ -165,6 +165,28 @@ export function ingestSuite(name: string, setup: () => Promise<IngestEnv>): void
       expect(catalog.items.find((i) => i.sku === 'PASTA-500')!.price).toBe(139);
     });
 
+    it('sends commands to a box as request/response with a correlation id, 504 when it does not answer', async () => {
+      const id = deviceId('cmd');
+      const box = await connect(id);
+      await box.client.subscribeAsync(`tillbox/v1/${id}/cmd/+`, { qos: 1 });
+      box.client.on('message', (topic, payload) => {
+        if (!topic.startsWith(`tillbox/v1/${id}/cmd/`) || topic.endsWith('/reply')) return;
+        const cmd = JSON.parse(payload.toString()) as { correlation: string; replyTo?: string; args?: Record<string, unknown> };
+        const command = topic.split('/').at(-1);
+        if (command === 'silent') return;
+        void box.client.publishAsync(cmd.replyTo ?? `${topic}/reply`, JSON.stringify({ status: 'ok', data: { command, args: cmd.args ?? null }, correlation: cmd.correlation }), { qos: 1 });
+      });
+      const post = (command: string, body: unknown) =>
+        fetch(`${env.hq.httpUrl}/api/v1/devices/${id}/commands/${command}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const ok = await post('sync.status', { args: { verbose: true } });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toMatchObject({ status: 'ok', data: { command: 'sync.status', args: { verbose: true } }, correlation: expect.any(String) });
+      const silent = await post('silent', { timeoutMs: 300 });
+      expect(silent.status).toBe(504);
+      expect(await silent.json()).toMatchObject({ code: 'TB_TIMEOUT' });
+      expect((await post('bad%2Fname', {})).status).toBe(400);
+    });
+
     it('tracks fleet status (retained online/offline) as last seen', async () => {
       const id = deviceId('fleet');
       const box = await connect(id);
