@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { percentile } from './stats.ts';
 import { postSale } from '../test/support/box.ts';
-import { startCore, startFlowsProcess, startPrintResponder, until, SALE } from '../test/flows/support.ts';
+import { startCore, startDevicesProcess, startFlowsProcess, until, SALE } from '../test/flows/support.ts';
 import { SimPrinter } from '../drivers/sim/printer.ts';
 
 // The flows process through real processes: a demo core in a child, then
@@ -9,9 +9,9 @@ import { SimPrinter } from '../drivers/sim/printer.ts';
 // routes BREAD-WG to the `kitchen` printer). A sale goes in over HTTP and
 // comes out as a complete kitchen ticket on the ESC/POS simulator over TCP:
 // journal commit → pos/sale on the broker → tillbox in → routing function →
-// tillbox print → cmd/print → command responder (renders with the real
-// kitchen-ticket renderer) → TCP 9100 → simulator cut. Sales are sequential,
-// so the figures are latency, not throughput.
+// tillbox print → cmd/print → the devices process (`tillbox devices`: print
+// queue, kitchen-ticket renderer, ESC/POS driver) → TCP 9100 → simulator cut.
+// Sales are sequential, so the figures are latency, not throughput.
 
 export interface FlowsBench {
   /** Spawn of `tillbox flows` (core already up) to its ready line. */
@@ -33,7 +33,7 @@ export async function benchFlows(opts: { sales?: number } = {}): Promise<FlowsBe
   const sales = opts.sales ?? 200;
   const core = await startCore();
   const printer = await new SimPrinter({ port: 0 }).start();
-  const responder = await startPrintResponder(core, { kitchen: { port: printer.port }, bar: null, receipt: null });
+  const devices = await startDevicesProcess(core, { kitchen: printer.port });
   let flows;
   try {
     flows = await startFlowsProcess(core);
@@ -72,7 +72,7 @@ export async function benchFlows(opts: { sales?: number } = {}): Promise<FlowsBe
     };
   } finally {
     await flows?.stop();
-    await responder.stop();
+    await devices.stop();
     await printer.stop();
     await core.stop();
   }

@@ -4,15 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { postSale } from '../support/box.ts';
 import { SimPrinter } from '../../drivers/sim/printer.ts';
-import { startCore, startFlowsProcess, startPrintResponder, until, SALE, type CoreBox, type FlowsProcess } from './support.ts';
+import { roleClient, startCore, startDevicesProcess, startFlowsProcess, until, SALE, type CoreBox, type FlowsProcess } from './support.ts';
 
 // The real editor in a real browser: Debian's Chromium driven by
 // playwright-core (never a downloaded browser). An integrator logs in with
 // the box's generated credentials, finds the tillbox palette, imports and
 // deploys a flow that routes sales to the kitchen pass printer, and a sale
-// comes out of the ESC/POS printer simulator over TCP. The print command is
-// answered by a minimal responder that renders the ticket with the real
-// driver renderer and sends it to the simulator (test/flows/support.ts).
+// comes out of the ESC/POS printer simulator over TCP, printed by the real
+// devices process (`tillbox devices` with the simulator as printer `pass`).
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '../../test-artifacts');
@@ -20,14 +19,14 @@ const ARTIFACTS = resolve(import.meta.dirname, '../../test-artifacts');
 let core: CoreBox;
 let flows: FlowsProcess;
 let printer: SimPrinter;
-let responder: Awaited<ReturnType<typeof startPrintResponder>>;
+let devices: Awaited<ReturnType<typeof startDevicesProcess>>;
 let browser: Browser;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/setup-system.sh (Debian package chromium)`);
   core = await startCore();
   printer = await new SimPrinter({ port: 0, columns: 48 }).start();
-  responder = await startPrintResponder(core, { pass: { port: printer.port } });
+  devices = await startDevicesProcess(core, { pass: printer.port });
   flows = await startFlowsProcess(core);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -38,7 +37,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await flows?.stop();
-  await responder?.stop();
+  await devices?.stop();
   await printer?.stop();
   await core?.stop();
 }, 30_000);
@@ -84,9 +83,11 @@ describe('Node-RED editor in Chromium', () => {
     // Import the flow through the editor's own import dialog, into a new flow tab.
     await page.locator('#red-ui-workspace-chart').click({ position: { x: 600, y: 400 } });
     await page.keyboard.press('Control+i');
-    await page.locator('#red-ui-clipboard-dialog-import-text').fill(JSON.stringify(passFlow));
+    const importText = page.locator('#red-ui-clipboard-dialog-import-text');
+    await importText.fill(JSON.stringify(passFlow));
+    await importText.press('End'); // the editor validates the JSON on keyup, as when typing or pasting
     await page.locator('#red-ui-clipboard-dialog-import-opt-new').click();
-    await page.locator('#red-ui-clipboard-dialog-ok').click();
+    await page.locator('#red-ui-clipboard-dialog-ok:not(.disabled):not([disabled])').click({ timeout: 60_000 });
     await page.locator('#red-ui-workspace-chart').click({ position: { x: 700, y: 500 } });
 
     // Deploy.
@@ -98,6 +99,10 @@ describe('Node-RED editor in Chromium', () => {
     await page.locator('.red-ui-flow-node-status-label', { hasText: 'connected' }).first().waitFor({ timeout: 20_000 });
 
     // A sale through the POS API comes out of the pass printer (ESC/POS over TCP).
+    const watcher = await roleClient(core, 'admin');
+    const printed: Array<{ status: string }> = [];
+    watcher.on('message', (_t, p) => printed.push(JSON.parse(p.toString())));
+    await watcher.subscribeAsync(`store/${core.storeId}/devices/pass/printed`, { qos: 1 });
     const r = await postSale(core.httpPort, `browser-${Date.now()}`, SALE([{ sku: 'PASTA-500', qty: 2 }, { sku: 'OIL-500', qty: 1 }]));
     expect(r.status).toBe(201);
     const { seq } = r.json<{ seq: number }>();
@@ -106,7 +111,9 @@ describe('Node-RED editor in Chromium', () => {
     expect(text).toContain('2 X SPAGHETTI 500 G');
     expect(text).toContain('1 X OLIVE OIL 500 ML');
     expect(ticket.end).not.toBe('torn');
-    expect(responder.seen.filter((s) => s.printer === 'pass')).toHaveLength(1);
+    // The devices process confirms the job printed.
+    await until(() => printed.find((p) => p.status === 'printed'), 'the printed report');
+    await watcher.endAsync();
 
     await palette.scrollIntoViewIfNeeded();
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -186,4 +186,41 @@ export async function admin(url: string, token: string, method: string, path: st
     headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), 'node-red-deployment-type': 'full' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+}
+
+/**
+ * The real devices process (`tillbox devices`) with the given printers on
+ * TCP (the ESC/POS simulator), nothing discovered, no auto-printed receipts.
+ */
+export async function startDevicesProcess(core: CoreBox, printers: Record<string, number>): Promise<{ output(): string; stop(): Promise<void> }> {
+  const cfg = join(core.stateDir, 'devices-test.yaml');
+  const peripherals = Object.entries(printers).map(([id, port]) => `  - { id: ${id}, kind: printer, uri: "tcp://127.0.0.1:${port}", model: generic-80 }`);
+  writeFileSync(
+    cfg,
+    ['version: 1', 'peripherals:', ...peripherals, 'devices:', '  autoPrint: { enabled: false }', '  discovery: { usb: false, serialById: false }', '  demoSimulators: false', ''].join('\n'),
+  );
+  const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'devices', '--demo', '--config', cfg], {
+    cwd: ROOT,
+    env: { ...process.env, TILLBOX_STATE_DIR: core.stateDir, TILLBOX_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  await until(
+    () => {
+      if (child.exitCode !== null) throw new Error(`tillbox devices exited with ${child.exitCode}:\n${out}`);
+      return out.includes('tillbox devices ready') || undefined;
+    },
+    'tillbox devices to be ready',
+    60_000,
+  );
+  return {
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
