@@ -73,6 +73,9 @@ export class CasParser implements FrameParser {
     if (value === undefined || (sign !== ' ' && sign !== '-')) return { type: 'error', code: 'FORMAT', message: `unreadable weight ${JSON.stringify(text.slice(1, 8))}` };
     return { type: 'reading', reading: makeReading('cas', value, unit, { stable: sta === 'S' }) };
   }
+  get buffered(): number {
+    return this.#buf.data.length;
+  }
   takeGarbage(): { bytes: number; highBit: number } {
     return this.#buf.take();
   }

@@ -87,6 +87,9 @@ export class NciParser implements FrameParser {
     }
     return out;
   }
+  get buffered(): number {
+    return this.#buf.data.length;
+  }
   takeGarbage(): { bytes: number; highBit: number } {
     return this.#buf.take();
   }

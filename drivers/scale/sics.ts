@@ -70,6 +70,9 @@ export class SicsParser implements FrameParser {
     }
     return out;
   }
+  get buffered(): number {
+    return this.#buf.data.length;
+  }
   takeGarbage(): { bytes: number; highBit: number } {
     return this.#buf.take();
   }

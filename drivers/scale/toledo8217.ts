@@ -68,6 +68,9 @@ export class Toledo8217Parser implements FrameParser {
     if (value === undefined) return undefined;
     return { type: 'reading', reading: makeReading('toledo8217', value, this.#unit, { stable: true }) };
   }
+  get buffered(): number {
+    return this.#buf.data.length;
+  }
   takeGarbage(): { bytes: number; highBit: number } {
     return this.#buf.take();
   }

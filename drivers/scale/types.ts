@@ -23,6 +23,8 @@ export interface FrameParser {
   /** Bytes discarded as not part of any valid frame since the last takeGarbage(). */
   takeGarbage(): { bytes: number; highBit: number };
   reset(): void;
+  /** Bytes held waiting for the rest of a frame (bounded; fuzz tests check it). */
+  readonly buffered: number;
 }
 
 export interface ScaleIo {

@@ -9,6 +9,8 @@ export interface CodeDecoder {
   push(chunk: Buffer): string[];
   /** Codes dropped because they were too long or malformed (for diagnostics). */
   readonly dropped: number;
+  /** Characters/bytes held for an unfinished code (bounded by MAX_SCAN_LENGTH). */
+  readonly buffered: number;
   reset(): void;
 }
 
@@ -94,6 +96,10 @@ export class LineDecoder implements CodeDecoder {
     this.#buf += rest;
   }
 
+  get buffered(): number {
+    return this.#buf.length;
+  }
+
   reset(): void {
     this.#buf = '';
     this.#dropping = false;
@@ -160,6 +166,10 @@ export class HidPosDecoder implements CodeDecoder {
     const code = this.#aim + data;
     this.reset();
     return code.length > 0 ? [code] : [];
+  }
+
+  get buffered(): number {
+    return this.#size;
   }
 
   reset(): void {
@@ -354,6 +364,10 @@ export class KeyboardWedgeDecoder implements CodeDecoder {
     if (!entry) return undefined;
     if (mods & MOD_RALT) return entry[2];
     return mods & (MOD_LSHIFT | MOD_RSHIFT) ? entry[1] : entry[0];
+  }
+
+  get buffered(): number {
+    return this.#text.length;
   }
 
   reset(): void {

@@ -77,10 +77,15 @@ export function parseUri(uri: string): PeripheralUri {
   const scheme = m[1]!.toLowerCase();
   const rest = m[2]!;
   const [body, query = ''] = splitOnce(rest, '?');
-  const params = new URLSearchParams(query);
+  let params: URLSearchParams;
+  try {
+    params = new URLSearchParams(query);
+  } catch {
+    throw invalid(uri, 'unreadable query string');
+  }
   switch (scheme) {
     case 'serial': {
-      const path = decodeURIComponent(body);
+      const path = decode(uri, body);
       if (!path.startsWith('/')) throw invalid(uri, 'serial needs an absolute device path: serial:///dev/ttyUSB0 (three slashes)');
       if (path.includes('\0')) throw invalid(uri, 'NUL in path');
       const known = new Set(['baud', 'framing', 'flow']);
@@ -115,7 +120,7 @@ export function parseUri(uri: string): PeripheralUri {
       const [vid, pid, extra] = parts[0]!.split(':');
       if (extra !== undefined) throw invalid(uri, 'expected vid:pid');
       const out: UsbUri = { scheme, vendorId: hex16(uri, vid, 'vendor id'), productId: hex16(uri, pid, 'product id') };
-      if (parts[1] !== undefined) out.serialNumber = decodeURIComponent(parts[1]);
+      if (parts[1] !== undefined) out.serialNumber = decode(uri, parts[1]);
       for (const k of params.keys()) if (!(scheme === 'hid' && k === 'usagePage')) throw invalid(uri, `unknown ${scheme} option ${JSON.stringify(k)}`);
       const up = params.get('usagePage');
       if (up !== null) {
@@ -127,13 +132,21 @@ export function parseUri(uri: string): PeripheralUri {
     }
     case 'file': {
       if (query) throw invalid(uri, 'file takes no options');
-      const path = decodeURIComponent(body);
+      const path = decode(uri, body);
       if (!path.startsWith('/')) throw invalid(uri, 'file needs an absolute path: file:///dev/usb/lp0 (three slashes)');
       if (path.includes('\0')) throw invalid(uri, 'NUL in path');
       return { scheme, path };
     }
     default:
       throw invalid(uri, `unknown scheme ${JSON.stringify(scheme)} (serial, tcp, usb, hid, file)`);
+  }
+}
+
+function decode(uri: string, text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw invalid(uri, `bad percent-encoding in ${JSON.stringify(text)}`);
   }
 }
 
