@@ -97,3 +97,17 @@ describe('config', () => {
     expect(() => loadConfig({ file: '/nonexistent/tillbox.yaml', env: {} })).toThrow(/cannot read config file \/nonexistent\/tillbox.yaml/);
   });
 });
+
+describe('peripherals in the config', () => {
+  it('reports a duplicate id and a bad URI with their list positions', () => {
+    const issues = issuesOf(() =>
+      loadConfig({
+        file: file(
+          'version: 1\nperipherals:\n  - { id: p1, kind: printer, uri: "tcp://127.0.0.1:9100" }\n  - { id: p1, kind: scanner, uri: "serial:///dev/ttyUSB0?baud=fast" }\n',
+        ),
+        env: {},
+      }),
+    );
+    expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['peripherals.1.id', 'peripherals.1.uri']));
+  });
+});

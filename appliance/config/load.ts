@@ -5,6 +5,7 @@ import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { applyEnvOverrides } from './env.ts';
 import { ConfigError, setPath, type ConfigIssue } from './errors.ts';
+import { checkPeripherals } from './peripherals.ts';
 
 export { ConfigError, type ConfigIssue };
 
@@ -51,6 +52,8 @@ export function validateConfig(raw: unknown, source = 'config'): Config {
     }
     throw new ConfigError(source, issues);
   }
+  const crossField = checkPeripherals(doc.peripherals);
+  if (crossField.length) throw new ConfigError(source, crossField);
   return doc;
 }
 
