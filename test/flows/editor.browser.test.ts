@@ -94,7 +94,7 @@ describe('Node-RED editor in Chromium', () => {
     const deploy = page.locator('#red-ui-header-button-deploy');
     await expect(deploy.getAttribute('class')).resolves.not.toContain('disabled');
     await deploy.click();
-    await page.waitForFunction(() => document.querySelector('#red-ui-header-button-deploy')?.classList.contains('disabled'), undefined, { timeout: 20_000 });
+    await page.waitForFunction("document.querySelector('#red-ui-header-button-deploy')?.classList.contains('disabled')", undefined, { timeout: 20_000 });
     // The deployed print node reports its broker connection.
     await page.locator('.red-ui-flow-node-status-label', { hasText: 'connected' }).first().waitFor({ timeout: 20_000 });
 
