@@ -6,6 +6,8 @@ import type { NetConnectOpts, Socket } from 'node:net';
 import { HidTransport, type HidBinding } from './hid.ts';
 import { SerialTransport } from './serial.ts';
 import { TcpTransport } from './tcp.ts';
+import { FileTransport } from './file-device.ts';
+import { UsbPrinterTransport, type UsbPrinterBinding } from './usb-printer.ts';
 import { TransportError, TransportErrorCode, type Transport, type TransportContext } from './transport.ts';
 import { parseUri, type Framing } from './uri.ts';
 
@@ -16,11 +18,14 @@ export { SerialTransport, hangupAwareBinding } from './serial.ts';
 export { TcpTransport } from './tcp.ts';
 export { HidTransport, nodeHidBinding, type HidBinding, type HidDeviceInfo, type HidHandle } from './hid.ts';
 export { MockTransport } from './mock.ts';
+export { FileTransport } from './file-device.ts';
+export { UsbPrinterTransport, webUsbPrinterBinding, type UsbPrinterBinding } from './usb-printer.ts';
 export { listSerialById, serialIdentityOf, parseByIdName, type SerialIdentity } from './identity.ts';
 
 export interface TransportBindings {
   serial?: BindingInterface;
   hid?: HidBinding;
+  usb?: UsbPrinterBinding;
   connect?: (opts: NetConnectOpts) => Socket;
 }
 
@@ -45,7 +50,10 @@ export function createTransport(uri: string, opts: CreateTransportOptions): Tran
       if (!opts.bindings.hid) throw new TransportError(TransportErrorCode.Unsupported, `no HID binding given for ${uri}`);
       return new HidTransport({ vendorId: u.vendorId, productId: u.productId, binding: opts.bindings.hid, uri, ...(u.serialNumber ? { serialNumber: u.serialNumber } : {}), ...(u.usagePage !== undefined ? { usagePage: u.usagePage } : {}) }, ctx);
     case 'usb':
+      // usb:// is the USB printer class (bulk OUT/IN); HID devices use hid://.
+      if (!opts.bindings.usb) throw new TransportError(TransportErrorCode.Unsupported, `no USB binding given for ${uri}`);
+      return new UsbPrinterTransport({ vendorId: u.vendorId, productId: u.productId, binding: opts.bindings.usb, uri, ...(u.serialNumber ? { serialNumber: u.serialNumber } : {}) }, ctx);
     case 'file':
-      throw new TransportError(TransportErrorCode.Unsupported, `${u.scheme}:// transports are not implemented yet (${uri})`, { retryable: false });
+      return new FileTransport({ path: u.path, uri }, ctx);
   }
 }
