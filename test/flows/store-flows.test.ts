@@ -124,4 +124,14 @@ describe('hardened editor', () => {
     expect(types).not.toContain('file in');
     expect(flows.output()).not.toContain(core.account('flows').password);
   });
+
+  it('ships the tillbox examples in the import dialog', async () => {
+    const modules = (await (await admin(flows.url, token, 'GET', 'library/examples/flows/')).json()) as string[];
+    expect(modules).toContain('@tillbox/node-red-nodes');
+    const listing = JSON.stringify(await (await admin(flows.url, token, 'GET', 'library/examples/flows/@tillbox/node-red-nodes')).json());
+    expect(listing).toContain('01 Kitchen ticket for every sale');
+    const example = await admin(flows.url, token, 'GET', 'library/examples/flows/@tillbox/node-red-nodes/01 Kitchen ticket for every sale');
+    const nodes = JSON.parse(await example.text()) as Array<{ type: string }>;
+    expect(nodes.map((n) => n.type)).toContain('tillbox print');
+  });
 });
