@@ -13,6 +13,8 @@ export type BrokerKind = 'aedes' | 'mosquitto';
 export type DbKind = 'pglite' | 'postgres' | 'model';
 
 export interface CloudHq {
+  /** HQ's contiguous watermark for a device (0 when unknown). */
+  watermark(deviceId: string): Promise<number>;
   /** Every event HQ holds for a device, in seq order. */
   events(deviceId: string): Promise<HistoryEvent[]>;
   /** HQ's inventory delta per sku for a store. */
@@ -78,6 +80,9 @@ export async function startModelHq(brokerUrl: string): Promise<CloudHq> {
   const hq = new FakeHq({ url: brokerUrl });
   await hq.start();
   return {
+    async watermark(deviceId) {
+      return hq.ledger(deviceId).watermark;
+    },
     async events(deviceId) {
       return [...hq.ledger(deviceId).events.values()].sort((a, b) => a.seq - b.seq).map((e) => ({ id: e.id, seq: e.seq, deviceId: e.deviceId }));
     },

@@ -90,6 +90,10 @@ export async function startRealHq(brokerUrl: string, db: 'pglite' | 'postgres', 
       await launch(extra);
     },
     kill: () => halt('SIGKILL'),
+    async watermark(deviceId) {
+      const devices = await get<Array<{ deviceId: string; lastAppliedSeq: number }>>('/api/v1/devices');
+      return devices.find((d) => d.deviceId === deviceId)?.lastAppliedSeq ?? 0;
+    },
     async events(deviceId) {
       const all: HistoryEvent[] = [];
       let after = 0;

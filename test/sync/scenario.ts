@@ -35,11 +35,7 @@ export function deviceIdOf(box: BoxProcess): string {
 export async function drain(box: BoxProcess, cloud: Cloud, deviceId: string): Promise<void> {
   await drainWithLiveness(() => syncStatus(box.port), {
     stallMs: 30_000,
-    also: async () => {
-      const s = await syncStatus(box.port);
-      const hq = await cloud.hq.events(deviceId);
-      return hq.length >= s.lastSeq;
-    },
+    also: async () => (await cloud.hq.watermark(deviceId)) >= (await syncStatus(box.port)).lastSeq,
   });
 }
 

@@ -48,8 +48,10 @@ export async function trade(port: number, n: number, opts: { seed?: number; work
         if (res.status === 201 || res.status === 200) result.refunds++;
         else result.failures.push(`refund ${res.status} ${res.body}`);
       } else if (r < 0.2) {
-        const delta = Math.floor(random() * 5) + 1;
-        const res = await call(port, 'POST', '/api/v1/inventory/adjustments', { sku: skus[Math.floor(random() * skus.length)], delta: random() < 0.5 ? delta : -delta, reason: random() < 0.5 ? 'received' : 'damaged' }, { 'idempotency-key': key });
+        // Deliveries outweigh breakage, so stock stays positive (oversell is its own test).
+        const received = random() < 0.8;
+        const delta = received ? 20 + Math.floor(random() * 40) : -(1 + Math.floor(random() * 3));
+        const res = await call(port, 'POST', '/api/v1/inventory/adjustments', { sku: skus[Math.floor(random() * skus.length)], delta, reason: received ? 'received' : 'damaged' }, { 'idempotency-key': key });
         if (res.status === 201 || res.status === 200) result.adjustments++;
         else result.failures.push(`adjustment ${res.status} ${res.body}`);
       } else {
