@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { benchFsync, benchJournal } from './journal.ts';
 import { benchBroker } from './broker.ts';
 import { benchCore } from './core.ts';
+import { benchSync } from './sync.ts';
+import { benchFlows } from './flows.ts';
 
 // `npm run bench`: every figure is measured in this run, next to the baseline
 // it is judged against (raw fsync for the journal, Mosquitto for the broker),
@@ -22,6 +24,10 @@ try {
   const core = await benchCore();
   console.error('bench: broker vs mosquitto ...');
   const broker = await benchBroker({ workDir: join(work, 'broker') });
+  console.error('bench: sync (100,000 events backlogged, drained to HQ) ...');
+  const sync = await benchSync({ log: (m) => console.error(`  ${m}`) });
+  console.error('bench: flows (Node-RED) ...');
+  const flows = await benchFlows();
 
   const results = {
     measuredAt: new Date().toISOString(),
@@ -44,6 +50,17 @@ try {
       mosquittoQos1MsgPerSec: broker.mosquittoQos1MsgPerSec === null ? null : Math.round(broker.mosquittoQos1MsgPerSec),
     },
     core: { readyMs: core.readyMs, rssIdleMB: core.rssIdleMB, rssAfterMB: core.rssAfterMB },
+    sync: {
+      drainEventsPerSec: sync.drainEventsPerSec,
+      drainSeconds: sync.drainSeconds,
+      liveP50Ms: sync.liveP50Ms,
+      liveP99Ms: sync.liveP99Ms,
+      idleP99Ms: sync.idleP99Ms,
+      events: sync.events,
+      hq: sync.hq,
+      broker: sync.broker,
+    },
+    flows,
     ratios: {
       salesPerSec32OverFsync: round(core.salesPerSec32 / fsync.appendsPerSec),
       journalAppends32OverFsync: round(journalRaw.appendsPerSec32 / fsync.appendsPerSec),
@@ -55,6 +72,8 @@ try {
       'deliveredRatio == 1': broker.deliveredRatio === 1,
       'readyMs <= 1000': core.readyMs <= 1000,
       'rssAfterMB <= 128': core.rssAfterMB <= 128,
+      'sync.drainEventsPerSec >= 5000': sync.drainEventsPerSec >= 5000,
+      'sync.liveP99Ms <= 250': sync.liveP99Ms <= 250,
     },
   };
 
@@ -73,6 +92,10 @@ try {
     ['broker.deliveredRatio', results.broker.deliveredRatio],
     ['core.readyMs', results.core.readyMs],
     ['core.rssIdleMB / rssAfterMB', `${results.core.rssIdleMB} / ${results.core.rssAfterMB}`],
+    ['sync.drainEventsPerSec / drainSeconds', `${results.sync.drainEventsPerSec} / ${results.sync.drainSeconds}`],
+    ['sync.liveP50Ms / liveP99Ms / idleP99Ms', `${results.sync.liveP50Ms} / ${results.sync.liveP99Ms} / ${results.sync.idleP99Ms}`],
+    ['flows.readyMs / rssMB', `${results.flows.readyMs} / ${results.flows.rssMB}`],
+    ['flows.saleToTicketP50Ms / P99Ms', `${results.flows.saleToTicketP50Ms} / ${results.flows.saleToTicketP99Ms}`],
     ['ratio sales32 / fsync (target >= 10)', results.ratios.salesPerSec32OverFsync],
     ['ratio broker / mosquitto (target >= 0.5)', results.ratios.brokerOverMosquitto],
   ];
