@@ -13,6 +13,12 @@ export interface BoxClient {
   catalogUpdates: CatalogUpdate[];
   /** Publishes a batch (QoS 1) and waits for HQ's ack of that batchId. */
   send(batch: EventBatch, timeoutMs?: number): Promise<SyncAck>;
+  /**
+   * Like a real box: publishes the batch made by `make()` and, while no ack
+   * comes, resends a fresh one (new batch id) every `resendMs` — a message
+   * published while HQ's workers were not subscribed is simply gone.
+   */
+  sendUntilAcked(make: () => EventBatch, resendMs?: number, timeoutMs?: number): Promise<SyncAck>;
   /** Publishes raw bytes on the events topic and waits for the next ack with no batchId or the given one. */
   sendRaw(payload: string | Buffer, batchId?: string, timeoutMs?: number): Promise<SyncAck>;
   waitFor<T>(pick: () => T | undefined, what: string, timeoutMs?: number): Promise<T>;
@@ -57,6 +63,22 @@ export async function connectBox(url: string, deviceId: string, protocolVersion:
     async send(batch, timeoutMs) {
       await client.publishAsync(cloudTopics.events(deviceId), JSON.stringify(batch), { qos: 1 });
       return waitFor(() => acks.find((a) => a.batchId === batch.batchId), `ack of ${batch.batchId}`, timeoutMs);
+    },
+    async sendUntilAcked(make, resendMs = 1000, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      const ids = new Set<string>();
+      for (;;) {
+        const batch = make();
+        ids.add(batch.batchId);
+        await client.publishAsync(cloudTopics.events(deviceId), JSON.stringify(batch), { qos: 1 });
+        const until = Date.now() + resendMs;
+        while (Date.now() < until) {
+          const ack = acks.find((a) => a.batchId !== undefined && ids.has(a.batchId));
+          if (ack) return ack;
+          await sleep(10);
+        }
+        if (Date.now() > deadline) throw new Error(`${deviceId}: no ack within ${timeoutMs} ms despite resends`);
+      }
     },
     async sendRaw(payload, batchId, timeoutMs) {
       const before = acks.length;
