@@ -6,7 +6,7 @@ import { SimPrinter } from '../drivers/sim/printer.ts';
 
 // The flows process through real processes: a demo core in a child, then
 // `tillbox flows` in a child (the store flows with the demo overlay, which
-// routes BREAD-WG to the `kitchen` printer). A sale goes in over HTTP and
+// routes BREAD-WG, a deli item, to the demo printer `printer-1`). A sale goes in over HTTP and
 // comes out as a complete kitchen ticket on the ESC/POS simulator over TCP:
 // journal commit → pos/sale on the broker → tillbox in → routing function →
 // tillbox print → cmd/print → the devices process (`tillbox devices`: print
@@ -33,7 +33,7 @@ export async function benchFlows(opts: { sales?: number } = {}): Promise<FlowsBe
   const sales = opts.sales ?? 200;
   const core = await startCore();
   const printer = await new SimPrinter({ port: 0 }).start();
-  const devices = await startDevicesProcess(core, { kitchen: printer.port });
+  const devices = await startDevicesProcess(core, { 'printer-1': printer.port });
   let flows;
   try {
     flows = await startFlowsProcess(core);

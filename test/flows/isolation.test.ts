@@ -3,6 +3,8 @@ import type { MqttClient } from 'mqtt';
 import { postSale, readJournal } from '../support/box.ts';
 import { admin, adminToken, roleClient, startCore, startFlowsProcess, startPrintResponder, until, SALE, type CoreBox, type FlowsProcess } from './support.ts';
 
+const TWO_STATIONS = new URL('./fixtures/two-stations.json', import.meta.url).pathname;
+
 // A broken integrator flow cannot stop selling: core and flows are separate
 // processes and flows only talks to core through the broker. Proven with
 // HTTP sales while flows throw, spin synchronously (stopped by the function
@@ -38,7 +40,7 @@ beforeAll(async () => {
   watcher = await roleClient(core, 'admin');
   watcher.on('message', (topic, payload) => seen.push({ topic, payload: payload.toString() }));
   await watcher.subscribeAsync(`store/${core.storeId}/#`, { qos: 1 });
-  flows = await startFlowsProcess(core, { TILLBOX_FLOWS_FUNCTION_TIMEOUT_SEC: '1' });
+  flows = await startFlowsProcess(core, { TILLBOX_FLOWS_FUNCTION_TIMEOUT_SEC: '1', TILLBOX_FLOWS_OVERLAY: TWO_STATIONS });
   const nr = core.secrets().nodeRed!;
   token = await adminToken(flows.url, nr.username, nr.password);
   const current = (await (await admin(flows.url, token, 'GET', 'flows')).json()) as object[];

@@ -3,8 +3,10 @@ import type { MqttClient } from 'mqtt';
 import { call, postSale } from '../support/box.ts';
 import { admin, adminToken, roleClient, startCore, startFlowsProcess, startPrintResponder, until, SALE, type CoreBox, type FlowsProcess } from './support.ts';
 
+const TWO_STATIONS = new URL('./fixtures/two-stations.json', import.meta.url).pathname;
+
 // `tillbox flows` as its own process against a real core, with the base store
-// flows and the demo-store overlay deployed at start: kitchen/bar routing by
+// flows and a store overlay (test/flows/fixtures/two-stations.json) deployed at start: kitchen/bar routing by
 // category, low-stock and large-refund alerts, the end-of-day report; and the
 // hardened editor's admin API.
 
@@ -21,7 +23,7 @@ beforeAll(async () => {
   watcher = await roleClient(core, 'admin');
   watcher.on('message', (topic, payload) => seen.push({ topic, payload: payload.toString() }));
   await watcher.subscribeAsync(`store/${core.storeId}/#`, { qos: 1 });
-  flows = await startFlowsProcess(core);
+  flows = await startFlowsProcess(core, { TILLBOX_FLOWS_OVERLAY: TWO_STATIONS });
   const nr = core.secrets().nodeRed!;
   token = await adminToken(flows.url, nr.username, nr.password);
   // The store flows' nodes are connected once every tillbox node shows "connected".
@@ -40,9 +42,9 @@ afterAll(async () => {
 
 const printed = (printer: string) => responder.seen.filter((s) => s.printer === printer);
 
-describe('store flows (base + demo-store overlay)', () => {
+describe('store flows (base + a two-station overlay)', () => {
   it('deployed the versioned store flows at start, on locked tabs, under the fixed flows file name', async () => {
-    expect(flows.output()).toContain('store flows base 1 + demo-store r1');
+    expect(flows.output()).toContain('store flows base 1 + demo-store r7');
     const r = await admin(flows.url, token, 'GET', 'flows');
     const nodes = (await r.json()) as Array<{ id: string; type: string; locked?: boolean }>;
     const tabs = nodes.filter((n) => n.type === 'tab');
