@@ -121,7 +121,10 @@ export function parseUri(uri: string): PeripheralUri {
       if (extra !== undefined) throw invalid(uri, 'expected vid:pid');
       const out: UsbUri = { scheme, vendorId: hex16(uri, vid, 'vendor id'), productId: hex16(uri, pid, 'product id') };
       if (parts[1] !== undefined) out.serialNumber = decode(uri, parts[1]);
-      for (const k of params.keys()) if (!(scheme === 'hid' && k === 'usagePage')) throw invalid(uri, `unknown ${scheme} option ${JSON.stringify(k)}`);
+      for (const k of params.keys()) {
+        if (k === 'serial') throw invalid(uri, `the serial number goes in the path: ${scheme}://vid:pid/SERIAL, not ?serial=`);
+        if (!(scheme === 'hid' && k === 'usagePage')) throw invalid(uri, `unknown ${scheme} option ${JSON.stringify(k)}`);
+      }
       const up = params.get('usagePage');
       if (up !== null) {
         const n = Number(up);

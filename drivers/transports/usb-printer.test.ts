@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { FileTransport } from './file-device.ts';
 import { isDisconnectError, isTransportError, TransportErrorCode, type TransportClose } from './transport.ts';
 import { UsbPrinterTransport, type UsbDeviceLike, type UsbPrinterBinding } from './usb-printer.ts';
+import { parseUri } from './uri.ts';
 
 /** A printer-class USB device: bulk OUT 1 records, bulk IN 2 returns queued replies. */
 function fakePrinter() {
@@ -50,7 +51,12 @@ describe('USB printer-class transport (injected binding)', () => {
   it('claims the printer interface (kernel driver detached), writes bulk OUT, reads bulk IN', async () => {
     const f = fakePrinter();
     const t = new UsbPrinterTransport({ vendorId: 0x04b8, productId: 0x0202, serialNumber: 'X5Y0001', binding: f.binding });
-    expect(t.uri).toBe('usb://04b8:0202?serial=X5Y0001');
+    expect(t.uri).toBe('usb://04b8:0202/X5Y0001');
+    expect(parseUri(t.uri)).toEqual({ scheme: 'usb', vendorId: 0x04b8, productId: 0x0202, serialNumber: 'X5Y0001' });
+    // Whatever the serial holds, the URI the transport names parses back to it.
+    const odd = new UsbPrinterTransport({ vendorId: 0x04b8, productId: 0x0202, serialNumber: 'A/B ?1', binding: f.binding });
+    expect(parseUri(odd.uri)).toMatchObject({ serialNumber: 'A/B ?1' });
+    expect(() => parseUri('usb://04b8:0202?serial=X5Y0001')).toThrow(/usb:\/\/vid:pid\/SERIAL/);
     const got = new Promise<Buffer>((r) => t.once('data', r));
     await t.open();
     expect(f.calls).toEqual(['open', 'detach 0', 'claim 0']);

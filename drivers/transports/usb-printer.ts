@@ -47,6 +47,32 @@ export async function webUsbPrinterBinding(): Promise<UsbPrinterBinding> {
   };
 }
 
+/**
+ * webUsbPrinterBinding() loaded on first use: a devices process whose config
+ * has no usb:// printer never loads libusb, and a box without libusb gets a
+ * clear open error for that printer instead of a failed start.
+ */
+export function lazyWebUsbPrinterBinding(): UsbPrinterBinding {
+  let loaded: Promise<UsbPrinterBinding> | undefined;
+  let binding: UsbPrinterBinding | undefined;
+  return {
+    async find(f) {
+      loaded ??= webUsbPrinterBinding();
+      try {
+        binding = await loaded;
+      } catch (err) {
+        loaded = undefined;
+        throw new Error(`USB unavailable (libusb-1.0 missing?): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+      return binding.find(f);
+    },
+    onDisconnect(device, cb) {
+      // Only called after find() returned a device, so the binding is loaded.
+      return binding ? binding.onDisconnect(device, cb) : () => {};
+    },
+  };
+}
+
 export interface UsbPrinterTransportOptions {
   vendorId: number;
   productId: number;
@@ -70,7 +96,8 @@ export class UsbPrinterTransport extends TransportBase {
 
   constructor(opts: UsbPrinterTransportOptions, ctx: TransportContext = {}) {
     const hex = (n: number) => n.toString(16).padStart(4, '0');
-    super(opts.uri ?? `usb://${hex(opts.vendorId)}:${hex(opts.productId)}${opts.serialNumber ? `?serial=${encodeURIComponent(opts.serialNumber)}` : ''}`, ctx);
+    // The form parseUri reads back: usb://vid:pid/SERIAL (serial percent-encoded).
+    super(opts.uri ?? `usb://${hex(opts.vendorId)}:${hex(opts.productId)}${opts.serialNumber ? `/${encodeURIComponent(opts.serialNumber)}` : ''}`, ctx);
     this.#o = opts;
   }
 
