@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { call, postSale } from '../support/box.ts';
+import { tillbox } from '../support/cli.ts';
 import { admin, adminToken, roleClient, startCore, startFlowsProcess, startPrintResponder, until, SALE, type CoreBox, type FlowsProcess } from './support.ts';
 
 const TWO_STATIONS = new URL('./fixtures/two-stations.json', import.meta.url).pathname;
@@ -113,6 +114,15 @@ describe('hardened editor', () => {
     await expect(adminToken(flows.url, 'admin', 'password')).rejects.toThrow(/login failed/);
   });
 
+  it('tillbox secrets show prints the editor login that works', async () => {
+    const r = await tillbox(['secrets', 'show', '--json'], { TILLBOX_STATE_DIR: core.stateDir });
+    expect(r.code).toBe(0);
+    const { nodeRed } = JSON.parse(r.stdout) as { nodeRed: { username: string; password: string; credentialSecret: string } };
+    expect(nodeRed.username).toBe('admin');
+    expect(nodeRed.credentialSecret).toMatch(/^[0-9a-f]{64}$/);
+    await expect(adminToken(flows.url, nodeRed.username, nodeRed.password)).resolves.toMatch(/.+/);
+  }, 30_000);
+
   it('offers no palette installs and leaks no broker credentials through its settings', async () => {
     const settings = (await (await admin(flows.url, token, 'GET', 'settings')).json()) as { externalModules?: { palette?: { allowInstall?: boolean } } };
     expect(settings.externalModules?.palette?.allowInstall).toBe(false);
@@ -136,4 +146,18 @@ describe('hardened editor', () => {
     const nodes = JSON.parse(await example.text()) as Array<{ type: string }>;
     expect(nodes.map((n) => n.type)).toContain('tillbox print');
   });
+
+  // Last: it locks this address out of logging in for a minute.
+  // Node-RED's own brake (editor-api auth/strategies.js): more than 5 attempts for a
+  // user within 10 minutes are refused, whatever the password.
+  it('stops password guessing: after 5 failed logins even the right password is refused', async () => {
+    const attempt = (password: string) =>
+      fetch(new URL('auth/token', flows.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password }),
+      }).then((r) => r.status);
+    for (let i = 0; i < 6; i++) expect(await attempt(`guess-${i}`)).toBeGreaterThanOrEqual(400);
+    expect(await attempt(core.secrets().nodeRed!.password)).toBeGreaterThanOrEqual(400);
+  }, 60_000);
 });
