@@ -68,6 +68,7 @@ export async function startFlows(o: StartFlowsOptions): Promise<FlowsRuntime> {
   const started = new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));
 
   RED.init(server, settings);
+  pinTelemetryOff(o.hardened);
   app.use('/', RED.httpAdmin);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -97,4 +98,20 @@ export async function startFlows(o: StartFlowsOptions): Promise<FlowsRuntime> {
       return stopping;
     },
   };
+}
+
+/**
+ * `telemetry.enabled: false` in the settings is not the last word: an editor
+ * user can opt in from the settings panel (POST /settings/user
+ * telemetryEnabled), which schedules a daily call to nodered.org. The box
+ * never phones home, so in hardened mode the opt-in does nothing.
+ */
+function pinTelemetryOff(hardened: boolean): void {
+  if (!hardened) return;
+  const nodeRedRequire = createRequire(require.resolve('node-red'));
+  const runtimeRequire = createRequire(nodeRedRequire.resolve('@node-red/runtime'));
+  const telemetry = runtimeRequire('./telemetry/index.js') as { enable?: () => void; isEnabled?: () => unknown };
+  if (typeof telemetry.enable !== 'function') throw new Error('Node-RED telemetry module changed: review flows/runtime.ts pinTelemetryOff');
+  telemetry.enable = () => {};
+  telemetry.isEnabled = () => false;
 }

@@ -69,6 +69,8 @@ describe('Node-RED editor in Chromium', () => {
   it('logs in with the generated credentials, shows the tillbox palette, deploys a flow, and a sale prints on the simulator', async () => {
     const nr = core.secrets().nodeRed!;
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const requested: string[] = [];
+    page.on('request', (req) => requested.push(req.url()));
     await login(page, nr.username, nr.password);
 
     // The tillbox palette category with its nodes.
@@ -114,6 +116,10 @@ describe('Node-RED editor in Chromium', () => {
     // The devices process confirms the job printed.
     await until(() => printed.find((p) => p.status === 'printed'), 'the printed report');
     await watcher.endAsync();
+
+    // The editor works offline: every request it made went to the box.
+    const origin = new URL(flows.url).origin;
+    expect(requested.filter((u) => !u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:'))).toEqual([]);
 
     await palette.scrollIntoViewIfNeeded();
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -137,6 +137,13 @@ describe('hardened editor', () => {
     expect(flows.output()).not.toContain(core.account('flows').password);
   });
 
+  it('keeps telemetry off even when an editor user opts in', async () => {
+    const r = await admin(flows.url, token, 'POST', 'settings/user', { telemetryEnabled: true });
+    expect(r.status).toBeLessThan(300);
+    const settings = (await (await admin(flows.url, token, 'GET', 'settings')).json()) as { telemetryEnabled?: boolean };
+    expect(settings.telemetryEnabled).toBe(false);
+  });
+
   it('ships the tillbox examples in the import dialog', async () => {
     const modules = (await (await admin(flows.url, token, 'GET', 'library/examples/flows/')).json()) as string[];
     expect(modules).toContain('@tillbox/node-red-nodes');
