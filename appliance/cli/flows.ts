@@ -90,6 +90,7 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
     return 1;
   }
 
+  if (flows.storeFlowsError) console.error(`tillbox flows: store flows NOT deployed, the previous flows stay: ${flows.storeFlowsError}`);
   console.log(
     [
       `tillbox flows ready in ${Math.round(performance.now() - t0)} ms${f.hardened ? ' (hardened)' : ''}`,
@@ -98,7 +99,6 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
     ].join('\n'),
   );
 
-  if (flows.storeFlowsError) console.error(`tillbox flows: store flows NOT deployed, the previous flows stay: ${flows.storeFlowsError}`);
 
   // Core restarted on another broker port (port 0 in tests and demos): start
   // over so the broker settings are read again; the supervisor or systemd restarts us.

@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generate } from 'selfsigned';
+import { startCore, startFlowsProcess, type CoreBox } from './support.ts';
+
+// `tillbox flows` as an installer meets it: configuration mistakes are named
+// and stop it with exit 2, the LAN editor is HTTPS only, and a broken store
+// overlay leaves the flows deployed last time in place.
+
+const ROOT = resolve(import.meta.dirname, '../..');
+let core: CoreBox;
+
+beforeAll(async () => {
+  core = await startCore();
+}, 60_000);
+afterAll(async () => {
+  await core?.stop();
+});
+
+function runFlows(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'flows', '--demo'], {
+      cwd: ROOT,
+      env: { ...process.env, TILLBOX_STATE_DIR: core.stateDir, TILLBOX_FLOWS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    child.once('exit', (code) => res({ code, out }));
+  });
+}
+
+describe('tillbox flows', () => {
+  it('refuses to serve the editor on the LAN without TLS (exit 2, the setting named)', async () => {
+    const r = await runFlows({ TILLBOX_FLOWS_HOST: '0.0.0.0' });
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/flows\.host 0\.0\.0\.0 is not loopback: .*only over TLS \(set flows\.lanTls\.certFile and flows\.lanTls\.keyFile\)/);
+  }, 60_000);
+
+  it('serves the editor over HTTPS when lanTls is set', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-flows-tls-'));
+    const pems = await generate([{ name: 'commonName', value: 'tillbox-test' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' });
+    writeFileSync(join(dir, 'editor.key'), pems.private, { mode: 0o600 });
+    writeFileSync(join(dir, 'editor.crt'), pems.cert);
+    const flows = await startFlowsProcess(core, { TILLBOX_FLOWS_HOST: '127.0.0.2', TILLBOX_FLOWS_LAN_TLS_CERT_FILE: join(dir, 'editor.crt'), TILLBOX_FLOWS_LAN_TLS_KEY_FILE: join(dir, 'editor.key') });
+    try {
+      expect(flows.url).toMatch(/^https:\/\/127\.0\.0\.2:\d+\/$/);
+      const status = await new Promise<number>((res, rej) => {
+        const req = request(new URL('auth/login', flows.url), { rejectUnauthorized: false }, (r) => {
+          r.resume();
+          res(r.statusCode ?? 0);
+        });
+        req.on('error', rej);
+        req.end();
+      });
+      expect(status).toBe(200);
+    } finally {
+      await flows.stop();
+    }
+  }, 60_000);
+
+  it('keeps the flows deployed last time when the store overlay is broken, and says why', async () => {
+    const first = await startFlowsProcess(core);
+    await first.stop();
+    const flowFile = join(core.stateDir, 'flows', 'flows.json');
+    const before = readFileSync(flowFile, 'utf8');
+    const bad = join(mkdtempSync(join(tmpdir(), 'tillbox-overlay-')), 'bad.json');
+    writeFileSync(bad, JSON.stringify({ version: 1, store: 'demo-store', revision: 1, base: 99 }));
+    const second = await startFlowsProcess(core, { TILLBOX_FLOWS_OVERLAY: bad });
+    try {
+      expect(second.output()).toMatch(/store flows NOT deployed, the previous flows stay: .*written for base 99, this is base 1/);
+      expect(JSON.parse(readFileSync(flowFile, 'utf8'))).toEqual(JSON.parse(before));
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
+});
