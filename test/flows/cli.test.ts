@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generate } from 'selfsigned';
-import { startCore, startFlowsProcess, type CoreBox } from './support.ts';
+import { startCore, startFlowsProcess, until, type CoreBox } from './support.ts';
 
 // `tillbox flows` as an installer meets it: configuration mistakes are named
 // and stop it with exit 2, the LAN editor is HTTPS only, and a broken store
@@ -73,6 +73,7 @@ describe('tillbox flows', () => {
     writeFileSync(bad, JSON.stringify({ version: 1, store: 'demo-store', revision: 1, base: 99 }));
     const second = await startFlowsProcess(core, { TILLBOX_FLOWS_OVERLAY: bad });
     try {
+      await until(() => second.output().includes('NOT deployed') || undefined, 'the overlay error');
       expect(second.output()).toMatch(/store flows NOT deployed, the previous flows stay: .*written for base 99, this is base 1/);
       expect(JSON.parse(readFileSync(flowFile, 'utf8'))).toEqual(JSON.parse(before));
     } finally {
