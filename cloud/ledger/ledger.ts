@@ -301,6 +301,7 @@ export class Ledger {
     const held: JournalEvent[] = [];
     const nowMs = receivedAt.getTime();
     for (const e of fresh) (nowMs - hlcWallMs(e.hlc) > this.#thresholdMs ? held : applied).push(e);
+    const heldIds = new Set(held.map((e) => e.id));
 
     if (fresh.length > 0) {
       const rows = fresh.map((e) => ({
@@ -313,7 +314,7 @@ export class Ledger {
         hlc: e.hlc,
         payload: e.payload ?? null,
         recorded_at: e.recordedAt,
-        disposition: held.includes(e) ? 'held' : 'applied',
+        disposition: heldIds.has(e.id) ? 'held' : 'applied',
       }));
       await tx.query(
         `INSERT INTO events (device_id, seq, id, idempotency_key, store_id, type, hlc, payload, recorded_at, received_at, disposition)

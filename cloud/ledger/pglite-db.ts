@@ -74,15 +74,22 @@ export interface PgliteDbOptions {
 
 export class PgliteDb implements Db {
   readonly kind = 'pglite' as const;
-  readonly #db: Promise<PGlite>;
+  readonly #dataDir: string | undefined;
+  readonly #template: boolean;
+  #opening: Promise<PGlite> | undefined;
 
-  /** `dataDir` undefined = in memory (tests); a path = persistent (the demo). */
+  /** `dataDir` undefined = in memory (tests); a path = persistent (the demo). Opens on first use. */
   constructor(dataDir?: string, options: PgliteDbOptions = {}) {
-    this.#db = open(dataDir, options.template ?? true);
-    this.#db.catch(() => {}); // surfaced by the first query
+    this.#dataDir = dataDir;
+    this.#template = options.template ?? true;
   }
 
-  /** Resolves once the cluster is open (queries wait for it anyway). */
+  get #db(): Promise<PGlite> {
+    this.#opening ??= open(this.#dataDir, this.#template);
+    return this.#opening;
+  }
+
+  /** Opens the cluster now (queries open it on demand anyway). */
   async ready(): Promise<void> {
     await this.#db;
   }
@@ -109,6 +116,7 @@ export class PgliteDb implements Db {
   }
 
   async close(): Promise<void> {
-    await (await this.#db).close();
+    const opening = this.#opening;
+    if (opening) await (await opening).close();
   }
 }

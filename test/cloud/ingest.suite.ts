@@ -187,6 +187,16 @@ export function ingestSuite(name: string, setup: () => Promise<IngestEnv>): void
       expect((await post('bad%2Fname', {})).status).toBe(400);
     });
 
+    it('records loss reports from boxes (never silent)', async () => {
+      const id = deviceId('loss');
+      const box = await connect(id);
+      const at = new Date().toISOString();
+      const report = { v: 1, deviceId: id, entries: [{ lane: 'telemetry', rule: 'health', dropped: 17, firstDroppedAt: at, lastDroppedAt: at }], at };
+      await box.client.publishAsync(`tillbox/v1/${id}/loss`, JSON.stringify(report), { qos: 1 });
+      const got = await poll(env.hq, `/api/v1/loss?deviceId=${id}`, (b: { reports: { report: unknown }[] }) => b.reports[0]);
+      expect(got.report).toEqual(report);
+    });
+
     it('tracks fleet status (retained online/offline) as last seen', async () => {
       const id = deviceId('fleet');
       const box = await connect(id);
