@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { call, postSale } from '../support/box.ts';
@@ -46,6 +48,8 @@ const printed = (printer: string) => responder.seen.filter((s) => s.printer === 
 describe('store flows (base + a two-station overlay)', () => {
   it('deployed the versioned store flows at start, on locked tabs, under the fixed flows file name', async () => {
     expect(flows.output()).toContain('store flows base 1 + demo-store r7');
+    const onDisk = readdirSync(join(core.stateDir, 'flows')).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
+    expect(onDisk.filter((f) => f.startsWith('flows')).sort()).toEqual(['flows.json']); // never flows_<hostname>.json
     const r = await admin(flows.url, token, 'GET', 'flows');
     const nodes = (await r.json()) as Array<{ id: string; type: string; locked?: boolean }>;
     const tabs = nodes.filter((n) => n.type === 'tab');
