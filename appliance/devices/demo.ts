@@ -5,8 +5,13 @@
 //   scanner-1  a pseudo-terminal serial scanner; publish
 //              store/{s}/devices/scanner-1/cmd/simulate { correlation, args: { code } }
 //              (or let the demo scan a demo catalog item) and watch .../scan
+//   scale-1    a pseudo-terminal MT-SICS scale (protocol `auto`: the devices
+//              process probes it); publish store/{s}/devices/scale-1/cmd/simulate
+//              { correlation, args: { grams?, state? } } to put goods on it or
+//              shake it (state stable|motion|overload|underzero), watch .../weight
 import { PtyPort } from '../../drivers/sim/pty.ts';
 import { SimPrinter } from '../../drivers/sim/printer.ts';
+import { ScaleSimulator, type SimScaleState } from '../../drivers/sim/scale.ts';
 import type { Logger } from '../log.ts';
 import type { PeripheralEntry } from './config.ts';
 
@@ -14,8 +19,11 @@ export interface DemoSimulators {
   peripherals: PeripheralEntry[];
   printer: SimPrinter;
   scanner: PtyPort;
+  scale: ScaleSimulator;
   /** Make the simulated scanner read a code (AIM prefix optional: "]E04006381333931"). */
   scan(code: string): void;
+  /** Put a load on the simulated scale and/or change its state. */
+  weigh(change: { grams?: number; state?: SimScaleState }): void;
   stop(): Promise<void>;
 }
 
@@ -33,17 +41,23 @@ export async function startDemoSimulators(opts: DemoOptions): Promise<DemoSimula
   });
   printer.on('drawer', (d) => print(`[drawer-1 opened by pin ${d.pin}]\n`));
   const scanner = await PtyPort.open();
-  opts.log.info({ printer: printer.uri, scanner: scanner.path }, 'demo simulators started');
+  // 0.482 kg of bananas on the platter, steady: a weight to sell from the first minute.
+  const scale = await ScaleSimulator.start({ protocol: 'sics', grams: 482, state: 'stable' });
+  opts.log.info({ printer: printer.uri, scanner: scanner.path, scale: scale.path }, 'demo simulators started');
   return {
     printer,
     scanner,
+    scale,
     peripherals: [
       { id: 'printer-1', kind: 'printer', uri: printer.uri, model: 'epson-tm-t88', enabled: true },
       { id: 'drawer-1', kind: 'drawer', printer: 'printer-1', pin: 2, enabled: true },
       { id: 'scanner-1', kind: 'scanner', uri: `serial://${scanner.path}?baud=9600`, mode: 'serial', enabled: true },
+      { id: 'scale-1', kind: 'scale', uri: `serial://${scale.path}`, protocol: 'auto', enabled: true },
     ],
     scan: (code) => scanner.write(`${code}\r\n`),
+    weigh: ({ grams, state }) => scale.set(state ?? scale.model.state, grams),
     async stop() {
+      await scale.close().catch(() => {});
       await scanner.close().catch(() => {});
       await printer.stop().catch(() => {});
     },

@@ -3,43 +3,40 @@
 // protocol logic stays in drivers/.
 import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
-import type { BindingInterface } from '@serialport/bindings-cpp';
 import { PrintArgs, type PrintResult } from '../../contract/devices/printer.ts';
 import { DrawerOpenArgs } from '../../contract/devices/drawer.ts';
 import { ScannerDriver, type ScannerMode } from '../../drivers/scanner/scanner.ts';
 import { EscPosPrinter, type PrinterPort, type PrintOutcome } from '../../drivers/printer/printer.ts';
 import { PrintQueue, type PrintQueueContext } from '../../drivers/printer/queue.ts';
 import { findModel, MODELS, type PrinterModel } from '../../drivers/printer/models.ts';
-import { parseUri } from '../../drivers/transports/uri.ts';
-import { SerialTransport } from '../../drivers/transports/serial.ts';
-import { TcpTransport } from '../../drivers/transports/tcp.ts';
-import { TransportError, TransportErrorCode, type Transport } from '../../drivers/transports/transport.ts';
+import { createTransport as buildTransport, TransportError, TransportErrorCode, type Transport, type TransportBindings } from '../../drivers/transports/index.ts';
+import { parseUri, type Framing } from '../../drivers/transports/uri.ts';
+import { ScaleDriver, probeScale, getScaleProtocol, type ProbeCandidate } from '../../drivers/scale/scale.ts';
+import { SCALE_PROTOCOLS, type ScaleProtocolName } from '../../drivers/scale/types.ts';
+import type { WeightReading } from '../../contract/devices/scale.ts';
 import type { VariableMeasureLayout } from '../../contract/devices/scanner.ts';
+import type { KeyboardWedgeOptions } from '../../drivers/scanner/decoders.ts';
 import type { Logger } from '../log.ts';
 import type { CommandResult } from './bus.ts';
 import { errorText, type DriverFactory, type DriverHandle, type DriverHooks, type PeripheralSpec } from './runner.ts';
 
 export interface TransportDeps {
-  /** Serial binding (production: @serialport/bindings-cpp autoDetect()). */
-  serialBinding?: () => BindingInterface;
+  /**
+   * Bindings per transport, injected (never global, STYLE.md item 1):
+   * production gives bindings-cpp, node-hid and node-usb; tests and the demo
+   * give simulator-backed ones (pty, HidPlaybackBinding, fake USB devices).
+   */
+  bindings: TransportBindings;
   log: Logger;
 }
 
-/** Builds the transport a URI names. Throws a TransportError for a scheme this build cannot open yet. */
-export function createTransport(uri: string, deps: TransportDeps): Transport {
-  const u = parseUri(uri);
-  const ctx = { logger: deps.log };
-  switch (u.scheme) {
-    case 'serial': {
-      if (!deps.serialBinding) throw new TransportError(TransportErrorCode.Unsupported, 'no serial binding available');
-      return new SerialTransport({ path: u.path, baudRate: u.baudRate, framing: u.framing, rtscts: u.rtscts, binding: deps.serialBinding(), uri }, ctx);
-    }
-    case 'tcp':
-      return new TcpTransport({ host: u.host, port: u.port, uri }, ctx);
-    default:
-      // usb:// (printer class bulk), hid:// and file:// transports are not in drivers/transports yet.
-      throw new TransportError(TransportErrorCode.Unsupported, `${u.scheme}:// transport is not available in this build`, { retryable: false });
-  }
+/**
+ * Builds the transport a URI names through the one factory in
+ * drivers/transports (serial, tcp, usb printer class, hid, file). Throws a
+ * TransportError when this box has no binding for the scheme.
+ */
+export function createTransport(uri: string, deps: TransportDeps, serialOverride?: { baudRate: number; framing: Framing }): Transport {
+  return buildTransport(uri, { bindings: deps.bindings, logger: deps.log, ...(serialOverride ? { serialOverride } : {}) });
 }
 
 const ok = (data?: unknown): CommandResult => (data === undefined ? { status: 'ok' } : { status: 'ok', data });
@@ -58,6 +55,8 @@ function firstError(schema: Parameters<typeof Value.Errors>[0], value: unknown):
 
 export interface ScannerSettings {
   variableMeasure?: readonly VariableMeasureLayout[];
+  /** Keyboard-wedge scanners: the keyboard country the scanner emulates (config devices.keyboardLayout). */
+  keyboardLayout?: string;
 }
 
 export function scannerFactory(deps: TransportDeps, settings: ScannerSettings = {}): DriverFactory {
@@ -65,7 +64,8 @@ export function scannerFactory(deps: TransportDeps, settings: ScannerSettings = 
     const transport = createTransport(spec.uri, deps);
     const mode = (spec.options.mode as ScannerMode | undefined) ?? (transport.kind === 'hid' ? 'hid-pos' : 'serial');
     const parse = settings.variableMeasure ? { variableMeasure: settings.variableMeasure } : undefined;
-    const driver = new ScannerDriver({ transport, mode, logger: deps.log, ...(parse ? { parse } : {}) });
+    const keyboard: KeyboardWedgeOptions | undefined = settings.keyboardLayout ? { layout: settings.keyboardLayout } : undefined;
+    const driver = new ScannerDriver({ transport, mode, logger: deps.log, ...(parse ? { parse } : {}), ...(keyboard ? { keyboard } : {}) });
     driver.on('scan', (payload) => hooks.event('scan', payload));
     driver.on('error', () => {}); // rejected input is logged by the driver; never fatal
     driver.on('close', (info) => {
@@ -76,6 +76,100 @@ export function scannerFactory(deps: TransportDeps, settings: ScannerSettings = 
       stop: () => driver.stop().catch(() => {}),
       async command(name) {
         return unknown(spec, name);
+      },
+    };
+  };
+}
+
+// ------------------------------------------------------------ scale
+
+export interface ScaleSettings {
+  /** Pause between polls (default: the driver's, 200 ms). Tests shorten it. */
+  pollIntervalMs?: number;
+  /** Answer timeout per request while probing `auto` (default 400 ms). */
+  probeTimeoutMs?: number;
+}
+
+/**
+ * A serial (or tcp-bridged) scale: `protocol` sics | toledo8217 | cas | nci,
+ * or `auto` (the default) which probes them in turn with each protocol's
+ * line settings and keeps the first that answers. Publishes .../weight on
+ * change (contract/devices/scale.ts WeightReading); answers cmd/zero,
+ * cmd/tare (an error naming the protocol when it has no such command) and
+ * cmd/status ({ protocol, reading, supports }).
+ */
+export function scaleFactory(deps: TransportDeps, settings: ScaleSettings = {}): DriverFactory {
+  return (spec, hooks) => {
+    const wanted = spec.protocol ?? 'auto';
+    if (wanted !== 'auto') getScaleProtocol(wanted); // unknown protocol: the runner reports it as error state
+    const serial = parseUri(spec.uri).scheme === 'serial';
+    const log = deps.log.child({ peripheral: spec.id });
+    let driver: ScaleDriver | undefined;
+    let protocol: ScaleProtocolName | undefined = wanted === 'auto' ? undefined : (wanted as ScaleProtocolName);
+    let stopped = false;
+
+    const offline = (): CommandResult => ({ status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `scale ${spec.id} is not connected`, retryable: true } });
+    const failed = (err: unknown): CommandResult => {
+      const e = err as { code?: unknown; retryable?: unknown };
+      const out: CommandResult = { status: 'error', error: { code: typeof e?.code === 'string' ? e.code : 'TB_DEVICE_COMMAND_FAILED', message: errorText(err) } };
+      if (typeof e?.retryable === 'boolean') out.error.retryable = e.retryable;
+      return out;
+    };
+
+    return {
+      async start() {
+        stopped = false;
+        let line: ProbeCandidate | undefined;
+        if (!protocol) {
+          // `auto`: each candidate gets a fresh transport at its protocol's line settings (serial only).
+          const found = await probeScale(async (c) => createTransport(spec.uri, deps, serial ? { baudRate: c.baudRate, framing: c.framing } : undefined), {
+            logger: log,
+            ...(settings.probeTimeoutMs !== undefined ? { timeoutMs: settings.probeTimeoutMs } : {}),
+          });
+          if (!found) throw new Error(`no scale answered on ${spec.uri} (auto tried ${SCALE_PROTOCOLS.join(', ')}); set "protocol" and check the cable, baud rate and framing`);
+          line = found.candidate;
+          protocol = found.candidate.protocol;
+          log.info({ protocol, baudRate: line.baudRate }, 'scale protocol detected');
+        } else if (serial && !/[?&](baud|framing)=/.test(spec.uri)) {
+          // A configured protocol without explicit line settings uses the protocol's own defaults (8217/NCI: 7E1).
+          line = { protocol, ...getScaleProtocol(protocol).defaults };
+        }
+        if (stopped) return;
+        const transport = createTransport(spec.uri, deps, serial && line ? { baudRate: line.baudRate, framing: line.framing } : undefined);
+        const d = new ScaleDriver({ transport, protocol, logger: log, ...(settings.pollIntervalMs !== undefined ? { pollIntervalMs: settings.pollIntervalMs } : {}) });
+        d.on('weight', (r: WeightReading) => hooks.event('weight', r));
+        d.on('error', () => {}); // poll problems are logged by the driver (once per change)
+        d.on('close', (info) => {
+          if (info.disconnected) hooks.down(info.error ? `disconnected: ${info.error.message}` : 'disconnected', info.error);
+        });
+        driver = d;
+        await d.start();
+      },
+      async stop() {
+        stopped = true;
+        const d = driver;
+        driver = undefined;
+        if (!d) return;
+        await d.stop().catch(() => {});
+        d.removeAllListeners();
+        // `auto` probes again after a replug: another scale may sit on that port now.
+        if (wanted === 'auto') protocol = undefined;
+      },
+      async command(name) {
+        const d = driver;
+        if (name === 'status') {
+          return ok({ activeProtocol: protocol ?? null, reading: d?.lastReading ?? null, supports: protocol ? getScaleProtocol(protocol).supports : null });
+        }
+        if (name !== 'zero' && name !== 'tare') return unknown(spec, name);
+        if (!d) return offline();
+        try {
+          await (name === 'zero' ? d.zero() : d.tare());
+          // The next poll publishes the new weight; the reply carries a fresh reading too.
+          const reading = await d.read().catch(() => undefined);
+          return ok(reading ? { [name === 'zero' ? 'zeroed' : 'tared']: true, reading } : { [name === 'zero' ? 'zeroed' : 'tared']: true });
+        } catch (err) {
+          return failed(err); // ScaleError codes: TB_SCALE_UNSUPPORTED, _REFUSED (in motion), _TIMEOUT ...
+        }
       },
     };
   };

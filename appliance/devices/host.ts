@@ -13,7 +13,8 @@ import type { CommandResult, IncomingCommand, PosHandler, CommandHandler } from 
 import { toCommandError } from './bus.ts';
 import { specFromConfig } from './config.ts';
 import { discoveredId, lookup, usbUri } from './device-table.ts';
-import { drawerFactory, PrinterService, printerFactory, scannerFactory, type TransportDeps } from './drivers.ts';
+import type { TransportBindings } from '../../drivers/transports/index.ts';
+import { drawerFactory, PrinterService, printerFactory, scaleFactory, scannerFactory, type ScaleSettings, type TransportDeps } from './drivers.ts';
 import { hex4, SerialByIdWatcher, usbIdentity, type SerialEntry, type UsbDeviceInfo, type UsbEventSource } from './hotplug.ts';
 import { PeripheralRunner, type DriverFactory, type PeripheralSpec, type StateSink } from './runner.ts';
 import type { SaleSource } from './sales.ts';
@@ -34,11 +35,19 @@ export interface DevicesHostContext {
   sales: SaleSource;
   log: Logger;
   serialBinding?: () => BindingInterface;
+  /**
+   * Transport bindings for hid:// (node-hid or HidPlaybackBinding), usb://
+   * (node-usb WebUSB printer binding or a fake), tcp connect, serial. Injected
+   * per host, never global; `serialBinding` above wins for serial.
+   */
+  bindings?: TransportBindings;
+  /** Scale poll/probe timing (tests shorten the poll interval). */
+  scale?: ScaleSettings;
   /** Injected USB hotplug source; absent = no USB discovery. */
   usb?: UsbEventSource;
   /** Overrides config.devices.discovery.serialByIdDir (tests use a temp dir). */
   serialByIdDir?: string;
-  /** Extra driver factories by kind (scale lands here when drivers/scale has its driver). */
+  /** Replaces the built-in driver factory of a kind (tests). */
   factories?: Partial<Record<PeripheralSpec['kind'], DriverFactory>>;
   backoff?: { minMs: number; maxMs: number };
 }
@@ -81,10 +90,12 @@ export class DevicesHost {
     const { config, log, bus } = this.#ctx;
     mkdirSync(join(this.#ctx.dataDir, 'print'), { recursive: true, mode: 0o700 });
     this.#published = new Set(readJson<string[]>(this.#publishedFile) ?? []);
-    const deps: TransportDeps = { log, ...(this.#ctx.serialBinding ? { serialBinding: this.#ctx.serialBinding } : {}) };
+    const serial = this.#ctx.serialBinding?.();
+    const deps: TransportDeps = { log, bindings: { ...this.#ctx.bindings, ...(serial ? { serial } : {}) } };
     const vm = config.devices.variableMeasure;
     Object.assign(this.#factories, {
-      scanner: scannerFactory(deps, vm.length ? { variableMeasure: vm } : {}),
+      scanner: scannerFactory(deps, { ...(vm.length ? { variableMeasure: vm } : {}), keyboardLayout: config.devices.keyboardLayout }),
+      scale: scaleFactory(deps, this.#ctx.scale),
       printer: printerFactory(deps, this.#printers),
       drawer: drawerFactory(this.#printers, log),
       ...this.#ctx.factories,

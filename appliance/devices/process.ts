@@ -18,6 +18,7 @@ import { startDemoSimulators, type DemoSimulators } from './demo.ts';
 import { DevicesHost, type BusPort } from './host.ts';
 import { createLibusbSource, type UsbEventSource } from './hotplug.ts';
 import { SaleSource } from './sales.ts';
+import { lazyWebUsbPrinterBinding, nodeHidBinding, type TransportBindings } from '../../drivers/transports/index.ts';
 
 export interface DevicesProcessContext {
   config: Config;
@@ -31,6 +32,12 @@ export interface DevicesProcessContext {
   usb?: UsbEventSource | null;
   serialByIdDir?: string;
   clientId?: string;
+  /**
+   * Transport bindings (hid, usb, serial, connect). Tests inject simulator
+   * bindings here; production defaults: node-hid and node-usb's WebUSB
+   * printer binding, both loaded on first use.
+   */
+  bindings?: TransportBindings;
 }
 
 export class DevicesProcess {
@@ -97,12 +104,17 @@ export class DevicesProcess {
     });
     if (this.#ctx.usb !== null) this.#usb = this.#ctx.usb ?? (await createLibusbSource(log));
     let serialBinding: (() => BindingInterface) | undefined;
-    try {
-      const { autoDetect } = await import('@serialport/bindings-cpp');
-      const binding = autoDetect();
-      serialBinding = () => binding;
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'serial binding unavailable; serial peripherals cannot start');
+    if (this.#ctx.bindings?.serial) {
+      const injected = this.#ctx.bindings.serial;
+      serialBinding = () => injected;
+    } else {
+      try {
+        const { autoDetect } = await import('@serialport/bindings-cpp');
+        const binding = autoDetect();
+        serialBinding = () => binding;
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'serial binding unavailable; serial peripherals cannot start');
+      }
     }
     this.#host = new DevicesHost({
       config: { ...config, peripherals },
@@ -111,6 +123,7 @@ export class DevicesProcess {
       sales,
       log: namespaced(log, 'devices'),
       ...(serialBinding ? { serialBinding } : {}),
+      bindings: { hid: nodeHidBinding(), usb: lazyWebUsbPrinterBinding(), ...this.#ctx.bindings },
       ...(this.#usb ? { usb: this.#usb } : {}),
       ...(this.#ctx.serialByIdDir ? { serialByIdDir: this.#ctx.serialByIdDir } : {}),
     });
@@ -118,7 +131,10 @@ export class DevicesProcess {
     await bus.start();
   }
 
-  /** In demo mode scanner-1 takes `cmd/simulate { code }`: the simulator "reads" that code. */
+  /**
+   * In demo mode scanner-1 takes `cmd/simulate { code }` (the simulator "reads"
+   * that code) and scale-1 takes `cmd/simulate { grams?, state? }`.
+   */
   #demoCommands(bus: DeviceBus): BusPort {
     const demo = this.#demo;
     if (!demo) return bus;
@@ -134,6 +150,15 @@ export class DevicesProcess {
             const code = (cmd.args as { code?: unknown } | undefined)?.code;
             if (typeof code !== 'string' || code.length === 0 || code.length > 200 || /[\r\n]/.test(code)) return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: 'args.code must be a non-empty string without line breaks' } };
             demo.scan(code);
+            return { status: 'ok' };
+          }
+          if (cmd.peripheralId === 'scale-1' && cmd.command === 'simulate') {
+            const a = (cmd.args ?? {}) as { grams?: unknown; state?: unknown };
+            const states = ['stable', 'motion', 'overload', 'underzero'] as const;
+            const okGrams = a.grams === undefined || (Number.isInteger(a.grams) && (a.grams as number) >= 0 && (a.grams as number) <= 1_000_000);
+            const state = states.find((s) => s === a.state);
+            if (!okGrams || (a.state !== undefined && !state)) return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `args: { grams?: integer 0..1000000, state?: ${states.join('|')} }` } };
+            demo.weigh({ ...(a.grams !== undefined ? { grams: a.grams as number } : {}), ...(state ? { state } : {}) });
             return { status: 'ok' };
           }
           return handler(cmd);
