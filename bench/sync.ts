@@ -11,20 +11,25 @@ import { createDemoCatalog } from '../appliance/pos/demo-catalog.ts';
 import { PosService } from '../appliance/pos/pos-service.ts';
 import { CloudBridge } from '../appliance/sync/cloud-bridge.ts';
 import { startMosquitto } from '../test/support/mosquitto.ts';
+import { startRealHq } from '../test/sync/real-hq.ts';
 import { percentile } from './stats.ts';
 
 // Sync benchmark (issue 3 §4). A backlog of real POS sales (PosService on a
 // LevelJournal, contract-valid payloads) is built offline, then the bridge
-// connects and drains it through a real Mosquitto 2 to HQ. While it drains,
-// a new sale is made every 100 ms; its latency is commit on the box → HQ's
-// ack covering its seq seen on the broker (HQ acks only after its DB commit,
-// so this is an upper bound of "committed at HQ"). Idle latency: the same,
-// one sale at a time, with no backlog. Targets are reported, not asserted.
+// connects and drains it through a real Mosquitto 2 to the reference HQ
+// (its own process, PGlite) → drainEventsPerSec. Then a second backlog is
+// drained while a new sale is made every 100 ms; a sale's latency is its
+// commit on the box → HQ's ack covering its seq, seen on the broker (HQ acks
+// only after its DB commit, so this bounds "committed at HQ" from above).
+// Idle latency: the same, one sale at a time, no backlog. Targets are
+// reported, not asserted.
 
 export interface SyncBenchOptions {
   events?: number;
+  /** Size of the second backlog drained while live sales are measured (default 5,000). */
+  liveBacklog?: number;
   /** Starts HQ on the broker; returns a stopper. Default: the reference HQ (cloud/) on PGlite. */
-  startHq?: (brokerUrl: string, dataDir: string) => Promise<{ name: string; stop(): Promise<void> }>;
+  startHq?: (brokerUrl: string) => Promise<{ name: string; stop(): Promise<void> }>;
   log?: (msg: string) => void;
 }
 
@@ -35,6 +40,8 @@ export interface SyncBenchResult {
   liveP50Ms: number;
   liveP99Ms: number;
   liveSamples: number;
+  /** Phase 2 drain rate (backlog + a sale every 100 ms). */
+  drainWithLiveEventsPerSec: number;
   idleP99Ms: number;
   idleP50Ms: number;
   hq: string;
@@ -49,14 +56,20 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
   const deviceId = 'bench-box';
   const storeId = 'demo-store';
   const mosq = await startMosquitto();
-  const hq = await (opts.startHq ?? startReferenceHq)(mosq.url, join(dir, 'hq'));
+  const hq = await (opts.startHq ?? startReferenceHq)(mosq.url);
   const journal = new LevelJournal({ dir: join(dir, 'journal'), deviceId, storeId, log });
   await journal.start();
   const pos = new PosService({ journal, catalog: createDemoCatalog(), log, storeId, currency: 'EUR' });
   await pos.start();
-  const skus = ['MILK-1L', 'BUTTER-250', 'EGGS-10', 'BREAD-WG', 'PASTA-500', 'RICE-1K', 'COFFEE-500', 'OJ-1L'];
+  // Produce by weight (untracked): a synthetic 100k backlog on 8 tracked items
+  // would oversell them thousands of times and benchmark HQ's conflict path.
+  const produce = ['BANANA', 'APPLE-GALA', 'TOMATO'];
   let key = 0;
-  const sell = () => pos.sell({ lines: [{ sku: skus[key % skus.length]!, qty: 1 + (key % 3) }, { sku: 'BANANA', weightGrams: 500 + (key % 700) }].slice(0, 1 + (key % 2)), tenders: [{ type: 'cash', amount: 100_000 }] }, `bench-${key++}`);
+  const sell = () => {
+    const k = key++;
+    const lines = [{ sku: produce[k % 3]!, weightGrams: 200 + (k % 900) }, { sku: produce[(k + 1) % 3]!, weightGrams: 300 + (k % 500) }].slice(0, 1 + (k % 2));
+    return pos.sell({ lines, tenders: [{ type: 'cash', amount: 100_000 }] }, `bench-${k}`);
+  };
 
   const watcher = await mqtt.connectAsync(mosq.url, { clientId: 'bench-watcher', protocolVersion: 5 });
   const waiting = new Map<number, { t0: number; done: (ms: number) => void }>();
@@ -88,33 +101,62 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
 
     const config = validateConfig({ version: 1, cloud: { url: mosq.url } }).cloud;
     const bridge = new CloudBridge({ journal, config, deviceId, storeId, stateDir: dir, log });
-    say(`bench sync: draining to ${hq.name} through mosquitto ...`);
+    const ackedAtLeast = async (target: number, t0: number) => {
+      let lastReport = performance.now();
+      for (;;) {
+        const st = await bridge.status();
+        if (st.lastAckedSeq >= target) return (performance.now() - t0) / 1000;
+        if (performance.now() - lastReport > 10_000) {
+          lastReport = performance.now();
+          say(`bench sync: ${st.lastAckedSeq}/${target} acked after ${((lastReport - t0) / 1000).toFixed(0)} s (in flight ${st.inFlight}, ack timeouts ${st.lane?.ackTimeouts})`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+
+    // Phase 1: the backlog alone.
+    say(`bench sync: draining ${total} to ${hq.name} through mosquitto ...`);
     const t0 = performance.now();
     await bridge.start();
+    const drainSeconds = await ackedAtLeast(total, t0);
+
+    // Phase 2: a second, smaller backlog built offline, drained while a sale is made every 100 ms.
+    const second = Math.min(total, opts.liveBacklog ?? 5_000);
+    await bridge.stop();
+    say(`bench sync: live latency while a ${second}-event backlog drains ...`);
+    for (let done = 0; done < second; ) {
+      const n = Math.min(1000, second - done);
+      await Promise.all(Array.from({ length: n }, sell));
+      done += n;
+    }
+    const target = journal.lastSeq;
+    const bridge2 = new CloudBridge({ journal, config, deviceId, storeId, stateDir: dir, log });
+    const t1 = performance.now();
+    await bridge2.start();
     const live: number[] = [];
     let draining = true;
     const drained = (async () => {
-      while ((await bridge.status()).lastAckedSeq < total) await new Promise((r) => setTimeout(r, 20));
-      return (performance.now() - t0) / 1000;
-    })().finally(() => (draining = false));
-    const liveLoop = (async () => {
-      while (draining) {
-        const p = timedSale().then((ms) => live.push(ms));
-        await new Promise((r) => setTimeout(r, 100));
-        void p;
+      for (;;) {
+        if ((await bridge2.status()).lastAckedSeq >= target) return (performance.now() - t1) / 1000;
+        await new Promise((r) => setTimeout(r, 20));
       }
-    })();
-    const drainSeconds = await drained;
-    await liveLoop;
-    await bridge.whenSynced();
-
+    })().finally(() => (draining = false));
+    const pendingLive: Promise<unknown>[] = [];
+    while (draining) {
+      pendingLive.push(timedSale().then((ms) => live.push(ms)));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const secondSeconds = await drained;
+    await Promise.all(pendingLive);
+    await bridge2.whenSynced();
+    const bridgeForIdle = bridge2;
     say('bench sync: idle latency ...');
     const idle: number[] = [];
     for (let i = 0; i < 200; i++) {
       idle.push(await timedSale());
       await new Promise((r) => setTimeout(r, 10));
     }
-    await bridge.stop();
+    await bridgeForIdle.stop();
     return {
       events: total,
       drainEventsPerSec: Math.round(total / drainSeconds),
@@ -122,6 +164,7 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
       liveP50Ms: Math.round(percentile(live, 50) * 10) / 10,
       liveP99Ms: Math.round(percentile(live, 99) * 10) / 10,
       liveSamples: live.length,
+      drainWithLiveEventsPerSec: Math.round(second / secondSeconds),
       idleP50Ms: Math.round(percentile(idle, 50) * 10) / 10,
       idleP99Ms: Math.round(percentile(idle, 99) * 10) / 10,
       hq: hq.name,
@@ -138,13 +181,12 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
 }
 
 async function startReferenceHq(brokerUrl: string): Promise<{ name: string; stop(): Promise<void> }> {
-  const { FakeHq } = await import('../appliance/sync/testing.ts');
-  const hq = new FakeHq({ url: brokerUrl });
-  await hq.start();
-  return { name: 'contract model (in-memory)', stop: () => hq.stop() };
+  const hq = await startRealHq(brokerUrl, 'pglite');
+  return { name: 'reference HQ (tillbox-hq process, PGlite)', stop: () => hq.stop() };
 }
 
 if (import.meta.main) {
   const events = Number(process.argv[2] ?? 100_000);
-  console.log(JSON.stringify(await benchSync({ events }), null, 2));
+  const liveBacklog = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
+  console.log(JSON.stringify(await benchSync({ events, ...(liveBacklog === undefined ? {} : { liveBacklog }) }), null, 2));
 }
