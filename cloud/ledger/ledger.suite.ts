@@ -225,6 +225,15 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
       expect(out.conflicts).toEqual([expect.objectContaining({ deviceId: 'box-b', seq: 2, status: 'resolved', resolution: expect.objectContaining({ decision: 'accept', by: 'hq' }) })]);
       open = await ledger.conflicts({ status: 'open' });
       expect(open).toHaveLength(0);
+      // A later earlier-HLC sale makes it fall short again: re-opened, the old resolution kept in the detail.
+      a.sale([{ sku: 'LAST', qty: 3 }]);
+      await ledger.applyBatch(a.batch(2, 2));
+      open = await ledger.conflicts({ status: 'open' });
+      expect(open.map((c) => [c.deviceId, c.seq, c.compensation?.qty])).toEqual([
+        ['box-b', 1, 1],
+        ['box-b', 2, 2],
+      ]);
+      expect(open[1]!.detail).toMatch(/reopened: the shortfall changed; it was resolved accept by hq/);
     });
 
     it('flags a price override HQ did not authorize; an authorized manager override passes', async () => {

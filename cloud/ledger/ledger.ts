@@ -625,7 +625,9 @@ export class Ledger {
       `INSERT INTO conflicts (id, dedupe_key, device_id, store_id, seq, event_id, kind, status, detail, sku, compensation, created_at, updated_at)
        SELECT x.id, x.dedupe_key, x.device_id, x.store_id, x.seq, x.event_id, 'oversell', 'open', x.detail, x.sku, x.compensation, $2, $2
        FROM jsonb_to_recordset($1::jsonb) AS x(id text, dedupe_key text, device_id text, store_id text, seq bigint, event_id text, detail text, sku text, compensation jsonb)
-       ON CONFLICT (dedupe_key) DO UPDATE SET status = 'open', detail = EXCLUDED.detail, compensation = EXCLUDED.compensation, resolution = NULL, updated_at = EXCLUDED.updated_at
+       ON CONFLICT (dedupe_key) DO UPDATE SET status = 'open', compensation = EXCLUDED.compensation, resolution = NULL, updated_at = EXCLUDED.updated_at,
+         detail = EXCLUDED.detail || CASE WHEN conflicts.resolution IS NULL THEN '' ELSE
+           ' (reopened: the shortfall changed; it was resolved ' || (conflicts.resolution->>'decision') || ' by ' || (conflicts.resolution->>'by') || ' at ' || (conflicts.resolution->>'at') || ')' END
        RETURNING *`,
       [JSON.stringify(rows), at],
     );
