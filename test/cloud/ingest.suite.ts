@@ -187,6 +187,28 @@ export function ingestSuite(name: string, setup: () => Promise<IngestEnv>): void
       expect((await post('bad%2Fname', {})).status).toBe(400);
     });
 
+    it('holds an event older than the review threshold for a human, acks it, and applies it when accepted', async () => {
+      const id = deviceId('stale');
+      const box = await connect(id);
+      const fake = new FakeBox({ deviceId: id, storeId: `stale-store-${n}`, clock: () => Date.now() - 100 * 3600_000 });
+      const old = fake.sale([{ sku: 'MILK-1L', qty: 2 }]);
+      fake.setClock(Date.now);
+      fake.sale([{ sku: 'MILK-1L', qty: 1 }]);
+      const ack = await box.send(fake.batch(1, 2));
+      expect(ack).toMatchObject({ result: 'applied', lastAppliedSeq: 2 });
+      expect(ack.conflicts).toEqual([expect.objectContaining({ kind: 'stale-event', status: 'held', seq: 1, eventId: old.id })]);
+      const inv = async () => ((await getJson<{ inventory: { delta: number }[] }>(env.hq, `/api/v1/inventory?storeId=${fake.storeId}`)).inventory[0]?.delta);
+      expect(await inv()).toBe(-1);
+      const r = await fetch(`${env.hq.httpUrl}/api/v1/conflicts/${ack.conflicts[0]!.id}/resolve`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ decision: 'accept', by: 'ops' }),
+      });
+      expect(r.status).toBe(200);
+      expect(await inv()).toBe(-3);
+      await box.waitFor(() => box.conflictUpdates.find((u) => u.conflicts.some((c) => c.eventId === old.id && c.status === 'resolved')), 'resolution of the held event');
+    });
+
     it('records loss reports from boxes (never silent)', async () => {
       const id = deviceId('loss');
       const box = await connect(id);
