@@ -17,8 +17,19 @@ if (!dir) {
   process.exit(2);
 }
 
+// stdout is a non-blocking pipe: when a loaded parent reads slowly, writeSync
+// fails with EAGAIN. Retry until the whole line is in the pipe, so the
+// protocol's ordering (intent before append, ack after it) holds.
 const say = (obj: unknown): void => {
-  writeSync(1, `${JSON.stringify(obj)}\n`);
+  const line = Buffer.from(`${JSON.stringify(obj)}\n`);
+  for (let off = 0; off < line.length; ) {
+    try {
+      off += writeSync(1, line, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
 };
 
 const journal = new LevelJournal({ dir, deviceId: 'crash-box', storeId: 'crash-store', log: silentLogger() });
