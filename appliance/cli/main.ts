@@ -20,8 +20,9 @@ program
   .description('start the box: every process as a supervised child (core, devices, flows)')
   .option('-c, --config <file>', 'YAML config file')
   .option('--demo', 'demo mode: demo catalog and store, open loopback access')
+  .option('--with-hq', 'also run the reference HQ (embedded cloud broker + PGlite) and sync the box to it')
   .option('--state-dir <dir>', 'state directory (default: $TILLBOX_STATE_DIR or ./.tillbox)')
-  .action(async (opts: { config?: string; demo?: boolean; stateDir?: string }) => {
+  .action(async (opts: { config?: string; demo?: boolean; stateDir?: string; withHq?: boolean }) => {
     const { runStart } = await import('./start.ts');
     process.exitCode = await runStart(opts);
   });

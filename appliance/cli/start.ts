@@ -1,15 +1,19 @@
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/index.ts';
 import { createRootLogger, namespaced } from '../log.ts';
-import { Supervisor } from '../supervisor/supervisor.ts';
+import { Supervisor, type ChildSpec } from '../supervisor/supervisor.ts';
 
 export interface StartOptions {
   config?: string;
   demo?: boolean;
   stateDir?: string;
+  /** Also run the reference HQ (cloud/, embedded cloud broker + PGlite) and point the box at it: `npm start`. */
+  withHq?: boolean;
 }
 
 const MAIN = resolve(import.meta.dirname, 'main.ts');
+// Spawned by path, not imported: the box never depends on HQ code.
+const HQ_MAIN = resolve(import.meta.dirname, '../../cloud/hq/main.ts');
 
 /**
  * `tillbox start`: every process of the box as supervised children (core now;
@@ -18,14 +22,17 @@ const MAIN = resolve(import.meta.dirname, 'main.ts');
 export async function runStart(opts: StartOptions): Promise<number> {
   const common = [...(opts.config ? ['--config', opts.config] : []), ...(opts.demo ? ['--demo'] : []), ...(opts.stateDir ? ['--state-dir', opts.stateDir] : [])];
   const log = namespaced(createRootLogger(), 'supervisor');
+  const enabled = enabledProcesses(opts);
+  const hq = opts.withHq ? demoHq() : undefined;
   const supervisor = new Supervisor({
     log,
     children: [
-      { name: 'core', args: [MAIN, 'core', ...common] },
+      ...(hq ? [hq.child] : []),
+      { name: 'core', args: [MAIN, 'core', ...common], ...(hq ? { env: hq.boxEnv } : {}) },
       // The devices process waits for core itself; its crash is restarted alone and never stops selling.
-      ...(devicesEnabled(opts) ? [{ name: 'devices', args: [MAIN, 'devices', ...common] }] : []),
+      ...(enabled.devices ? [{ name: 'devices', args: [MAIN, 'devices', ...common] }] : []),
       // Integrator flows run in their own process with the flows role; a flow that spins or throws never reaches selling.
-      ...(flowsEnabled(opts) ? [{ name: 'flows', args: [MAIN, 'flows', ...common] }] : []),
+      ...(enabled.flows ? [{ name: 'flows', args: [MAIN, 'flows', ...common] }] : []),
     ],
     onFatal: (_name, code) => finish(code),
   });
@@ -40,20 +47,24 @@ export async function runStart(opts: StartOptions): Promise<number> {
   return code;
 }
 
-/** `devices.enabled: false` keeps the devices process out (a box without peripherals). A bad config is core's to report. */
-function devicesEnabled(opts: StartOptions): boolean {
+/**
+ * `devices.enabled` / `flows.enabled: false` keep those processes out (a box
+ * without peripherals or flows). A bad config is core's to report, with exit 2.
+ */
+function enabledProcesses(opts: StartOptions): { devices: boolean; flows: boolean } {
   try {
-    return loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} }).devices.enabled;
+    const config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
+    return { devices: config.devices.enabled, flows: config.flows.enabled };
   } catch {
-    return true;
+    return { devices: true, flows: true };
   }
 }
 
-/** `flows.enabled: false` keeps the flows process (Node-RED) out. A bad config is core's to report. */
-function flowsEnabled(opts: StartOptions): boolean {
-  try {
-    return loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} }).flows.enabled;
-  } catch {
-    return true;
-  }
+/** The demo HQ child and where the box finds its broker (TILLBOX_CLOUD_URL, unless already set). */
+function demoHq(): { child: ChildSpec; boxEnv: NodeJS.ProcessEnv } {
+  const port = process.env.HQ_MQTT_PORT ?? '1884';
+  return {
+    child: { name: 'hq', args: [HQ_MAIN], env: { HQ_MQTT_PORT: port } },
+    boxEnv: process.env.TILLBOX_CLOUD_URL ? {} : { TILLBOX_CLOUD_URL: `mqtt://127.0.0.1:${port}` },
+  };
 }
