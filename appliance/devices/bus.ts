@@ -75,6 +75,7 @@ export interface DeviceBusEvents {
 
 const Envelope = CommandRequest(Type.Unknown());
 const MAX_COMMAND_BYTES = 512 * 1024;
+const EARLY_EVENTS_MAX = 1000;
 
 export class DeviceBus extends EventEmitter<DeviceBusEvents> {
   readonly #ctx: DeviceBusContext;
@@ -89,6 +90,8 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
   #stopping = false;
   #everConnected = false;
   #peripheralIds: () => string[] = () => [...this.#states.keys()];
+  /** Events published before start() made the client (a scan read while the bus comes up); bounded. */
+  #early: Array<{ topic: string; payload: string }> = [];
 
   constructor(ctx: DeviceBusContext) {
     super();
@@ -152,7 +155,13 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
     client.on('connect', () => {
       this.#attempt = 0;
       this.#everConnected = true;
-      void this.#onConnect().then(() => this.emit('connected'));
+      void this.#onConnect().then(() => {
+        // Births first, then what the peripherals said while we were still connecting.
+        const early = this.#early;
+        this.#early = [];
+        for (const e of early) this.#publish(e.topic, e.payload, false);
+        this.emit('connected');
+      });
     });
     client.connect();
     return first;
@@ -222,7 +231,13 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
 
   #publish(topic: string, payload: string, retain: boolean): void {
     const client = this.#client;
-    // States are republished on connect; events while offline are queued by mqtt.js (QoS 1).
+    // States are republished on connect; events while offline are queued by mqtt.js (QoS 1),
+    // and events from before start() (no client yet) here, until the first connect.
+    if (!client && !retain && !this.#stopping) {
+      this.#early.push({ topic, payload });
+      if (this.#early.length > EARLY_EVENTS_MAX) this.#early.shift();
+      return;
+    }
     if (!client || (retain && !client.connected)) return;
     client.publish(topic, payload, { qos: 1, retain }, (err) => {
       if (err) this.#ctx.log.debug({ err: err.message, topic }, 'publish failed');

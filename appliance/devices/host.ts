@@ -105,6 +105,7 @@ export class DevicesHost {
     bus.onPosEvent((type, event) => this.#posEvent(type, event));
 
     const byIdDir = this.#ctx.serialByIdDir ?? config.devices.discovery.serialByIdDir;
+    const usbEvents = this.#ctx.usb !== undefined && config.devices.discovery.usb;
     // Configured peripherals first: they own their ids and their devices.
     for (const entry of config.peripherals) {
       if (!entry.enabled) continue;
@@ -113,8 +114,10 @@ export class DevicesHost {
       const runner = this.#addRunner(spec);
       const bound = bindingOf(spec, byIdDir);
       if (bound?.type === 'by-id') this.#byIdBindings.set(bound.name, spec.id);
-      else if (bound?.type === 'usb') this.#usbBindings.set(bound.key, spec.id);
-      else void runner.attach(); // tcp, plain device paths: always wanted; the runner retries
+      else if (bound?.type === 'usb' && usbEvents) this.#usbBindings.set(bound.key, spec.id);
+      // tcp, plain device paths, and usb/hid without USB hotplug events (no libusb, discovery
+      // off): always wanted; the runner retries the open with backoff until the device answers.
+      else void runner.attach();
     }
     // Peripherals published by an earlier run that no longer exist: clear their retained state.
     for (const id of this.#published) if (!this.#runners.has(id)) bus.clearState(id);

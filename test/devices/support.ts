@@ -10,6 +10,7 @@ import { statePaths } from '../../appliance/state/state-dir.ts';
 import { validateConfig } from '../../appliance/config/index.ts';
 import { silentLogger } from '../../appliance/log.ts';
 import { DevicesProcess } from '../../appliance/devices/process.ts';
+import type { TransportBindings } from '../../drivers/transports/index.ts';
 
 export interface Observed {
   topic: string;
@@ -86,7 +87,7 @@ export function isState(id: string, state: string) {
   return (m: Observed) => m.topic.endsWith(`/devices/${id}/state`) && m.payload !== '' && m.json().state === state;
 }
 
-export async function startDevices(stateDir: string, opts: { demo?: boolean; config?: Record<string, unknown>; serialByIdDir?: string; printDemo?: (t: string) => void } = {}): Promise<DevicesProcess> {
+export async function startDevices(stateDir: string, opts: { demo?: boolean; config?: Record<string, unknown>; serialByIdDir?: string; printDemo?: (t: string) => void; bindings?: TransportBindings } = {}): Promise<DevicesProcess> {
   const config = validateConfig({ version: 1, demo: opts.demo ?? true, ...opts.config });
   const p = new DevicesProcess({
     config,
@@ -96,6 +97,7 @@ export async function startDevices(stateDir: string, opts: { demo?: boolean; con
     serialByIdDir: opts.serialByIdDir ?? join(mkdtempSync(join(tmpdir(), 'tillbox-byid-')), 'by-id'),
     waitForCoreMs: 30_000,
     printDemo: opts.printDemo ?? (() => {}),
+    ...(opts.bindings ? { bindings: opts.bindings } : {}),
   });
   await p.start();
   return p;
