@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { VariableMeasureLayout } from './devices/scanner.ts';
 
 // POS payloads, v1: requests the tills send, events the journal stores and
 // core publishes on store/{storeId}/pos/{eventType}, and what the HTTP API
@@ -85,6 +86,12 @@ export const CatalogData = Type.Object(
     currency: Currency,
     taxClasses: Type.Array(TaxClass, { minItems: 1 }),
     items: Type.Array(CatalogItem),
+    /**
+     * Variable-measure EAN-13 layouts (prefixes 20-29) the catalog's lookup
+     * codes are written for; used by POST /carts/{id}/scan when the box's
+     * config (devices.variableMeasure) names none.
+     */
+    variableMeasure: Type.Optional(Type.Array(VariableMeasureLayout, { maxItems: 10 })),
   },
   closed,
 );
@@ -227,7 +234,43 @@ export type DrawerOpenRequest = Static<typeof DrawerOpenRequest>;
 
 // ---------------------------------------------------------------- carts
 
-export const CartLineRequest = SaleLineRequest;
+/**
+ * A cart line: like a sale line, or `{ sku, scale: "<peripheral id>" }` for a
+ * weighed item whose weight core takes from the latest STABLE reading it heard
+ * on store/{s}/devices/{scale}/weight (legal for trade: the kiosk cannot send
+ * a weight of its own choosing or one taken in motion).
+ */
+export const CartLineRequest = Type.Object(
+  {
+    sku: Sku,
+    qty: Type.Optional(Qty),
+    weightGrams: Type.Optional(WeightGrams),
+    scale: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' })),
+  },
+  closed,
+);
+export type CartLineRequest = Static<typeof CartLineRequest>;
+
+/** POST /carts/{id}/scan: a code as read by a scanner (AIM prefix optional) or typed. */
+export const CartScanRequest = Type.Object({ code: Type.String({ minLength: 1, maxLength: 512 }) }, closed);
+export type CartScanRequest = Static<typeof CartScanRequest>;
+
+/** A line held in a cart: a sale line request, plus what a scan or a scale put there. */
+export const CartLine = Type.Object(
+  {
+    sku: Sku,
+    qty: Type.Optional(Qty),
+    weightGrams: Type.Optional(WeightGrams),
+    /** Price from a price-embedded barcode (minor units): the line amount. */
+    embeddedPrice: Type.Optional(MinorUnits),
+    /** The code scanned for this line (variable-measure labels carry its price or weight). */
+    code: Type.Optional(Type.String({ maxLength: 512 })),
+    /** The scale peripheral whose stable reading gave weightGrams. */
+    scale: Type.Optional(Type.String()),
+  },
+  closed,
+);
+export type CartLine = Static<typeof CartLine>;
 export const CartCheckoutRequest = Type.Object(
   { tenders: Type.Array(Tender, { minItems: 1, maxItems: LIMITS.maxTenders }) },
   closed,
@@ -282,6 +325,8 @@ export const SaleLine = Type.Object(
     taxClass: TaxClassName,
     taxRateBp: Type.Integer(),
     priceOverridden: Type.Boolean(),
+    /** The amount is the price printed in the item's price-embedded (variable-measure) barcode; qty 1, unitPrice = amount. */
+    priceEmbedded: Type.Optional(Type.Boolean()),
   },
   closed,
 );
@@ -418,7 +463,7 @@ export type SaleView = Static<typeof SaleView>;
 export const CartView = Type.Object({
   id: Type.String(),
   createdAt: Type.String(),
-  lines: Type.Array(SaleLineRequest),
+  lines: Type.Array(CartLine),
   quote: Quote,
 });
 export type CartView = Static<typeof CartView>;

@@ -23,7 +23,8 @@ import { problem, toProblem } from './problem.ts';
 //   POST   /api/v1/drawer/open               201 drawer event    (Idempotency-Key)
 //   POST   /api/v1/carts                     201 cart
 //   GET    /api/v1/carts/{id}                200 cart
-//   POST   /api/v1/carts/{id}/lines          200 cart
+//   POST   /api/v1/carts/{id}/lines          200 cart   { sku, qty } | { sku, weightGrams } | { sku, scale }
+//   POST   /api/v1/carts/{id}/scan           200 cart   { code }: barcode → line (422 unknown code)
 //   DELETE /api/v1/carts/{id}/lines/{index}  200 cart
 //   DELETE /api/v1/carts/{id}                204
 //   POST   /api/v1/carts/{id}/checkout       201 sale            (Idempotency-Key)
@@ -175,6 +176,8 @@ export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
   });
   app.get<{ Params: { id: string } }>('/api/v1/carts/:id', async (request) => pos.getCart(request.params.id));
   app.post<{ Params: { id: string } }>('/api/v1/carts/:id/lines', async (request) => pos.addCartLine(request.params.id, request.body));
+  // A scanned or typed code → a catalog line (variable-measure price/weight, GS1 net weight); no journal write until checkout.
+  app.post<{ Params: { id: string } }>('/api/v1/carts/:id/scan', async (request) => pos.scanIntoCart(request.params.id, request.body));
   app.delete<{ Params: { id: string; index: string } }>('/api/v1/carts/:id/lines/:index', async (request) => {
     const index = /^[0-9]{1,4}$/.test(request.params.index) ? Number(request.params.index) : -1;
     return pos.removeCartLine(request.params.id, index);

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { startPos, type PosHarness } from '../pos/testing.ts';
+import type { WeightSource } from '../pos/scale-readings.ts';
 import { createHttpApi } from './app.ts';
 
 // Test support: the HTTP API over a PosService on a real LevelJournal.
@@ -14,8 +15,8 @@ export interface ApiHarness extends PosHarness {
   ready: boolean;
 }
 
-export async function startApi(options: { loopbackOpen?: boolean; log?: Logger; bodyLimit?: number } = {}): Promise<ApiHarness> {
-  const pos = await startPos();
+export async function startApi(options: { loopbackOpen?: boolean; log?: Logger; bodyLimit?: number; weights?: WeightSource } = {}): Promise<ApiHarness> {
+  const pos = await startPos(options.weights ? { weights: options.weights } : {});
   const h = pos as ApiHarness;
   h.ready = true;
   h.app = createHttpApi({

@@ -1,4 +1,6 @@
 import { CatalogData, type CatalogItem, type CatalogItemView } from '../../contract/pos.ts';
+import type { VariableMeasureLayout } from '../../contract/devices/scanner.ts';
+import { validateLayout } from '../../drivers/scanner/variable-measure.ts';
 import { TaxTable } from './tax.ts';
 import { validator } from './validate.ts';
 
@@ -34,6 +36,8 @@ const checkCatalog = validator(CatalogData, 'catalog');
 export class Catalog {
   readonly currency: string;
   readonly taxes: TaxTable;
+  /** Variable-measure layouts the catalog's lookup codes follow (may be empty). */
+  readonly variableMeasure: readonly VariableMeasureLayout[];
   readonly #bySku = new Map<string, CatalogItem>();
   readonly #byBarcode = new Map<string, CatalogItem>();
 
@@ -42,6 +46,11 @@ export class Catalog {
     const valid = checkCatalog(structuredClone(data));
     this.currency = valid.currency;
     this.taxes = new TaxTable(valid.taxClasses);
+    this.variableMeasure = Object.freeze(valid.variableMeasure ?? []);
+    for (const l of this.variableMeasure) {
+      const why = validateLayout(l);
+      if (why) throw new TypeError(`variableMeasure: ${why}`);
+    }
     for (const item of valid.items) {
       if (this.#bySku.has(item.sku)) throw new TypeError(`duplicate sku ${item.sku}`);
       if (!this.taxes.has(item.taxClass)) throw new TypeError(`sku ${item.sku}: unknown tax class ${item.taxClass}`);

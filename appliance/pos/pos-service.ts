@@ -3,6 +3,8 @@ import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import {
   CartCheckoutRequest,
   CartLineRequest,
+  CartScanRequest,
+  type CartLine,
   DrawerOpenRequest,
   InventoryAdjustmentRequest,
   LIMITS,
@@ -30,6 +32,9 @@ import { sum } from './money.ts';
 import { quote, settle, settleRefund } from './pricing.ts';
 import { taxBreakdown } from './tax.ts';
 import { validationError, validator } from './validate.ts';
+import { lineFromCode } from './scan.ts';
+import type { WeightSource } from './scale-readings.ts';
+import type { VariableMeasureLayout } from '../../contract/devices/scanner.ts';
 
 // The POS service: validates a request completely, decides against the
 // projections, appends exactly one journal event, then applies it to the
@@ -63,6 +68,10 @@ export interface PosServiceContext {
   /** At most this many open carts (default 500). */
   maxCarts?: number;
   now?: () => number;
+  /** Variable-measure EAN-13 layouts (config devices.variableMeasure); default: the catalog's own. */
+  variableMeasure?: readonly VariableMeasureLayout[];
+  /** Latest scale readings (core feeds them from .../weight); absent: `{ sku, scale }` lines are refused. */
+  weights?: WeightSource;
 }
 
 export interface PosResult<T> {
@@ -89,7 +98,7 @@ interface Cart {
   id: string;
   createdAt: string;
   touchedAt: number;
-  lines: SaleLineRequest[];
+  lines: CartLine[];
 }
 
 const checkSale = validator(SaleRequest, 'sale request');
@@ -100,6 +109,7 @@ const checkOverride = validator(PriceOverrideRequest, 'price override');
 const checkDrawer = validator(DrawerOpenRequest, 'drawer-open request');
 const checkCartLine = validator(CartLineRequest, 'cart line');
 const checkCheckout = validator(CartCheckoutRequest, 'checkout request');
+const checkScan = validator(CartScanRequest, 'scan');
 
 export function eventView<P>(event: JournalEvent<P>): EventView<P> {
   return {
@@ -125,6 +135,8 @@ export class PosService {
   readonly #cartTtlMs: number;
   readonly #maxCarts: number;
   readonly #now: () => number;
+  readonly #variableMeasure: readonly VariableMeasureLayout[] | undefined;
+  readonly #weights: WeightSource | undefined;
   #started = false;
 
   constructor(ctx: PosServiceContext) {
@@ -141,6 +153,8 @@ export class PosService {
     this.#cartTtlMs = ctx.cartTtlMs ?? 4 * 3600_000;
     this.#maxCarts = ctx.maxCarts ?? 500;
     this.#now = ctx.now ?? Date.now;
+    this.#variableMeasure = ctx.variableMeasure?.length ? ctx.variableMeasure : undefined;
+    this.#weights = ctx.weights;
   }
 
   get started(): boolean {
@@ -328,9 +342,45 @@ export class PosService {
     return this.#cartView(this.#requireCart(id));
   }
 
+  /**
+   * `{ sku, qty }`, `{ sku, weightGrams }`, or `{ sku, scale }`: the weight of
+   * the scale's latest stable reading core heard (refused while in motion,
+   * overloaded, under zero, empty or offline).
+   */
   addCartLine(id: string, body: unknown): CartView {
     const cart = this.#requireCart(id);
-    const line = checkCartLine(body);
+    const req = checkCartLine(body);
+    let line: CartLine = req;
+    if (req.scale !== undefined) {
+      if (req.weightGrams !== undefined || req.qty !== undefined) {
+        throw validationError('invalid cart line', [{ path: req.qty !== undefined ? 'qty' : 'weightGrams', message: 'not with scale: the weight comes from the scale' }]);
+      }
+      const item = this.#requireItem(req.sku, 'sku');
+      if (!item.soldByWeight) throw validationError('invalid cart line', [{ path: 'scale', message: `${req.sku} is sold by unit` }]);
+      if (!this.#weights) throw new TillboxError(ErrorCode.StateConflict, 'this box hears no scale readings', { field: 'scale' });
+      line = { sku: req.sku, weightGrams: this.#weights.sellableGrams(req.scale), scale: req.scale };
+    }
+    return this.#pushLine(cart, line);
+  }
+
+  /** The cart line a scanned or typed code makes (no cart, no journal): for kiosks and tests. */
+  lineForCode(code: string): CartLine {
+    return lineFromCode(code, this.#state.catalog, this.#layouts());
+  }
+
+  /** POST /carts/{id}/scan { code }: parse, look up, price (embedded price or weight), add. Nothing is journaled. */
+  scanIntoCart(id: string, body: unknown): CartView {
+    const cart = this.#requireCart(id);
+    const { code } = checkScan(body);
+    return this.#pushLine(cart, this.lineForCode(code));
+  }
+
+  #layouts(): { variableMeasure?: readonly VariableMeasureLayout[] } {
+    const vm = this.#variableMeasure ?? this.#state.catalog.variableMeasure;
+    return vm?.length ? { variableMeasure: vm } : {};
+  }
+
+  #pushLine(cart: Cart, line: CartLine): CartView {
     if (cart.lines.length >= LIMITS.maxLines) throw new TillboxError(ErrorCode.StateConflict, `a cart holds at most ${LIMITS.maxLines} lines`);
     quote([line], this.#state); // unknown sku / qty-vs-weight errors now, not at checkout
     cart.lines.push(line);
@@ -364,7 +414,7 @@ export class PosService {
 
   // ------------------------------------------------------------ internals
 
-  #decideSale(lines: readonly SaleLineRequest[], tenders: SalePayload['tenders'], actor: Actor): SalePayload {
+  #decideSale(lines: readonly (SaleLineRequest | CartLine)[], tenders: SalePayload['tenders'], actor: Actor): SalePayload {
     const q = quote(lines, this.#state);
     const { paid, change } = settle(q.total, tenders);
     return { ...q, tenders, paid, change, by: actor };

@@ -1,6 +1,6 @@
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import type { FieldError } from '../../contract/problem.ts';
-import type { Quote, SaleLine, SaleLineRequest, Tender } from '../../contract/pos.ts';
+import type { CartLine, Quote, SaleLine, SaleLineRequest, Tender } from '../../contract/pos.ts';
 import type { CatalogState } from './catalog.ts';
 import { mulDivRound, sum } from './money.ts';
 import { taxBreakdown } from './tax.ts';
@@ -11,10 +11,15 @@ import { validationError } from './validate.ts';
 //
 // - unit line:    amount = unitPrice * qty                      (exact)
 // - weighed line: amount = round(weightGrams * pricePerKg / 1000), half away from zero
+// - price-embedded line (a variable-measure label scanned into a cart): qty 1,
+//   amount = the label's price (it was computed by the labelling scale)
 // - taxes:        per tax class on the summed gross (see tax.ts)
 // - total:        sum of line amounts (prices are tax-inclusive)
 
-export function priceLine(req: SaleLineRequest, index: number, state: CatalogState, errors: FieldError[]): SaleLine | undefined {
+/** What quote() prices: sale line requests, or cart lines (which may carry a label's embedded price). */
+export type PricedLineRequest = SaleLineRequest | CartLine;
+
+export function priceLine(req: PricedLineRequest, index: number, state: CatalogState, errors: FieldError[]): SaleLine | undefined {
   const item = state.catalog.get(req.sku);
   if (!item) return undefined;
   const unitPrice = state.price(item.sku) ?? item.price;
@@ -27,6 +32,9 @@ export function priceLine(req: SaleLineRequest, index: number, state: CatalogSta
     taxRateBp: state.catalog.taxes.rateBp(item.taxClass),
     priceOverridden: state.isOverridden(item.sku),
   };
+  if ('embeddedPrice' in req && req.embeddedPrice !== undefined) {
+    return { ...base, unit: 'ea', unitPrice: req.embeddedPrice, qty: 1, amount: req.embeddedPrice, priceOverridden: false, priceEmbedded: true };
+  }
   if (item.soldByWeight) {
     if (req.qty !== undefined) errors.push({ path: `lines.${index}.qty`, message: `${item.sku} is sold by weight: send weightGrams, not qty` });
     if (req.weightGrams === undefined) {
@@ -44,7 +52,7 @@ export function priceLine(req: SaleLineRequest, index: number, state: CatalogSta
 }
 
 /** Prices a basket. Unknown skus → UnknownSku (all of them listed); qty/weight misuse → Validation. */
-export function quote(lines: readonly SaleLineRequest[], state: CatalogState): Quote {
+export function quote(lines: readonly PricedLineRequest[], state: CatalogState): Quote {
   const unknown: FieldError[] = [];
   lines.forEach((l, i) => {
     if (!state.catalog.get(l.sku)) unknown.push({ path: `lines.${i}.sku`, message: `unknown sku ${l.sku}` });

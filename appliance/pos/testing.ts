@@ -5,6 +5,7 @@ import { LevelJournal } from '../journal/level-journal.ts';
 import { silentLogger } from '../log.ts';
 import { createDemoCatalog, DEMO_STORE_ID } from './demo-catalog.ts';
 import { PosService } from './pos-service.ts';
+import type { WeightSource } from './scale-readings.ts';
 
 // Test support: a PosService on a real LevelJournal in a temp directory.
 // Not imported by production code.
@@ -18,12 +19,12 @@ export interface PosHarness {
   close(): Promise<void>;
 }
 
-export async function startPos(options: { dir?: string } = {}): Promise<PosHarness> {
+export async function startPos(options: { dir?: string; weights?: WeightSource } = {}): Promise<PosHarness> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tillbox-pos-'));
   const open = async () => {
     const journal = new LevelJournal({ dir, deviceId: 'box-1', storeId: DEMO_STORE_ID, log: silentLogger() });
     await journal.start();
-    const pos = new PosService({ journal, catalog: createDemoCatalog(), log: silentLogger(), storeId: DEMO_STORE_ID, currency: 'EUR' });
+    const pos = new PosService({ journal, catalog: createDemoCatalog(), log: silentLogger(), storeId: DEMO_STORE_ID, currency: 'EUR', ...(options.weights ? { weights: options.weights } : {}) });
     await pos.start();
     return { journal, pos };
   };
