@@ -9,12 +9,20 @@
 // are serialized and coalesced, so a storm of events costs a few rescans.
 // A symlink whose target is gone (dangling) counts as absent.
 //
+// Identity of the watched directory: a directory removed and created again
+// often gets the SAME inode number back (ext4 reuses it at once), and the old
+// inotify watch then follows a deleted directory and never fires again — so
+// an unplug after such a cycle went unnoticed and its runner retried forever.
+// The directory is therefore identified by inode + birth time, and any event
+// on the parent that names the directory (created, removed, renamed) drops
+// the directory watch so the next scan watches the directory that is there now.
+//
 // UsbEventSource: attach/detach of USB devices. Production wraps the `usb`
 // package's hotplug events (libusb); tests inject a plain emitter.
 import { EventEmitter } from 'node:events';
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../log.ts';
 
 export interface SerialEntry {
@@ -37,7 +45,7 @@ export class SerialByIdWatcher extends EventEmitter<SerialByIdEvents> {
   readonly #log: Logger | undefined;
   readonly #known = new Map<string, SerialEntry>();
   #dirWatcher: FSWatcher | undefined;
-  #dirIno: number | undefined;
+  #dirIdentity: string | undefined;
   #ancestorWatcher: { path: string; w: FSWatcher } | undefined;
   #running = false;
   #scanning: Promise<void> | undefined;
@@ -86,14 +94,17 @@ export class SerialByIdWatcher extends EventEmitter<SerialByIdEvents> {
     return this.#scanning;
   }
 
+  #dropDirWatcher(): void {
+    this.#dirWatcher?.close();
+    this.#dirWatcher = undefined;
+    this.#dirIdentity = undefined;
+  }
+
   async #ensureWatchers(): Promise<void> {
-    const ino = await inode(this.dir);
+    const ino = await dirIdentity(this.dir);
     const exists = ino !== undefined;
-    // Removed and created again: the old watch follows a deleted inode and would never fire again.
-    if (this.#dirWatcher && this.#dirIno !== ino) {
-      this.#dirWatcher.close();
-      this.#dirWatcher = undefined;
-    }
+    // Removed and created again: the old watch follows a deleted directory and would never fire again.
+    if (this.#dirWatcher && this.#dirIdentity !== ino) this.#dropDirWatcher();
     if (exists && !this.#dirWatcher) {
       try {
         const w = watch(this.dir, { persistent: false }, () => void this.rescan());
@@ -104,7 +115,7 @@ export class SerialByIdWatcher extends EventEmitter<SerialByIdEvents> {
           void this.rescan();
         });
         this.#dirWatcher = w;
-        this.#dirIno = ino;
+        this.#dirIdentity = ino;
         this.#dirty = true; // scan again: something may have appeared before the watch started
       } catch (err) {
         this.#log?.debug({ err }, 'cannot watch the by-id dir yet');
@@ -114,8 +125,14 @@ export class SerialByIdWatcher extends EventEmitter<SerialByIdEvents> {
     const anc = await nearestExisting(dirname(this.dir));
     if (anc && this.#ancestorWatcher?.path !== anc) {
       this.#ancestorWatcher?.w.close();
+      const isParent = anc === dirname(this.dir);
+      const name = basename(this.dir);
       try {
-        const w = watch(anc, { persistent: false }, () => void this.rescan());
+        const w = watch(anc, { persistent: false }, (_event, filename) => {
+          // Our directory itself came or went: its old watch (if any) is dead even if the inode number is reused.
+          if (isParent && (filename === null || filename.toString() === name)) this.#dropDirWatcher();
+          void this.rescan();
+        });
         w.on('error', () => {
           w.close();
           if (this.#ancestorWatcher?.w === w) this.#ancestorWatcher = undefined;
@@ -178,10 +195,11 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
-async function inode(p: string): Promise<number | undefined> {
+/** dev:inode:birth time of a directory (inode numbers alone are reused at once), or undefined. */
+async function dirIdentity(p: string): Promise<string | undefined> {
   try {
     const st = await stat(p);
-    return st.isDirectory() ? st.ino : undefined;
+    return st.isDirectory() ? `${st.dev}:${st.ino}:${st.birthtimeMs}` : undefined;
   } catch {
     return undefined;
   }

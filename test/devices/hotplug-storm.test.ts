@@ -125,10 +125,26 @@ describe('hotplug on /dev/serial/by-id', { timeout: 60_000 }, () => {
   });
 
   it('a scanner unplugged mid-read goes offline without a crash, and off-offline when its link goes', async () => {
+    // Self-contained (runs alone with -t too): its scanner is plugged in and reading first.
+    // After the storm above the by-id directory was removed and created again, often with
+    // the same inode number: the unplug below is only seen if the watcher follows the new one.
+    mkdirSync(byId, { recursive: true });
+    const link = join(byId, name(2));
+    for (const i of [0, 2]) {
+      try {
+        symlinkSync(ptys[i]!.path, join(byId, name(i)));
+      } catch {
+        // plugged in by the tests before
+      }
+    }
+    await bus.until(() => bus.states.get(id(0))?.state === 'online' && bus.states.get(id(2))?.state === 'online');
+    const n = bus.events.length;
+    ptys[2]!.write(']E04006381333931\r\n');
+    await bus.until(() => bus.events.slice(n).some((e) => e.id === id(2) && e.event === 'scan'));
     ptys[2]!.write(']E0400638'); // half a code on the wire
     await ptys[2]!.unplug();
     await bus.until(() => bus.states.get(id(2))?.state !== 'online');
-    rmSync(join(byId, name(2)), { force: true });
+    rmSync(link, { force: true });
     await bus.until(() => bus.states.get(id(2))?.state === 'off-offline' && bus.states.get(id(2))?.reason === 'unplugged');
     expect(host.runner(id(2))!.live).toBe(false);
     expect(bus.states.get(id(0))?.state).toBe('online');
