@@ -75,6 +75,8 @@ export class PeripheralRunner {
   #attempt = 0;
   #state: PeripheralState;
   #disposed = false;
+  /** Generation whose driver reported down (a disconnect may arrive while start() is still pending). */
+  #downGen = -1;
   /** Drivers started over the runner's life (tests check for leaks with this and `live`). */
   starts = 0;
 
@@ -158,7 +160,8 @@ export class PeripheralRunner {
         if (gen === this.#gen && this.#driver) this.#set(state, why);
       },
       down: (why, err) => {
-        if (gen !== this.#gen) return;
+        if (gen !== this.#gen || this.#downGen === gen) return;
+        this.#downGen = gen;
         log.warn({ peripheral: this.spec.id, reason: why, err }, 'peripheral down');
         this.#set('offline', why);
         void this.#enqueue(async () => {
@@ -190,7 +193,9 @@ export class PeripheralRunner {
       this.#scheduleRetry();
       return;
     }
-    if (gen !== this.#gen) return;
+    // Replaced meanwhile, or the device went away while start() was still pending (its
+    // close {disconnected:true} already set 'offline' and queued the stop and retry).
+    if (gen !== this.#gen || this.#downGen === gen) return;
     if (!driver.selfState) this.#set('online');
     clearTimeout(this.#healthy);
     this.#healthy = setTimeout(() => (this.#attempt = 0), this.#ctx.healthyAfterMs ?? 10_000);
