@@ -18,6 +18,7 @@ import { startDemoSimulators, type DemoSimulators } from './demo.ts';
 import { DevicesHost, type BusPort } from './host.ts';
 import { createLibusbSource, type UsbEventSource } from './hotplug.ts';
 import { SaleSource } from './sales.ts';
+import { DEMO_VARIABLE_MEASURE } from '../pos/demo-catalog.ts';
 import { lazyWebUsbPrinterBinding, nodeHidBinding, type TransportBindings } from '../../drivers/transports/index.ts';
 
 export interface DevicesProcessContext {
@@ -116,8 +117,10 @@ export class DevicesProcess {
         log.warn({ err: (err as Error).message }, 'serial binding unavailable; serial peripherals cannot start');
       }
     }
+    // Demo: the demo catalog's variable-measure layouts, so scanned labels carry their price/weight.
+    const devicesConfig = config.demo && config.devices.variableMeasure.length === 0 ? { ...config.devices, variableMeasure: DEMO_VARIABLE_MEASURE.map((l) => ({ ...l })) } : config.devices;
     this.#host = new DevicesHost({
-      config: { ...config, peripherals },
+      config: { ...config, peripherals, devices: devicesConfig },
       bus: this.#demoCommands(bus),
       dataDir: join(stateDir, 'devices'),
       sales,

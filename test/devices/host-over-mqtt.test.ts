@@ -49,6 +49,11 @@ describe('devices process on a real box', { timeout: 30_000 }, () => {
     devices.demo!.scan(']C1' + '0109501101530003' + '3103000195' + '17260630' + '\x1d' + '10ABC123');
     const gs1 = await obs.wait((m) => m.topic === dev('scanner-1', 'scan'), since2);
     expect(gs1.json().gs1.fields).toMatchObject({ gtin: '09501101530003', netWeightKg: '0.195', expiry: '2026-06-30', batch: 'ABC123' });
+    // Demo: the demo catalog's variable-measure layouts apply to scans, so a deli label carries its price.
+    const since3 = obs.mark();
+    devices.demo!.scan(']E02100042012349');
+    const label = await obs.wait((m) => m.topic === dev('scanner-1', 'scan'), since3);
+    expect(label.json().variableMeasure).toMatchObject({ prefix: '21', kind: 'price', value: '12.34', minor: 1234, lookupCode: '2100042000001' });
   });
 
   it('the scanner takes cmd/simulate in demo mode and answers with the correlation id', async () => {
