@@ -19,7 +19,7 @@ export { TcpTransport } from './tcp.ts';
 export { HidTransport, nodeHidBinding, type HidBinding, type HidDeviceInfo, type HidHandle } from './hid.ts';
 export { MockTransport } from './mock.ts';
 export { FileTransport } from './file-device.ts';
-export { UsbPrinterTransport, webUsbPrinterBinding, lazyWebUsbPrinterBinding, type UsbPrinterBinding } from './usb-printer.ts';
+export { UsbPrinterTransport, webUsbPrinterBinding, lazyWebUsbPrinterBinding, type UsbPrinterBinding, type UsbDeviceLike } from './usb-printer.ts';
 export { listSerialById, serialIdentityOf, parseByIdName, type SerialIdentity } from './identity.ts';
 
 export interface TransportBindings {
