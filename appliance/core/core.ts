@@ -14,6 +14,8 @@ import { problem } from '../http/problem.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../contract/problem.ts';
 import { ErrorCode } from '../../contract/errors.ts';
 import { EventPublisher } from './event-publisher.ts';
+import { LocalSubscriber } from './local-subscriber.ts';
+import { ScaleReadings } from '../pos/scale-readings.ts';
 import { registerStatusRoute } from './status-route.ts';
 import type { IntegrityReport } from '../journal/types.ts';
 import { removeRuntime, writeRuntime, type RuntimeInfo } from './runtime.ts';
@@ -60,6 +62,7 @@ export class Core {
   #broker: LocalBroker | undefined;
   #pos: PosService | undefined;
   #publisher: EventPublisher | undefined;
+  #listener: LocalSubscriber | undefined;
   #bridge: CloudBridge | undefined;
   #http: FastifyInstance | undefined;
   #runtime: RuntimeInfo | undefined;
@@ -105,12 +108,25 @@ export class Core {
     // answers 503 while the journal and broker come up.
     const journal = new LevelJournal({ dir: paths.journal, deviceId: settings.deviceId, storeId: settings.storeId, log: namespaced(log, 'journal', levels) });
     const broker = new LocalBroker(brokerOptions(config, settings, secrets, stateDir, namespaced(log, 'broker', levels)));
+    // Scale readings the devices process publishes, so a cart line can take the
+    // latest *stable* weight ({ sku, scale }) instead of trusting the kiosk's number.
+    const weights = new ScaleReadings(settings.storeId);
     const pos = new PosService({
       journal,
       catalog: config.catalog.file ? loadCatalogFile(config.catalog.file) : config.demo ? createDemoCatalog() : undefined,
       log: namespaced(log, 'pos', levels),
       storeId: settings.storeId,
       currency: config.store.currency,
+      weights,
+      variableMeasure: config.devices.variableMeasure,
+    });
+    const local = localCoreAccount(broker, secrets);
+    const listener = new LocalSubscriber({
+      account: () => local,
+      clientId: `core-${settings.deviceId}-pos`,
+      filters: weights.topics,
+      onMessage: (topic, payload) => weights.onMessage(topic, payload),
+      log: namespaced(log, 'core', levels),
     });
     const publisher = new EventPublisher({
       journal,
@@ -135,7 +151,7 @@ export class Core {
       stateDir,
       log: namespaced(log, 'sync', levels),
       applyCatalog: (data) => pos.replaceCatalog(new Catalog(data)),
-      local: localCoreAccount(broker, secrets),
+      local,
     });
     this.#journal = journal;
     this.#broker = broker;
@@ -143,6 +159,7 @@ export class Core {
     this.#pos = pos;
     this.#publisher = publisher;
     this.#http = http;
+    this.#listener = listener;
 
     registerStatusRoute(http, () => ({
       storeId: settings.storeId,
@@ -164,6 +181,7 @@ export class Core {
     await broker.start();
     await pos.start();
     await publisher.start();
+    listener.start();
     // Connects in the background: selling never waits for the cloud.
     await bridge.start();
 
@@ -197,6 +215,7 @@ export class Core {
       ['http', this.#http && (() => this.#http!.close())],
       ['sync', this.#bridge && (() => this.#bridge!.stop())],
       ['publisher', this.#publisher && (() => this.#publisher!.stop())],
+      ['listener', this.#listener && (() => this.#listener!.stop())],
       ['pos', this.#pos && (() => this.#pos!.stop())],
       ['broker', this.#broker && (() => this.#broker!.stop())],
       ['journal', this.#journal && (() => this.#journal!.stop())],
