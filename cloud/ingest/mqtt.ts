@@ -58,7 +58,7 @@ export interface ClientSpec {
 
 /** A long-lived client: reconnects with jittered backoff, clean session (correctness never depends on it). */
 export function createClient(spec: ClientSpec): MqttClient {
-  return mqtt.connect(spec.url, {
+  const client = mqtt.connect(spec.url, {
     ...spec.options,
     clientId: spec.clientId,
     protocolVersion: spec.protocolVersion,
@@ -67,6 +67,18 @@ export function createClient(spec: ClientSpec): MqttClient {
     connectTimeout: 10_000,
     keepalive: 30,
   });
+  // Small QoS 1 packets (PUBACKs of batches, acks) must not wait for Nagle +
+  // delayed ACK (~40 ms a round trip on Linux). mqtt.js builds a new socket
+  // on every reconnect, so set it again on each connect.
+  setNoDelay(client);
+  client.on('connect', () => setNoDelay(client));
+  return client;
+}
+
+/** TCP_NODELAY on the client's socket (TCP or TLS), when it has one. */
+export function setNoDelay(client: MqttClient): void {
+  const stream = client.stream as unknown as { setNoDelay?: (on: boolean) => void } | undefined;
+  stream?.setNoDelay?.(true);
 }
 
 /** `tillbox/v1/{deviceId}/...` → deviceId */

@@ -4,7 +4,7 @@ import { CatalogStore } from '../catalog/store.ts';
 import { silentLogger } from '../log.ts';
 import { FakeBox, MANAGER, TILL } from '../testing.ts';
 import type { Db } from './db.ts';
-import { Ledger } from './ledger.ts';
+import { Ledger, moveOrd } from './ledger.ts';
 import { migrate } from './schema.ts';
 
 // The ledger contract, one suite for every database adapter (PGlite and
@@ -288,6 +288,64 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
       await expect(ledger.resolveConflict(c1.id, { decision: 'accept', by: 'ops-anna', at })).rejects.toMatchObject({ status: 409 });
       await expect(ledger.resolveConflict('nope', { decision: 'accept', by: 'ops-anna', at })).rejects.toMatchObject({ status: 404 });
       expect((await ledger.devices())[0]!.openConflicts).toBe(0);
+    });
+
+    it('oversell shortfalls depend only on the set of moves: backlog batches below live-applied sales, two boxes interleaved by HLC', async () => {
+      // Two boxes trade LAST (1 in stock), MILK (50) and BAG (untracked),
+      // interleaved in HLC; sales, restocks and a refund. Each box's last
+      // sales reach HQ first on the live lane, then the backlogs fill in
+      // (many moves per batch below the highest order already applied).
+      // The result must equal a walk of all moves in HLC order.
+      let t = T0 - 5 * HOUR;
+      const a = new FakeBox({ deviceId: 'box-a', clock: () => t });
+      const b = new FakeBox({ deviceId: 'box-b', clock: () => t });
+      let r = 7;
+      const rnd = (n: number) => (r = (r * 1103515245 + 12345) % 2147483648) % n;
+      const skus = ['LAST', 'MILK', 'BAG'];
+      for (let i = 0; i < 60; i++) {
+        t += 60_000;
+        const box = i % 2 === 0 ? a : b;
+        const k = rnd(10);
+        if (k < 7) {
+          const sale = box.sale([{ sku: skus[rnd(3)]!, qty: 1 + rnd(3) }, { sku: skus[rnd(3)]!, qty: 1 + rnd(20) }].slice(0, 1 + rnd(2)));
+          if (rnd(6) === 0) box.refund(sale, [{ line: 0, qty: sale.payload.lines[0]!.qty }]);
+        } else box.adjust(skus[rnd(2)]!, 1 + rnd(4));
+      }
+      await ledger.applyBatch(a.batch(a.events.length - 2, a.events.length, 'live'));
+      await ledger.applyBatch(b.batch(b.events.length - 1, b.events.length, 'live'));
+      for (let s = 1; s <= b.events.length; s += 7) await ledger.applyBatch(b.batch(s, Math.min(b.events.length, s + 6)));
+      for (let s = 1; s <= a.events.length; s += 5) await ledger.applyBatch(a.batch(s, Math.min(a.events.length, s + 4)));
+
+      // The model: every move, walked in HLC order from the initial stock.
+      const initial: Record<string, number> = { LAST: 1, MILK: 50, BAG: 0 };
+      const sold = new Map<string, { sku: string; qty: number }[]>();
+      const moves: { ord: string; key: string; sku: string; delta: number; sale: boolean }[] = [];
+      for (const e of [...a.events, ...b.events]) {
+        const p = e.payload as { lines: { sku: string; qty: number; line?: number; restock?: boolean }[]; saleId?: string; sku?: string; delta?: number };
+        if (e.type === 'sale') {
+          sold.set(e.id, p.lines);
+          p.lines.forEach((l, i) => moves.push({ ord: moveOrd(e.hlc, e.id, i), key: `${e.id}:${i}`, sku: l.sku, delta: -l.qty, sale: true }));
+        } else if (e.type === 'refund') {
+          p.lines.forEach((l, i) => moves.push({ ord: moveOrd(e.hlc, e.id, i), key: `${e.id}:${i}`, sku: l.sku, delta: l.qty, sale: false }));
+        } else if (e.type === 'inventory.adjusted') moves.push({ ord: moveOrd(e.hlc, e.id, 0), key: `${e.id}:0`, sku: p.sku!, delta: p.delta!, sale: false });
+      }
+      moves.sort((x, y) => Buffer.compare(Buffer.from(x.ord), Buffer.from(y.ord)));
+      const balance = { ...initial };
+      const expected = new Map<string, number>();
+      for (const m of moves) {
+        balance[m.sku] = balance[m.sku]! + m.delta;
+        expected.set(m.key, m.sale && m.sku !== 'BAG' ? Math.min(-m.delta, Math.max(0, -balance[m.sku]!)) : 0);
+      }
+      expect([...expected.values()].filter((x) => x > 0).length).toBeGreaterThan(3);
+
+      const stored = await db.query<{ event_id: string; line: number; shortfall: number }>('SELECT event_id, line, shortfall FROM stock_moves');
+      expect(new Map(stored.rows.map((x) => [`${x.event_id}:${x.line}`, x.shortfall]))).toEqual(expected);
+      const open = await db.query<{ dedupe_key: string; compensation: { qty: number } }>("SELECT dedupe_key, compensation FROM conflicts WHERE kind = 'oversell' AND status = 'open'");
+      expect(new Map(open.rows.map((c) => [c.dedupe_key.slice('oversell:'.length), c.compensation.qty]))).toEqual(
+        new Map([...expected].filter(([, short]) => short > 0)),
+      );
+      const inv = await ledger.inventory('store-1');
+      for (const sku of skus) expect(inv.find((i) => i.sku === sku)!.delta).toBe(balance[sku]! - initial[sku]!);
     });
 
     it('records a human resolution of an oversell', async () => {

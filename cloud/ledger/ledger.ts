@@ -536,63 +536,103 @@ export class Ledger {
       state.set(r.sku, { tracked: c?.track_stock ?? false, initial: c?.stock ?? 0, delta: r.delta, maxOrd: r.max_ord, touched: false });
     }
 
-    let pending: MoveRow[] = [];
-    let flagged: MoveRow[] = [];
-    const flush = async () => {
-      if (pending.length === 0) return;
-      await tx.query(
-        `INSERT INTO stock_moves (event_id, line, store_id, sku, hlc, device_id, seq, kind, delta, shortfall, ord)
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(event_id text, line integer, store_id text, sku text, hlc text, device_id text, seq bigint, kind text, delta bigint, shortfall bigint, ord text)`,
-        [JSON.stringify(pending)],
-      );
-      pending = [];
-      for (const n of await this.#oversell(tx, flagged, at)) notices.add(n);
-      flagged = [];
-    };
-
+    // Per sku, the batch's moves in their total order. When the first of
+    // them is above the highest order folded in (the common case), the
+    // running balance is the projection and nothing stored changes. When it
+    // is below, the stored moves after it are re-walked ONCE for the batch
+    // (not once per move): the balance just before the batch's first move is
+    // the projection minus the stored moves after it, then stored and batch
+    // moves are merged by order. Shortfalls depend only on the set of moves.
+    const bySku = new Map<string, MoveRow[]>();
     for (const m of moves) {
-      const s = state.get(m.sku)!;
+      const list = bySku.get(m.sku);
+      if (list) list.push(m);
+      else bySku.set(m.sku, [m]);
+    }
+    const flagged: MoveRow[] = [];
+    const changed: MoveRow[] = [];
+    const cleared: MoveRow[] = [];
+    const shortOf = (tracked: boolean, m: { kind: string; delta: number }, balance: number) =>
+      tracked && m.kind === 'sale' ? Math.min(-m.delta, Math.max(0, -balance)) : 0;
+    for (const sku of skus) {
+      const ms = bySku.get(sku)!.sort((a, b) => cmp(a.ord, b.ord));
+      const s = state.get(sku)!;
       s.touched = true;
-      if (cmp(m.ord, s.maxOrd) > 0) {
-        // In order (the common case): the running balance is the projection.
-        const after = s.initial + s.delta + m.delta;
-        m.shortfall = s.tracked && m.kind === 'sale' ? Math.min(-m.delta, Math.max(0, -after)) : 0;
-        s.delta += m.delta;
-        s.maxOrd = m.ord;
-        pending.push(m);
-        if (m.shortfall > 0) flagged.push(m);
+      const first = ms[0]!;
+      const last = ms[ms.length - 1]!;
+      if (cmp(first.ord, s.maxOrd) > 0) {
+        let balance = s.initial + s.delta;
+        for (const m of ms) {
+          balance += m.delta;
+          m.shortfall = shortOf(s.tracked, m, balance);
+          if (m.shortfall > 0) flagged.push(m);
+          s.delta += m.delta;
+        }
+        s.maxOrd = last.ord;
         continue;
       }
-      // Out of order: place it by its order and re-walk the later moves.
-      await flush();
-      const before = await tx.query<{ sum: number | null }>(
-        'SELECT sum(delta)::bigint AS sum FROM stock_moves WHERE store_id = $1 AND sku = $2 AND ord < $3',
-        [m.store_id, m.sku, m.ord],
-      );
-      let balance = s.initial + (before.rows[0]?.sum ?? 0) + m.delta;
-      m.shortfall = s.tracked && m.kind === 'sale' ? Math.min(-m.delta, Math.max(0, -balance)) : 0;
-      pending.push(m);
-      if (m.shortfall > 0) flagged.push(m);
-      await flush();
-      s.delta += m.delta;
+      // Out of order. An untracked item has no shortfalls: only stored lines
+      // still marked short (the item was tracked once) need clearing.
       const later = await tx.query<MoveRow>(
-        'SELECT event_id, line, store_id, sku, hlc, device_id, seq, kind, delta, shortfall, ord FROM stock_moves WHERE store_id = $1 AND sku = $2 AND ord > $3 ORDER BY ord',
-        [m.store_id, m.sku, m.ord],
+        `SELECT event_id, line, store_id, sku, hlc, device_id, seq, kind, delta, shortfall, ord FROM stock_moves
+         WHERE store_id = $1 AND sku = $2 AND ord > $3 ${s.tracked ? '' : 'AND shortfall <> 0 '}ORDER BY ord`,
+        [storeId, sku, first.ord],
       );
-      for (const l of later.rows) {
-        balance += l.delta;
-        const short = s.tracked && l.kind === 'sale' ? Math.min(-l.delta, Math.max(0, -balance)) : 0;
-        if (short === l.shortfall) continue;
-        await tx.query('UPDATE stock_moves SET shortfall = $3 WHERE event_id = $1 AND line = $2', [l.event_id, l.line, short]);
-        l.shortfall = short;
-        if (short > 0) for (const n of await this.#oversell(tx, [l], at)) notices.add(n);
-        else {
-          const n = await this.#autoResolveOversell(tx, l, at);
-          if (n) notices.add(n);
+      if (!s.tracked) {
+        for (const l of later.rows) {
+          l.shortfall = 0;
+          changed.push(l);
+          cleared.push(l);
+        }
+        for (const m of ms) {
+          m.shortfall = 0;
+          s.delta += m.delta;
+        }
+      } else {
+        let balance = s.initial + s.delta;
+        for (const l of later.rows) balance -= l.delta;
+        let i = 0;
+        let j = 0;
+        while (i < ms.length || j < later.rows.length) {
+          const takeBatch = j >= later.rows.length || (i < ms.length && cmp(ms[i]!.ord, later.rows[j]!.ord) < 0);
+          if (takeBatch) {
+            const m = ms[i++]!;
+            balance += m.delta;
+            m.shortfall = shortOf(true, m, balance);
+            if (m.shortfall > 0) flagged.push(m);
+            s.delta += m.delta;
+          } else {
+            const l = later.rows[j++]!;
+            balance += l.delta;
+            const short = shortOf(true, l, balance);
+            if (short === l.shortfall) continue;
+            l.shortfall = short;
+            changed.push(l);
+            (short > 0 ? flagged : cleared).push(l);
+          }
         }
       }
+      if (cmp(last.ord, s.maxOrd) > 0) s.maxOrd = last.ord;
     }
-    await flush();
+
+    await tx.query(
+      `INSERT INTO stock_moves (event_id, line, store_id, sku, hlc, device_id, seq, kind, delta, shortfall, ord)
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(event_id text, line integer, store_id text, sku text, hlc text, device_id text, seq bigint, kind text, delta bigint, shortfall bigint, ord text)`,
+      [JSON.stringify(moves)],
+    );
+    if (changed.length > 0) {
+      await tx.query(
+        `UPDATE stock_moves m SET shortfall = x.shortfall
+         FROM jsonb_to_recordset($1::jsonb) AS x(event_id text, line integer, shortfall bigint)
+         WHERE m.event_id = x.event_id AND m.line = x.line`,
+        [JSON.stringify(changed.map((l) => ({ event_id: l.event_id, line: l.line, shortfall: l.shortfall })))],
+      );
+    }
+    for (const n of await this.#oversell(tx, flagged, at)) notices.add(n);
+    for (const l of cleared) {
+      const n = await this.#autoResolveOversell(tx, l, at);
+      if (n) notices.add(n);
+    }
     const touched = [...state.entries()].filter(([, s]) => s.touched).map(([sku, s]) => ({ sku, delta: s.delta, max_ord: s.maxOrd }));
     await tx.query(
       `UPDATE inventory i SET delta = x.delta, max_ord = x.max_ord
