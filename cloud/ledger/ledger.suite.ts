@@ -62,7 +62,7 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
 
     it('migrates idempotently', async () => {
       await migrate(db);
-      expect(await count('SELECT count(*) AS n FROM hq_schema')).toBe(2);
+      expect(await count('SELECT count(*) AS n FROM hq_schema')).toBe(3);
     });
 
     it('applies a batch once and skips a resent duplicate', async () => {

@@ -351,8 +351,11 @@ export class Ledger {
     }
 
     // Advance the contiguous watermark over everything recorded, including
-    // live-lane events that arrived earlier above it.
+    // live-lane events that arrived earlier above it. Every event of the batch above the watermark is recorded now (applied,
+    // held, anomaly, or found present), so the batch's own contiguous run is
+    // known without reading it back; only seqs beyond it are queried.
     let newWm = wm;
+    for (const e of events) if (e.seq === newWm + 1) newWm++;
     let above: number[] = [];
     for (;;) {
       const seqs = await this.#seqsAbove(tx, deviceId, newWm, 20_000);
@@ -524,17 +527,13 @@ export class Ledger {
     const skus = [...new Set(moves.map((m) => m.sku))].sort();
     await tx.query('INSERT INTO inventory (store_id, sku) SELECT $1, s FROM unnest($2::text[]) AS s ON CONFLICT (store_id, sku) DO NOTHING', [storeId, skus]);
     // Lock in sku order so concurrent batches of one store cannot deadlock.
-    const inv = await tx.query<{ sku: string; delta: number; max_ord: string }>(
-      'SELECT sku, delta, max_ord FROM inventory WHERE store_id = $1 AND sku = ANY($2) ORDER BY sku FOR UPDATE',
+    const inv = await tx.query<{ sku: string; delta: number; max_ord: string; track_stock: boolean | null; stock: number | null }>(
+      `SELECT i.sku, i.delta, i.max_ord, c.track_stock, c.stock FROM inventory i LEFT JOIN catalog_items c ON c.sku = i.sku
+       WHERE i.store_id = $1 AND i.sku = ANY($2) ORDER BY i.sku FOR UPDATE OF i`,
       [storeId, skus],
     );
-    const cat = await tx.query<{ sku: string; track_stock: boolean; stock: number | null }>('SELECT sku, track_stock, stock FROM catalog_items WHERE sku = ANY($1)', [skus]);
-    const catBySku = new Map(cat.rows.map((r) => [r.sku, r]));
     const state = new Map<string, SkuState>();
-    for (const r of inv.rows) {
-      const c = catBySku.get(r.sku);
-      state.set(r.sku, { tracked: c?.track_stock ?? false, initial: c?.stock ?? 0, delta: r.delta, maxOrd: r.max_ord, touched: false });
-    }
+    for (const r of inv.rows) state.set(r.sku, { tracked: r.track_stock ?? false, initial: r.stock ?? 0, delta: r.delta, maxOrd: r.max_ord, touched: false });
 
     // Per sku, the batch's moves in their total order. When the first of
     // them is above the highest order folded in (the common case), the
