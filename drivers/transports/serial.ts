@@ -71,6 +71,11 @@ export function hangupAwareBinding(binding: BindingInterface): BindingInterface 
             } catch (err) {
               const code = (err as NodeJS.ErrnoException).code;
               if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK' && code !== 'EINTR') throw err;
+              // The port may have been closed while the read was in flight: its native
+              // poller is then destroyed, and polling it again segfaults the process
+              // (napi_unwrap in Poller::poll). Re-check synchronously before polling,
+              // as bindings-cpp's own unixRead does.
+              if (!p.isOpen || p.fd === null) throw Object.assign(new Error('Port is not open'), { canceled: true });
               await new Promise<void>((resolve, reject) => p.poller!.once('readable', (e) => (e ? reject(e) : resolve())));
             }
           }
