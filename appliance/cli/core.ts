@@ -1,33 +1,16 @@
-import { pino } from 'pino';
-import { loadConfig } from '../config/index.ts';
+import { setupProcess, type ProcessOptions } from './process-setup.ts';
 import { isTillboxError } from '../../contract/errors.ts';
-import { createRootLogger } from '../log.ts';
-import { resolveStateDir } from '../state/state-dir.ts';
 import { Core } from '../core/core.ts';
 
-export interface CoreOptions {
-  config?: string;
-  demo?: boolean;
-  stateDir?: string;
-}
+export type CoreOptions = ProcessOptions;
 
 /** `tillbox core`: the core process alone (a systemd unit on the image; a child of `tillbox start` in development). */
 export async function runCore(opts: CoreOptions): Promise<number> {
   const t0 = performance.now();
-  let config;
-  try {
-    config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
-  } catch (err) {
-    if (isTillboxError(err)) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-  const stateDir = resolveStateDir(process.env, opts.stateDir);
-  // Logs go to stderr as JSON lines (journald keeps them on the image); stdout
-  // carries the short human summary below.
-  const log = createRootLogger({ level: config.log.level, destination: pino.destination({ fd: 2, sync: false }) as unknown as NodeJS.WritableStream });
+  const setup = setupProcess(opts);
+  if (!setup) return 2;
+  const { config, stateDir } = setup;
+  const { log } = setup;
   const core = new Core({ config, stateDir, log });
 
   let stopping: Promise<void> | undefined;

@@ -1,15 +1,8 @@
-import { pino } from 'pino';
-import { loadConfig } from '../config/index.ts';
+import { setupProcess, type ProcessOptions } from './process-setup.ts';
 import { isTillboxError } from '../../contract/errors.ts';
-import { createRootLogger } from '../log.ts';
-import { resolveStateDir } from '../state/state-dir.ts';
 import { DevicesProcess } from '../devices/process.ts';
 
-export interface DevicesOptions {
-  config?: string;
-  demo?: boolean;
-  stateDir?: string;
-}
+export type DevicesOptions = ProcessOptions;
 
 /**
  * `tillbox devices`: the devices process alone (a systemd unit on the image;
@@ -17,18 +10,10 @@ export interface DevicesOptions {
  * peripherals on core's broker as the `devices` role.
  */
 export async function runDevices(opts: DevicesOptions): Promise<number> {
-  let config;
-  try {
-    config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
-  } catch (err) {
-    if (isTillboxError(err)) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-  const stateDir = resolveStateDir(process.env, opts.stateDir);
-  const log = createRootLogger({ level: config.log.level, levels: config.log.levels, destination: pino.destination({ fd: 2, sync: false }) as unknown as NodeJS.WritableStream });
+  const setup = setupProcess(opts);
+  if (!setup) return 2;
+  const { config, stateDir } = setup;
+  const { log } = setup;
   const devices = new DevicesProcess({ config, stateDir, log });
   try {
     await devices.start();

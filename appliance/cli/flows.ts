@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { setupProcess } from './process-setup.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '../config/index.ts';
-import { isTillboxError } from '../../contract/errors.ts';
-import { resolveStateDir, statePaths } from '../state/state-dir.ts';
+import { statePaths } from '../state/state-dir.ts';
 import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
 import { loadOrCreateSecrets } from '../secrets/secrets.ts';
 import { FlowsConfigError } from '../../flows/settings.ts';
@@ -25,17 +24,9 @@ const WAIT_FOR_CORE_MS = 60_000;
  */
 export async function runFlows(opts: FlowsCliOptions): Promise<number> {
   const t0 = performance.now();
-  let config;
-  try {
-    config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
-  } catch (err) {
-    if (isTillboxError(err)) {
-      console.error(err.message);
-      return 2;
-    }
-    throw err;
-  }
-  const stateDir = resolveStateDir(process.env, opts.stateDir);
+  const setup = setupProcess(opts);
+  if (!setup) return 2;
+  const { config, stateDir } = setup;
   const paths = statePaths(stateDir);
 
   const rt = await waitForCore(paths.runtime);
