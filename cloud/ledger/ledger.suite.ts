@@ -141,6 +141,33 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
       expect((await ledger.applyBatch(other.batch(1, 1))).applied).toBe(1);
     });
 
+    it('sorts out reused ids and keys across batches and devices, and resent seqs above the watermark, each seq recorded once', async () => {
+      const box = new FakeBox({ deviceId: 'box-a', clock });
+      const other = new FakeBox({ deviceId: 'box-b', clock });
+      const foreign = other.sale([{ sku: 'MILK', qty: 1 }]);
+      await ledger.applyBatch(other.batch(1, 1));
+      for (let i = 0; i < 8; i++) box.sale([{ sku: 'MILK', qty: 1 }]);
+      await ledger.applyBatch(box.batch(1, 3));
+      box.events[3]!.idempotencyKey = box.events[0]!.idempotencyKey; // seq 4 reuses seq 1's key (earlier batch)
+      box.events[4]!.id = foreign.id; // seq 5 reuses another device's event id
+      // seq 7 went live first; the backlog resends it under another id (a box bug): the first is kept.
+      await ledger.applyBatch(box.batch(7, 7, 'live'));
+      const liveId = box.events[6]!.id;
+      box.events[6]!.id = `${liveId}-other`;
+      const out = await ledger.applyBatch(box.batch(4, 8));
+      expect(out).toMatchObject({ applied: 2, duplicates: 1, ack: { result: 'applied', lastAppliedSeq: 8, appliedAbove: [] } });
+      const anomalies = await db.query<{ seq: number; reason: string }>("SELECT seq, reason FROM event_anomalies WHERE device_id = 'box-a' ORDER BY seq");
+      expect(anomalies.rows).toEqual([
+        { seq: 4, reason: 'duplicate-idempotency-key' },
+        { seq: 5, reason: 'duplicate-event-id' },
+      ]);
+      expect((await ledger.events('box-a', 0, 100)).map((e) => [e.seq, e.id === liveId || e.seq !== 7])).toEqual([1, 2, 3, 6, 7, 8].map((q) => [q, true]));
+      // Resending everything (anomalies included) changes nothing.
+      const again = await ledger.applyBatch(box.batch(1, 8));
+      expect(again).toMatchObject({ applied: 0, duplicates: 8, ack: { result: 'duplicate', lastAppliedSeq: 8 } });
+      expect((await ledger.inventory('store-1')).find((i) => i.sku === 'MILK')!.delta).toBe(-7);
+    });
+
     it('projects inventory from deltas: sales -qty, refunds with restock +qty, voids, adjustments ±delta; untracked items too', async () => {
       const box = new FakeBox({ deviceId: 'box-a', clock });
       const s1 = box.sale([{ sku: 'MILK', qty: 3 }, { sku: 'BAG', qty: 2 }]);

@@ -258,71 +258,96 @@ export class Ledger {
 
     const candidates = events.filter((e) => e.seq > wm);
     let duplicates = events.length - candidates.length;
-    const fresh: JournalEvent[] = [];
     const anomalies: { e: JournalEvent; reason: string }[] = [];
+    const nowMs = receivedAt.getTime();
+    const isHeld = (e: JournalEvent) => nowMs - hlcWallMs(e.hlc) > this.#thresholdMs;
+    const inserted = new Set<number>();
     if (candidates.length > 0) {
-      const seqs = candidates.map((e) => e.seq);
-      const present = await tx.query<{ seq: number; id: string }>(
-        `SELECT seq, id FROM events WHERE device_id = $1 AND seq = ANY($2)
-         UNION ALL SELECT seq, event_id AS id FROM event_anomalies WHERE device_id = $1 AND seq = ANY($2)`,
-        [deviceId, seqs],
+      // Recording is one INSERT … ON CONFLICT DO NOTHING: the unique keys of
+      // `events` — (device, seq), id, (device, idempotency key) — decide, so
+      // the common case reads nothing back. The rare rest (a seq HQ already
+      // holds, a reused id or key) is sorted out below, one event at a time,
+      // in seq order — the same outcome as checking each event in turn.
+      // Lookups by `seq = ANY(…)` / `idempotency_key = ANY(…)` are avoided on
+      // the hot path: without fresh statistics the planner scanned all of a
+      // device's events for them, per batch.
+      const maxSeq = candidates[candidates.length - 1]!.seq;
+      const anomalyRows = await tx.query<{ seq: number; event_id: string }>(
+        'SELECT seq, event_id FROM event_anomalies WHERE device_id = $1 AND seq > $2 AND seq <= $3',
+        [deviceId, wm, maxSeq],
       );
-      const presentBySeq = new Map(present.rows.map((r) => [r.seq, r.id]));
-      const notPresent: JournalEvent[] = [];
+      const anomalyBySeq = new Map(anomalyRows.rows.map((r) => [r.seq, r.event_id]));
+      const seenIds = new Set<string>();
+      const seenKeys = new Set<string>();
+      const bulk: JournalEvent[] = [];
+      const oneByOne: JournalEvent[] = [];
       for (const e of candidates) {
-        const had = presentBySeq.get(e.seq);
-        if (had === undefined) notPresent.push(e);
-        else {
+        const had = anomalyBySeq.get(e.seq);
+        if (had !== undefined) {
           duplicates++;
           if (had !== e.id) this.#log.warn({ deviceId, seq: e.seq, had, got: e.id }, 'seq already recorded with another event id; kept the first');
+          continue;
         }
+        // An event sharing an id or key with an earlier one of this batch
+        // depends on that one's fate: it waits for the one-by-one pass.
+        (seenIds.has(e.id) || seenKeys.has(e.idempotencyKey) ? oneByOne : bulk).push(e);
+        seenIds.add(e.id);
+        seenKeys.add(e.idempotencyKey);
       }
-      if (notPresent.length > 0) {
-        const clash = await tx.query<{ id: string; idempotency_key: string; device_id: string; seq: number }>(
-          `SELECT id, idempotency_key, device_id, seq FROM events WHERE id = ANY($1)
-           UNION SELECT id, idempotency_key, device_id, seq FROM events WHERE device_id = $2 AND idempotency_key = ANY($3)`,
-          [notPresent.map((e) => e.id), deviceId, notPresent.map((e) => e.idempotencyKey)],
+      const insert = async (list: JournalEvent[]): Promise<number[]> => {
+        const rows = list.map((e) => ({
+          device_id: deviceId,
+          seq: e.seq,
+          id: e.id,
+          idempotency_key: e.idempotencyKey,
+          store_id: e.storeId,
+          type: e.type,
+          hlc: e.hlc,
+          payload: e.payload ?? null,
+          recorded_at: e.recordedAt,
+          disposition: isHeld(e) ? 'held' : 'applied',
+        }));
+        const r = await tx.query<{ seq: number }>(
+          `INSERT INTO events (device_id, seq, id, idempotency_key, store_id, type, hlc, payload, recorded_at, received_at, disposition)
+           SELECT x.device_id, x.seq, x.id, x.idempotency_key, x.store_id, x.type, x.hlc, coalesce(x.payload, 'null'::jsonb), x.recorded_at, $2, x.disposition
+           FROM jsonb_to_recordset($1::jsonb) AS x(device_id text, seq bigint, id text, idempotency_key text, store_id text, type text, hlc text, payload jsonb, recorded_at text, disposition text)
+           ON CONFLICT DO NOTHING RETURNING seq`,
+          [JSON.stringify(rows), receivedAt],
         );
-        const ids = new Set(clash.rows.map((r) => r.id));
-        const keys = new Set(clash.rows.filter((r) => r.device_id === deviceId).map((r) => r.idempotency_key));
-        for (const e of notPresent) {
-          if (ids.has(e.id)) anomalies.push({ e, reason: 'duplicate-event-id' });
-          else if (keys.has(e.idempotencyKey)) anomalies.push({ e, reason: 'duplicate-idempotency-key' });
-          else {
-            fresh.push(e);
-            ids.add(e.id);
-            keys.add(e.idempotencyKey);
-          }
+        return r.rows.map((x) => x.seq);
+      };
+      if (bulk.length > 0) for (const seq of await insert(bulk)) inserted.add(seq);
+      const rest = [...bulk.filter((e) => !inserted.has(e.seq)), ...oneByOne].sort((a, b) => a.seq - b.seq);
+      for (const e of rest) {
+        const present = await tx.query<{ id: string }>('SELECT id FROM events WHERE device_id = $1 AND seq = $2', [deviceId, e.seq]);
+        if (present.rows[0]) {
+          duplicates++;
+          const had = present.rows[0].id;
+          if (had !== e.id) this.#log.warn({ deviceId, seq: e.seq, had, got: e.id }, 'seq already recorded with another event id; kept the first');
+          continue;
         }
+        const byId = await tx.query('SELECT 1 FROM events WHERE id = $1', [e.id]);
+        if (byId.rows.length > 0) {
+          anomalies.push({ e, reason: 'duplicate-event-id' });
+          continue;
+        }
+        const byKey = await tx.query('SELECT 1 FROM events WHERE device_id = $1 AND idempotency_key = $2', [deviceId, e.idempotencyKey]);
+        if (byKey.rows.length > 0) {
+          anomalies.push({ e, reason: 'duplicate-idempotency-key' });
+          continue;
+        }
+        const ok = await insert([e]);
+        // Under the device lock only another device's concurrent event can
+        // take this id; let the transaction fail and the box resend.
+        if (ok.length !== 1) throw new Error(`event ${e.id} (device ${deviceId} seq ${e.seq}) conflicts with a concurrent insert; retry`);
+        inserted.add(e.seq);
       }
     }
-
+    const fresh = candidates.filter((e) => inserted.has(e.seq));
     const applied: JournalEvent[] = [];
     const held: JournalEvent[] = [];
-    const nowMs = receivedAt.getTime();
-    for (const e of fresh) (nowMs - hlcWallMs(e.hlc) > this.#thresholdMs ? held : applied).push(e);
-    const heldIds = new Set(held.map((e) => e.id));
+    for (const e of fresh) (isHeld(e) ? held : applied).push(e);
 
-    if (fresh.length > 0) {
-      const rows = fresh.map((e) => ({
-        device_id: deviceId,
-        seq: e.seq,
-        id: e.id,
-        idempotency_key: e.idempotencyKey,
-        store_id: e.storeId,
-        type: e.type,
-        hlc: e.hlc,
-        payload: e.payload ?? null,
-        recorded_at: e.recordedAt,
-        disposition: heldIds.has(e.id) ? 'held' : 'applied',
-      }));
-      await tx.query(
-        `INSERT INTO events (device_id, seq, id, idempotency_key, store_id, type, hlc, payload, recorded_at, received_at, disposition)
-         SELECT x.device_id, x.seq, x.id, x.idempotency_key, x.store_id, x.type, x.hlc, coalesce(x.payload, 'null'::jsonb), x.recorded_at, $2, x.disposition
-         FROM jsonb_to_recordset($1::jsonb) AS x(device_id text, seq bigint, id text, idempotency_key text, store_id text, type text, hlc text, payload jsonb, recorded_at text, disposition text)`,
-        [JSON.stringify(rows), receivedAt],
-      );
-    }
     for (const { e, reason } of anomalies) {
       this.#log.warn({ deviceId, seq: e.seq, id: e.id, reason }, 'event reuses an id or idempotency key; recorded as an anomaly, not applied');
       await tx.query('INSERT INTO event_anomalies (device_id, seq, event_id, reason, event, received_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)', [
