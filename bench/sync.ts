@@ -55,7 +55,10 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
   const log = silentLogger();
   const deviceId = 'bench-box';
   const storeId = 'demo-store';
-  const mosq = await startMosquitto();
+  // A cloud broker for sync is tuned for small request/response messages:
+  // Mosquitto leaves Nagle on by default, so each small ack waits ~40 ms for the
+  // peer's delayed ACK (the box and HQ already set TCP_NODELAY on their side).
+  const mosq = await startMosquitto({ extraConfig: ['set_tcp_nodelay true'] });
   const hq = await (opts.startHq ?? startReferenceHq)(mosq.url);
   const journal = new LevelJournal({ dir: join(dir, 'journal'), deviceId, storeId, log });
   await journal.start();
