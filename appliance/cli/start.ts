@@ -16,8 +16,8 @@ const MAIN = resolve(import.meta.dirname, 'main.ts');
 const HQ_MAIN = resolve(import.meta.dirname, '../../cloud/hq/main.ts');
 
 /**
- * `tillbox start`: every process of the box as supervised children (core now;
- * devices and flows join as they land). Each is restarted alone when it dies.
+ * `tillbox start`: every process of the box (core, devices, flows; plus the
+ * demo HQ with --with-hq) as supervised children, each restarted alone.
  */
 export async function runStart(opts: StartOptions): Promise<number> {
   const common = [...(opts.config ? ['--config', opts.config] : []), ...(opts.demo ? ['--demo'] : []), ...(opts.stateDir ? ['--state-dir', opts.stateDir] : [])];
