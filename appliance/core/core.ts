@@ -7,7 +7,7 @@ import { loadOrCreateDeviceId, loadOrCreateSecrets, type Secrets } from '../secr
 import { LevelJournal } from '../journal/level-journal.ts';
 import { LocalBroker } from '../broker/broker.ts';
 import { PosService } from '../pos/pos-service.ts';
-import { createDemoCatalog } from '../pos/demo-catalog.ts';
+import { createDemoCatalog, DEMO_STORE_ID } from '../pos/demo-catalog.ts';
 import { loadCatalogFile } from './catalog-file.ts';
 import { createHttpApi } from '../http/app.ts';
 import { problem } from '../http/problem.ts';
@@ -22,7 +22,6 @@ import { removeRuntime, writeRuntime, type RuntimeInfo } from './runtime.ts';
 import { CloudBridge, registerSyncStatusRoute } from '../sync/index.ts';
 import { Catalog } from '../pos/catalog.ts';
 
-export const DEMO_STORE_ID = 'demo-store';
 
 export interface CoreContext {
   config: Config;
@@ -66,7 +65,6 @@ export class Core {
   #bridge: CloudBridge | undefined;
   #http: FastifyInstance | undefined;
   #runtime: RuntimeInfo | undefined;
-  #secretsCreated = false;
   #integrity: IntegrityReport | null = null;
 
   constructor(ctx: CoreContext) {
@@ -80,10 +78,6 @@ export class Core {
 
   get runtime(): RuntimeInfo | undefined {
     return this.#runtime;
-  }
-
-  get secretsCreated(): boolean {
-    return this.#secretsCreated;
   }
 
   get journal(): LevelJournal | undefined {
@@ -101,7 +95,6 @@ export class Core {
     ensureStateDir(stateDir);
     const settings = resolveSettings(config, paths.deviceId);
     const { secrets, created } = loadOrCreateSecrets(paths.secrets);
-    this.#secretsCreated = created;
     if (created) this.#log.info({ file: paths.secrets }, 'generated per-device secrets (show them with: tillbox secrets show)');
 
     // Construct everything (no I/O), then listen on HTTP first so /healthz
