@@ -8,7 +8,7 @@
 //     UN   'kg' | 'lb' (either case)
 //     BCC  XOR of STA .. UN2 (the data bytes between STX and BCC)
 // There are no zero or tare commands in this protocol.
-import { ByteBuffer, ScaleError, ScaleErrorCode, expectFrame, makeReading, normDecimal, toUnit, type FrameParser, type ScaleFrame, type ScaleIo, type ScaleProtocol } from './types.ts';
+import { BufferedFrameParser, ScaleError, ScaleErrorCode, expectFrame, makeReading, normDecimal, toUnit, type ScaleFrame, type ScaleIo, type ScaleProtocol } from './types.ts';
 
 export const ENQ = 0x05;
 export const ACK = 0x06;
@@ -32,30 +32,32 @@ export function encodeCasFrame(sta: 'S' | 'U', sign: ' ' | '-' | 'F', weight6: s
   return Buffer.concat([Buffer.from([SOH, STX]), data, Buffer.from([casBcc(data), ETX, EOT])]);
 }
 
-export class CasParser implements FrameParser {
-  readonly #buf = new ByteBuffer(64);
+export class CasParser extends BufferedFrameParser {
+  constructor() {
+    super(64);
+  }
   push(chunk: Buffer): ScaleFrame[] {
-    this.#buf.append(chunk);
+    this.buf.append(chunk);
     const out: ScaleFrame[] = [];
     for (;;) {
-      const d = this.#buf.data;
+      const d = this.buf.data;
       if (d.length === 0) break;
       const b = d[0]!;
       if (b === ACK || b === NAK) {
-        this.#buf.consume(1);
+        this.buf.consume(1);
         out.push({ type: b === ACK ? 'ack' : 'nak' });
         continue;
       }
       if (b !== SOH) {
-        this.#buf.discard(1);
+        this.buf.discard(1);
         continue;
       }
       if (d.length < FRAME) break;
       if (d[1] !== STX || d[13] !== ETX || d[14] !== EOT) {
-        this.#buf.discard(1);
+        this.buf.discard(1);
         continue;
       }
-      const frame = this.#buf.consume(FRAME);
+      const frame = this.buf.consume(FRAME);
       out.push(this.#frame(frame));
     }
     return out;
@@ -72,15 +74,6 @@ export class CasParser implements FrameParser {
     const value = normDecimal((sign === '-' ? '-' : '') + text.slice(2, 8).trim());
     if (value === undefined || (sign !== ' ' && sign !== '-')) return { type: 'error', code: 'FORMAT', message: `unreadable weight ${JSON.stringify(text.slice(1, 8))}` };
     return { type: 'reading', reading: makeReading('cas', value, unit, { stable: sta === 'S' }) };
-  }
-  get buffered(): number {
-    return this.#buf.data.length;
-  }
-  takeGarbage(): { bytes: number; highBit: number } {
-    return this.#buf.take();
-  }
-  reset(): void {
-    this.#buf.reset();
   }
 }
 

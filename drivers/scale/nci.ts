@@ -10,7 +10,7 @@
 // Status byte 2: bit0 under capacity, bit1 over capacity, bit2 ROM error, bit3 faulty calibration.
 // Status byte 3 (optional): bit2 net weight.  Every status byte: bits 4,5 = 1; bit6 = another byte follows.
 import type { WeightUnit } from '../../contract/devices/scale.ts';
-import { ByteBuffer, ScaleError, ScaleErrorCode, expectFrame, makeReading, normDecimal, toUnit, type FrameParser, type ScaleFrame, type ScaleIo, type ScaleProtocol } from './types.ts';
+import { BufferedFrameParser, ScaleError, ScaleErrorCode, expectFrame, makeReading, normDecimal, toUnit, type ScaleFrame, type ScaleIo, type ScaleProtocol } from './types.ts';
 
 const LF = 0x0a;
 const ETX = 0x03;
@@ -51,50 +51,41 @@ export function parseNciFrame(body: string, unitFallback: WeightUnit): ScaleFram
   return undefined;
 }
 
-export class NciParser implements FrameParser {
-  readonly #buf = new ByteBuffer(128);
+export class NciParser extends BufferedFrameParser {
   readonly #unit: WeightUnit;
   constructor(opts: { unit: WeightUnit }) {
+    super(128);
     this.#unit = opts.unit;
   }
   push(chunk: Buffer): ScaleFrame[] {
-    this.#buf.append(chunk);
+    this.buf.append(chunk);
     const out: ScaleFrame[] = [];
     for (;;) {
-      const d = this.#buf.data;
+      const d = this.buf.data;
       const lf = d.indexOf(LF);
       if (lf < 0) {
-        this.#buf.discard(d.length);
+        this.buf.discard(d.length);
         break;
       }
-      if (lf > 0) this.#buf.discard(lf);
-      const e = this.#buf.data.indexOf(ETX);
+      if (lf > 0) this.buf.discard(lf);
+      const e = this.buf.data.indexOf(ETX);
       if (e < 0) {
-        if (this.#buf.data.length > MAX_FRAME) this.#buf.discard(1);
+        if (this.buf.data.length > MAX_FRAME) this.buf.discard(1);
         else break;
         continue;
       }
       if (e > MAX_FRAME) {
-        this.#buf.discard(1);
+        this.buf.discard(1);
         continue;
       }
-      const body = this.#buf.data.subarray(1, e).toString('latin1');
+      const body = this.buf.data.subarray(1, e).toString('latin1');
       const f = parseNciFrame(body, this.#unit);
       if (f) {
-        this.#buf.consume(e + 1);
+        this.buf.consume(e + 1);
         out.push(f);
-      } else this.#buf.discard(1);
+      } else this.buf.discard(1);
     }
     return out;
-  }
-  get buffered(): number {
-    return this.#buf.data.length;
-  }
-  takeGarbage(): { bytes: number; highBit: number } {
-    return this.#buf.take();
-  }
-  reset(): void {
-    this.#buf.reset();
   }
 }
 

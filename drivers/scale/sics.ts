@@ -10,7 +10,7 @@
 //   @         → "I4 A \"serial\"" (reset; answers with the serial number)
 //   any       → "ES" syntax error, "ET" transmission error, "EL" logical error (§2.2)
 import type { WeightUnit } from '../../contract/devices/scale.ts';
-import { ByteBuffer, ScaleError, ScaleErrorCode, expectFrame, makeReading, normDecimal, toUnit, type FrameParser, type ScaleFrame, type ScaleIo, type ScaleProtocol } from './types.ts';
+import { BufferedFrameParser, ScaleError, ScaleErrorCode, expectFrame, makeReading, normDecimal, toUnit, type ScaleFrame, type ScaleIo, type ScaleProtocol } from './types.ts';
 
 const MAX_LINE = 64;
 const ERRORS: Record<string, string> = {
@@ -42,42 +42,33 @@ export function parseSicsLine(line: string, unitFallback: WeightUnit): ScaleFram
   return undefined;
 }
 
-export class SicsParser implements FrameParser {
-  readonly #buf = new ByteBuffer(MAX_LINE * 4);
+export class SicsParser extends BufferedFrameParser {
   readonly #unit: WeightUnit;
   constructor(opts: { unit: WeightUnit }) {
+    super(MAX_LINE * 4);
     this.#unit = opts.unit;
   }
   push(chunk: Buffer): ScaleFrame[] {
-    this.#buf.append(chunk);
+    this.buf.append(chunk);
     const out: ScaleFrame[] = [];
     for (;;) {
-      const data = this.#buf.data;
+      const data = this.buf.data;
       const lf = data.indexOf(0x0a);
       if (lf < 0) {
-        if (data.length > MAX_LINE) this.#buf.discard(data.length);
+        if (data.length > MAX_LINE) this.buf.discard(data.length);
         break;
       }
-      const raw = this.#buf.consume(lf + 1);
+      const raw = this.buf.consume(lf + 1);
       const line = raw.toString('latin1').replace(/\r?\n$/, '');
       const f = line.length <= MAX_LINE && !/[^\x20-\x7e]/.test(line) ? parseSicsLine(line, this.#unit) : undefined;
       if (f) out.push(f);
       else {
         // Count the unusable line as garbage (keeps the 7E1-vs-8N1 diagnosis honest).
-        this.#buf.garbage += raw.length;
-        for (const b of raw) if (b & 0x80) this.#buf.highBit++;
+        this.buf.garbage += raw.length;
+        for (const b of raw) if (b & 0x80) this.buf.highBit++;
       }
     }
     return out;
-  }
-  get buffered(): number {
-    return this.#buf.data.length;
-  }
-  takeGarbage(): { bytes: number; highBit: number } {
-    return this.#buf.take();
-  }
-  reset(): void {
-    this.#buf.reset();
   }
 }
 

@@ -10,7 +10,7 @@
 // The frame has no unit: it comes from config (the scale's calibration unit).
 // There is no tare command in this protocol.
 import type { WeightUnit } from '../../contract/devices/scale.ts';
-import { ByteBuffer, ScaleError, ScaleErrorCode, expectFrame, makeReading, normDecimal, type FrameParser, type ScaleFrame, type ScaleIo, type ScaleProtocol } from './types.ts';
+import { BufferedFrameParser, ScaleError, ScaleErrorCode, expectFrame, makeReading, normDecimal, type ScaleFrame, type ScaleIo, type ScaleProtocol } from './types.ts';
 
 const STX = 0x02;
 const CR = 0x0d;
@@ -18,40 +18,40 @@ const MAX_FRAME = 12;
 
 export const T8217 = { MOTION: 0x01, OVER: 0x02, UNDER: 0x04, OUTSIDE_ZERO: 0x08, CENTER_ZERO: 0x10, ALWAYS: 0x60 } as const;
 
-export class Toledo8217Parser implements FrameParser {
-  readonly #buf = new ByteBuffer(64);
+export class Toledo8217Parser extends BufferedFrameParser {
   readonly #unit: WeightUnit;
   constructor(opts: { unit: WeightUnit }) {
+    super(64);
     this.#unit = opts.unit;
   }
   push(chunk: Buffer): ScaleFrame[] {
-    this.#buf.append(chunk);
+    this.buf.append(chunk);
     const out: ScaleFrame[] = [];
     for (;;) {
-      const data = this.#buf.data;
+      const data = this.buf.data;
       const stx = data.indexOf(STX);
       if (stx < 0) {
-        this.#buf.discard(data.length);
+        this.buf.discard(data.length);
         break;
       }
-      if (stx > 0) this.#buf.discard(stx);
-      const d = this.#buf.data;
+      if (stx > 0) this.buf.discard(stx);
+      const d = this.buf.data;
       const cr = d.indexOf(CR);
       if (cr < 0) {
-        if (d.length > MAX_FRAME) this.#buf.discard(1);
+        if (d.length > MAX_FRAME) this.buf.discard(1);
         else break;
         continue;
       }
       if (cr > MAX_FRAME) {
-        this.#buf.discard(1);
+        this.buf.discard(1);
         continue;
       }
       const body = d.subarray(1, cr);
       const frame = this.#frame(body);
       if (frame) {
-        this.#buf.consume(cr + 1);
+        this.buf.consume(cr + 1);
         out.push(frame);
-      } else this.#buf.discard(1);
+      } else this.buf.discard(1);
     }
     return out;
   }
@@ -67,15 +67,6 @@ export class Toledo8217Parser implements FrameParser {
     const value = normDecimal(text);
     if (value === undefined) return undefined;
     return { type: 'reading', reading: makeReading('toledo8217', value, this.#unit, { stable: true }) };
-  }
-  get buffered(): number {
-    return this.#buf.data.length;
-  }
-  takeGarbage(): { bytes: number; highBit: number } {
-    return this.#buf.take();
-  }
-  reset(): void {
-    this.#buf.reset();
   }
 }
 

@@ -179,3 +179,29 @@ export async function expectFrame<T extends ScaleFrame['type']>(io: ScaleIo, typ
   }
   throw new ScaleError(ScaleErrorCode.Protocol, `${what}: unexpected frames from the scale`);
 }
+
+/**
+ * The bounded buffer and bookkeeping every protocol parser shares; a
+ * protocol only writes push() (its framing).
+ */
+export abstract class BufferedFrameParser implements FrameParser {
+  protected readonly buf: ByteBuffer;
+
+  constructor(capacity: number) {
+    this.buf = new ByteBuffer(capacity);
+  }
+
+  abstract push(chunk: Buffer): ScaleFrame[];
+
+  get buffered(): number {
+    return this.buf.data.length;
+  }
+
+  takeGarbage(): { bytes: number; highBit: number } {
+    return this.buf.take();
+  }
+
+  reset(): void {
+    this.buf.reset();
+  }
+}
