@@ -7,45 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PeripheralState } from '../../contract/devices.ts';
 import { validateConfig } from '../../appliance/config/index.ts';
 import { silentLogger } from '../../appliance/log.ts';
-import { DevicesHost, type BusPort } from '../../appliance/devices/host.ts';
+import { DevicesHost } from '../../appliance/devices/host.ts';
+import { RecorderBus } from './recorder-bus.ts';
 import { ManualUsbSource } from '../../appliance/devices/hotplug.ts';
 import { SaleSource } from '../../appliance/devices/sales.ts';
 import { PtyPort } from '../../drivers/sim/pty.ts';
 
-class RecorderBus implements BusPort {
-  readonly states = new Map<string, PeripheralState>();
-  readonly events: Array<{ id: string; event: string; payload: any }> = [];
-  readonly #waiters = new Set<() => void>();
-  setState(s: PeripheralState): void {
-    this.states.set(s.id, s);
-    for (const w of [...this.#waiters]) w();
-  }
-  clearState(id: string): void {
-    this.states.delete(id);
-  }
-  publishEvent(id: string, event: string, payload: unknown): void {
-    this.events.push({ id, event, payload });
-    for (const w of [...this.#waiters]) w();
-  }
-  onCommand(): void {}
-  onPosEvent(): void {}
-  setPeripheralList(): void {}
-  until(pred: () => boolean): Promise<void> {
-    if (pred()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const w = () => {
-        if (pred()) {
-          this.#waiters.delete(w);
-          resolve();
-        }
-      };
-      this.#waiters.add(w);
-    });
-  }
-}
 
 const name = (i: number) => `usb-Honeywell_Imaging_1900_SN${i}-if00`;
 const id = (i: number) => `scanner-honeywell_imaging_1900_sn${i}`;

@@ -8,43 +8,14 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PeripheralState } from '../../contract/devices.ts';
 import { validateConfig } from '../../appliance/config/index.ts';
 import { silentLogger } from '../../appliance/log.ts';
-import { DevicesHost, type BusPort } from '../../appliance/devices/host.ts';
+import { DevicesHost } from '../../appliance/devices/host.ts';
+import { RecorderBus } from './recorder-bus.ts';
 import { SaleSource } from '../../appliance/devices/sales.ts';
 import { SimPrinter } from '../../drivers/sim/printer.ts';
 import type { UsbDeviceLike, UsbPrinterBinding } from '../../drivers/transports/index.ts';
 
-class RecorderBus implements BusPort {
-  readonly states = new Map<string, PeripheralState>();
-  readonly events: Array<{ id: string; event: string; payload: any }> = [];
-  readonly #waiters = new Set<() => void>();
-  setState(s: PeripheralState): void {
-    this.states.set(s.id, s);
-    for (const w of [...this.#waiters]) w();
-  }
-  clearState(): void {}
-  publishEvent(id: string, event: string, payload: unknown): void {
-    this.events.push({ id, event, payload });
-    for (const w of [...this.#waiters]) w();
-  }
-  onCommand(): void {}
-  onPosEvent(): void {}
-  setPeripheralList(): void {}
-  until(pred: () => boolean): Promise<void> {
-    if (pred()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const w = () => {
-        if (pred()) {
-          this.#waiters.delete(w);
-          resolve();
-        }
-      };
-      this.#waiters.add(w);
-    });
-  }
-}
 
 /** A printer-class USB device (bulk OUT 1 / IN 2) whose wire is a TCP connection to the simulator. */
 function usbPrinterOverSim(sim: SimPrinter, serialNumber: string): { binding: UsbPrinterBinding; finds: string[] } {
