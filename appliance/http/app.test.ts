@@ -1,15 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type ApiHarness, bearer, MANAGER_TOKEN, startApi, TILL_TOKEN } from './testing.ts';
+import { describe, expect, it } from 'vitest';
+import { type ApiHarness, apiPerTest, bearer, MANAGER_TOKEN, TILL_TOKEN } from './testing.ts';
 
-const harnesses: ApiHarness[] = [];
-async function api(options: Parameters<typeof startApi>[0] = {}): Promise<ApiHarness> {
-  const h = await startApi(options);
-  harnesses.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.close();
-});
+const api = apiPerTest();
 
 const till = bearer(TILL_TOKEN);
 const saleBody = {

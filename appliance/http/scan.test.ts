@@ -1,17 +1,9 @@
 // POST /api/v1/carts/{id}/scan and scale lines over HTTP, like app.test.ts.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ScaleReadings } from '../pos/scale-readings.ts';
-import { type ApiHarness, bearer, startApi, TILL_TOKEN } from './testing.ts';
+import { type ApiHarness, apiPerTest, bearer, TILL_TOKEN } from './testing.ts';
 
-const harnesses: ApiHarness[] = [];
-async function api(options: Parameters<typeof startApi>[0] = {}): Promise<ApiHarness> {
-  const h = await startApi(options);
-  harnesses.push(h);
-  return h;
-}
-afterEach(async () => {
-  for (const h of harnesses.splice(0)) await h.close();
-});
+const api = apiPerTest();
 
 const till = bearer(TILL_TOKEN);
 const post = (h: ApiHarness, url: string, body: unknown, headers: Record<string, string> = till) => h.app.inject({ method: 'POST', url, payload: body as object, headers });

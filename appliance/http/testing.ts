@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { afterEach } from 'vitest';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { startPos, type PosHarness } from '../pos/testing.ts';
@@ -42,3 +43,19 @@ export async function startApi(options: { loopbackOpen?: boolean; log?: Logger; 
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/**
+ * For a test file: a function that starts an API harness and closes every
+ * harness it started after each test.
+ */
+export function apiPerTest(): (options?: Parameters<typeof startApi>[0]) => Promise<ApiHarness> {
+  const harnesses: ApiHarness[] = [];
+  afterEach(async () => {
+    for (const h of harnesses.splice(0)) await h.close();
+  });
+  return async (options = {}) => {
+    const h = await startApi(options);
+    harnesses.push(h);
+    return h;
+  };
+}
