@@ -9,6 +9,10 @@ export const ErrorCode = {
   JournalClosed: 'TB_JOURNAL_CLOSED',
   JournalWriteFailed: 'TB_JOURNAL_WRITE_FAILED',
   IdempotencyConflict: 'TB_IDEMPOTENCY_CONFLICT',
+  /** The state dir's disk is (nearly) full: writes are refused until space is freed. */
+  DiskFull: 'TB_DISK_FULL',
+  /** A store failed a write and is reopening to recover its log; try again shortly. */
+  StorageRecovering: 'TB_STORAGE_RECOVERING',
   // 3xx POS rules
   Validation: 'TB_VALIDATION',
   UnknownSku: 'TB_UNKNOWN_SKU',

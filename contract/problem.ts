@@ -25,6 +25,8 @@ export const Problem = Type.Object(
     /** Stable machine code, e.g. TB_VALIDATION (contract/errors.ts) or TB_HTTP_* for transport errors. */
     code: Type.String(),
     errors: Type.Optional(Type.Array(FieldError)),
+    /** /healthz 503 and refusals caused by the box's state: every reason (contract/box-status.ts). */
+    reasons: Type.Optional(Type.Array(Type.Object({ code: Type.String(), message: Type.String(), since: Type.String() }, { additionalProperties: false }))),
   },
   { additionalProperties: false },
 );

@@ -6,8 +6,9 @@
 #   socat: pseudo-terminal pairs for the serial scale and scanner simulators
 #   postgresql: PostgreSQL 15, the reference HQ ledger's production database (tests start their own cluster)
 #   chromium: the real browser the Node-RED editor test drives through playwright-core
+#   fuse3, python3-fusepy: the fault-injecting filesystem of the storage fault tests (test/faults)
 set -euo pipefail
-packages=(mosquitto libusb-1.0-0 socat postgresql chromium)
+packages=(mosquitto libusb-1.0-0 socat postgresql chromium fuse3 python3-fusepy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

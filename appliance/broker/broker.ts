@@ -64,6 +64,8 @@ export interface BrokerOptions {
   ws: { enabled: boolean; host: string; port: number; tls: boolean };
   limits: BrokerLimits;
   persistence: { sync: SyncPolicy };
+  /** Told about every failed store write (the storage guard re-checks free space). */
+  onStoreError?: (err: unknown) => void;
 }
 
 export const DEFAULT_LIMITS: BrokerLimits = {
@@ -138,7 +140,15 @@ export class LocalBroker {
       const db: BrokerDb = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
       await db.open();
       const id = await this.#nextBrokerId(db);
-      this.#persistence = new OrderedLevelPersistence({ db, sync: o.persistence.sync });
+      this.#persistence = new OrderedLevelPersistence({
+        db,
+        sync: o.persistence.sync,
+        onWriteError: (err, phase) => {
+          this.#log.error({ err, phase }, phase === 'write' ? 'broker store write failed; reopening it (nothing in the batch was acknowledged)' : 'broker store reopen failed; retrying');
+          o.onStoreError?.(err);
+        },
+        onRecovered: () => this.#log.warn('broker store reopened; taking writes again'),
+      });
       const aedes = new Aedes({
         id,
         persistence: this.#persistence,
@@ -225,6 +235,12 @@ export class LocalBroker {
       dup: false,
     };
     return new Promise((resolve, reject) => aedes.publish(packet, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** The broker store's failure counters, and whether it is reopening now. */
+  get storeStatus(): { recovering: boolean; failedBatches: number; reopens: number } {
+    const p = this.#persistence;
+    return { recovering: p?.recovering ?? false, failedBatches: p?.stats.failedBatches ?? 0, reopens: p?.stats.reopens ?? 0 };
   }
 
   /** Resolves once every broker store write issued so far is on disk. */

@@ -93,3 +93,37 @@ describe('subscriber bookkeeping writes', () => {
     }
   });
 });
+
+describe('OrderedLevelPersistence after a failed write', () => {
+  it('refuses the failed batch, reopens the database, reloads the subscription index from disk and takes writes again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-fail-'));
+    const db = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+    const errors: string[] = [];
+    let recovered = 0;
+    const p = new OrderedLevelPersistence({ db, sync: 'batch', reopenDelayMs: 5, onWriteError: (_e, phase) => errors.push(phase), onRecovered: () => recovered++ });
+    try {
+      await p.setup({ id: 'b1' });
+      const client = { id: 'kiosk-1' };
+      await p.addSubscriptions(client, [{ topic: 'store/S1/pos/#', qos: 1 }]);
+      const realBatch = db.batch.bind(db) as (...a: unknown[]) => Promise<void>;
+      (db as unknown as { batch: unknown }).batch = () => Promise.reject(new Error('IO error: No space left on device'));
+      // Neither the subscription nor the message is acknowledged...
+      await expect(p.addSubscriptions(client, [{ topic: 'store/S1/devices/#', qos: 1 }])).rejects.toThrow(/No space/);
+      (db as unknown as { batch: unknown }).batch = realBatch;
+      for (let i = 0; i < 500 && recovered === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(recovered).toBe(1);
+      expect(errors).toEqual(['write']);
+      expect(p.recovering).toBe(false);
+      // ...and the index follows the disk: the refused subscription is not matched.
+      expect((await p.subscriptionsByTopic('store/S1/devices/x/state')).length).toBe(0);
+      expect((await p.subscriptionsByTopic('store/S1/pos/sale')).map((s) => s.clientId)).toEqual(['kiosk-1']);
+      // Writes work again and are on disk.
+      await p.addSubscriptions(client, [{ topic: 'store/S1/box/#', qos: 1 }]);
+      expect((await p.subscriptionsByClient(client)).map((s) => s.topic).sort()).toEqual(['store/S1/box/#', 'store/S1/pos/#']);
+      expect(p.stats).toEqual({ failedBatches: 1, reopens: 1 });
+    } finally {
+      await p.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

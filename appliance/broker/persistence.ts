@@ -22,6 +22,16 @@
 //   disk (outgoingUpdate, outgoingClearMessageId on a cache miss) are chained
 //   per client, and later operations of that client queue behind them.
 // - Range reads (streams, subscriptionsByClient) wait for every queued write.
+// - A failed batch (ENOSPC, EIO, failed fsync) is refused to everyone waiting
+//   on it and on the batch that was open behind it; nothing of either is
+//   acknowledged. The store then never writes on top of that LevelDB log
+//   (LevelDB would continue after the torn bytes, and recovery drops what
+//   follows a tear; a retried fsync may report success for lost pages): it
+//   closes and reopens the database so recovery runs, drops every in-memory
+//   overlay entry and reloads the subscription index from what is on disk,
+//   and takes writes again. Until the reopen works (disk still full) every op
+//   fails, and it is retried with backoff. The broker stays up: clients see
+//   refused operations, then a broker that works again (issue 8).
 //
 // fsync policy (`sync`):
 // - 'batch' (default): each group-committed batch is written with
@@ -71,7 +81,15 @@ export interface OrderedPersistenceOptions {
   /** An open or openable level database with buffer values; the adapter closes it in destroy(). */
   db: BrokerDb;
   sync: SyncPolicy;
+  /** Told about every failed write and reopen (logging, the storage guard). */
+  onWriteError?: (err: unknown, phase: 'write' | 'reopen') => void;
+  /** Told when the store took writes again after a failure. */
+  onRecovered?: () => void;
+  /** First delay between reopen attempts, ms (doubles up to 5 s). */
+  reopenDelayMs?: number;
 }
+
+const REOPEN_MAX_MS = 5000;
 
 /** The subset of an aedes packet the adapter relies on. */
 export interface StoredPacket {
@@ -325,10 +343,25 @@ class GroupCommit {
   #scheduled = false;
   #lazyTimer: NodeJS.Timeout | undefined = undefined;
   #failed: unknown = undefined;
+  readonly #onFailure: (err: unknown) => void;
 
-  constructor(db: BrokerDb, sync: boolean) {
+  constructor(db: BrokerDb, sync: boolean, onFailure: (err: unknown) => void) {
     this.#db = db;
     this.#sync = sync;
+    this.#onFailure = onFailure;
+  }
+
+  /**
+   * After the database was reopened: forget every overlay and cache entry
+   * (the disk is the truth again) and take ops again.
+   */
+  reset(): void {
+    this.#known.clear();
+    this.#cachedBytes = 0;
+    if (this.#lazyTimer) clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
+    this.#open = newBatch();
+    this.#failed = undefined;
   }
 
   /** Why later ops will fail (a batch write failed), if so. */
@@ -456,11 +489,12 @@ class GroupCommit {
       this.#written(batch);
       batch.resolve();
     } catch (err) {
-      // The disk no longer follows the op sequence: fail everything from here
-      // on rather than acknowledge messages that were not stored.
+      // The disk no longer follows the op sequence: fail everything until the
+      // database is reopened, rather than acknowledge what was not stored.
       this.#failed = err;
       batch.reject(err);
       this.#open.reject(err);
+      this.#onFailure(err);
     } finally {
       this.#inflight = undefined;
       if (this.#failed === undefined) this.#schedule();
@@ -498,26 +532,71 @@ class KeyedChain {
 export class OrderedLevelPersistence {
   readonly #db: BrokerDb;
   readonly #w: GroupCommit;
+  readonly #opts: OrderedPersistenceOptions;
   readonly #chain = new KeyedChain();
   /** QoS > 0 subscriptions: what subscriptionsByTopic matches. */
-  readonly #trie: QlobberSubLike = new QlobberSub(QLOBBER_OPTIONS);
+  #trie: QlobberSubLike = new QlobberSub(QLOBBER_OPTIONS);
   #broker: { id: string } | undefined;
+  #recovering: Promise<void> | undefined;
+  #destroyed = false;
+  /** Failed batches and reopens since start (for status and tests). */
+  readonly stats = { failedBatches: 0, reopens: 0 };
 
   constructor(opts: OrderedPersistenceOptions) {
     this.#db = opts.db;
-    this.#w = new GroupCommit(opts.db, opts.sync === 'batch');
+    this.#opts = opts;
+    this.#w = new GroupCommit(opts.db, opts.sync === 'batch', (err) => this.#recover(err));
   }
 
   get broker(): { id: string } | undefined {
     return this.#broker;
   }
 
+  /** True from a failed write until the reopened database takes writes again. */
+  get recovering(): boolean {
+    return this.#recovering !== undefined;
+  }
+
   async setup(broker: { id: string }): Promise<void> {
     this.#broker = broker;
     if (this.#db.status !== 'open') await this.#db.open();
+    await this.#loadIndex();
+  }
+
+  async #loadIndex(): Promise<void> {
+    this.#trie = new QlobberSub(QLOBBER_OPTIONS);
     for await (const v of this.#db.values({ ...range(SUBSCRIPTIONS), valueEncoding: 'buffer' })) {
       this.#addToIndex(decode<Subscription>(v));
     }
+  }
+
+  /** Close, reopen until it works, reload the index, take writes again (see the header). */
+  #recover(err: unknown): void {
+    this.stats.failedBatches += 1;
+    this.#opts.onWriteError?.(err, 'write');
+    if (this.#recovering || this.#destroyed) return;
+    this.#recovering = (async () => {
+      await this.#db.close().catch(() => undefined);
+      let delay = this.#opts.reopenDelayMs ?? 100;
+      while (!this.#destroyed) {
+        try {
+          await this.#db.open();
+          await this.#loadIndex();
+          break;
+        } catch (e) {
+          this.#opts.onWriteError?.(e, 'reopen');
+          await this.#db.close().catch(() => undefined);
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, REOPEN_MAX_MS);
+        }
+      }
+      if (this.#destroyed) return;
+      this.stats.reopens += 1;
+      this.#w.reset();
+      this.#opts.onRecovered?.();
+    })().finally(() => {
+      this.#recovering = undefined;
+    });
   }
 
   /** Waits until every write issued so far is on disk (per the sync policy). */
@@ -805,6 +884,8 @@ export class OrderedLevelPersistence {
   }
 
   async destroy(): Promise<void> {
+    this.#destroyed = true;
+    await this.#recovering;
     try {
       await this.#w.barrier();
     } finally {

@@ -75,6 +75,7 @@ export async function doctor(opts: DoctorOptions): Promise<Check[]> {
     checks.push(await checkBroker(runtime, secrets));
     const journal = await journalFromBox(runtime, secrets);
     checks.push(journal.check);
+    if (journal.selling) checks.push(journal.selling);
     lastHlc = journal.lastHlc;
   } else {
     add('box', 'warn', 'not running' + (runtime ? ` (stale runtime file from pid ${runtime.pid})` : ''));
@@ -88,7 +89,7 @@ export async function doctor(opts: DoctorOptions): Promise<Check[]> {
 
   checks.push(checkClock(now(), lastHlc));
   checks.push(...checkNativeAddons());
-  if (config) checks.push(checkDisk(existsSync(stateDir) ? stateDir : '.', config.doctor.minFreeDiskMB));
+  if (config) checks.push(checkDisk(existsSync(stateDir) ? stateDir : '.', config.doctor.minFreeDiskMB, config.storage.minFreeMB));
   return checks;
 }
 
@@ -176,7 +177,7 @@ async function checkBroker(rt: RuntimeInfo, secrets: Secrets | undefined): Promi
   }
 }
 
-async function journalFromBox(rt: RuntimeInfo, secrets: Secrets | undefined): Promise<{ check: Check; lastHlc?: string }> {
+async function journalFromBox(rt: RuntimeInfo, secrets: Secrets | undefined): Promise<{ check: Check; lastHlc?: string; selling?: Check }> {
   const manager = secrets?.api.find((t) => t.role === 'manager');
   const url = `http://${rt.http.host}:${rt.http.port}/api/v1/status`;
   try {
@@ -184,14 +185,23 @@ async function journalFromBox(rt: RuntimeInfo, secrets: Secrets | undefined): Pr
     if (!res.ok) return { check: { name: 'journal', status: 'fail', detail: `${url} answers ${res.status}` } };
     const body = (await res.json()) as BoxStatus;
     const j = body.journal;
-    if (!j.integrity) return { check: { name: 'journal', status: 'warn', detail: `lastSeq ${j.lastSeq}; integrity scan still running, ask again shortly` }, lastHlc: j.lastHlc };
+    const selling = sellingCheck(body.health);
+    if (!j.integrity) return { check: { name: 'journal', status: 'warn', detail: `lastSeq ${j.lastSeq}; integrity scan still running, ask again shortly` }, lastHlc: j.lastHlc, selling };
     const check: Check = j.integrity.ok
       ? { name: 'journal', status: 'ok', detail: `lastSeq ${j.lastSeq}, integrity ok (checked at start)` }
       : { name: 'journal', status: 'fail', detail: `lastSeq ${j.lastSeq}: ${j.integrity.quarantined.length} corrupt quarantined, ${j.integrity.gaps.length} missing seq, ${j.integrity.hlcRegressions.length} HLC regressions` };
-    return { check, lastHlc: j.lastHlc };
+    return { check, lastHlc: j.lastHlc, selling };
   } catch (err) {
     return { check: { name: 'journal', status: 'fail', detail: `${url}: ${(err as Error).message}` } };
   }
+}
+
+/** Whether the running box takes sales now, and why not (disk full, a store reopening). */
+function sellingCheck(health: BoxStatus['health'] | undefined): Check | undefined {
+  if (!health) return undefined;
+  if (!health.selling) return { name: 'selling', status: 'fail', detail: `sales are refused: ${health.reasons.map((r) => r.message).join('; ')}` };
+  if (health.warnings.length > 0) return { name: 'selling', status: 'warn', detail: `selling, but: ${health.warnings.map((w) => w.message).join('; ')}` };
+  return { name: 'selling', status: 'ok', detail: `selling; ${health.storage.freeMB} MB free, sales stop below ${health.storage.minFreeMB} MB` };
 }
 
 export function checkClock(nowMs: number, lastHlc: string | undefined): Check {
@@ -228,11 +238,15 @@ export function checkNativeAddons(): Check[] {
   });
 }
 
-export function checkDisk(dir: string, minFreeMB: number): Check {
+export function checkDisk(dir: string, minFreeMB: number, refuseBelowMB = 0): Check {
   const st = statfsSync(dir);
   const freeMB = Math.floor((st.bavail * st.bsize) / 1048576);
+  const totalMB = (st.blocks * st.bsize) / 1048576;
   const pct = st.blocks > 0 ? Math.round((st.bavail / st.blocks) * 100) : 0;
   const detail = `${freeMB} MB free (${pct} %) on the state dir's filesystem`;
+  // The same cap as the storage guard's: at most 10 % of the filesystem.
+  const refuse = Math.min(refuseBelowMB, totalMB * 0.1);
+  if (freeMB < refuse) return { name: 'disk', status: 'fail', detail: `${detail}; the box refuses sales below ${Math.round(refuse)} MB: free space` };
   return freeMB < minFreeMB ? { name: 'disk', status: 'fail', detail: `${detail}; at least ${minFreeMB} MB needed` } : { name: 'disk', status: 'ok', detail };
 }
 

@@ -251,6 +251,20 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    storage: Type.Object(
+      {
+        // Sales are refused (503 disk-full) while the state dir's filesystem has less free
+        // than this, so the box never runs its stores into a literally full disk; selling
+        // resumes by itself once space is back. Capped at 10 % of the filesystem.
+        minFreeMB: Type.Integer({ minimum: 1, default: 64 }),
+        // A file of this size is held in the state dir and released when space runs out,
+        // so the journal and broker can still recover and the box can record its own
+        // state. Capped at 5 % of the filesystem; 0 disables it.
+        reserveMB: Type.Integer({ minimum: 0, default: 16 }),
+        checkIntervalMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     doctor: Type.Object(
       {
         minFreeDiskMB: Type.Integer({ minimum: 1, default: 200 }),

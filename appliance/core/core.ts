@@ -21,6 +21,8 @@ import type { IntegrityReport } from '../journal/types.ts';
 import { removeRuntime, writeRuntime, type RuntimeInfo } from './runtime.ts';
 import { CloudBridge, registerSyncStatusRoute } from '../sync/index.ts';
 import { Catalog } from '../pos/catalog.ts';
+import { StorageGuard } from '../storage/storage-guard.ts';
+import { BoxStatusMonitor } from './box-status.ts';
 
 
 export interface CoreContext {
@@ -66,6 +68,8 @@ export class Core {
   #http: FastifyInstance | undefined;
   #runtime: RuntimeInfo | undefined;
   #integrity: IntegrityReport | null = null;
+  #storage: StorageGuard | undefined;
+  #status: BoxStatusMonitor | undefined;
 
   constructor(ctx: CoreContext) {
     this.#ctx = ctx;
@@ -88,6 +92,10 @@ export class Core {
     return this.#bridge;
   }
 
+  get storage(): StorageGuard | undefined {
+    return this.#storage;
+  }
+
   async start(): Promise<void> {
     const { config, stateDir, log } = this.#ctx;
     const levels = config.log.levels;
@@ -99,8 +107,25 @@ export class Core {
 
     // Construct everything (no I/O), then listen on HTTP first so /healthz
     // answers 503 while the journal and broker come up.
-    const journal = new LevelJournal({ dir: paths.journal, deviceId: settings.deviceId, storeId: settings.storeId, log: namespaced(log, 'journal', levels) });
-    const broker = new LocalBroker(brokerOptions(config, settings, secrets, stateDir, namespaced(log, 'broker', levels)));
+    const storage = new StorageGuard({
+      dir: stateDir,
+      minFreeBytes: config.storage.minFreeMB * 1048576,
+      reserveBytes: config.storage.reserveMB * 1048576,
+      checkIntervalMs: config.storage.checkIntervalMs,
+      log: namespaced(log, 'storage', levels),
+    });
+    const journal = new LevelJournal({
+      dir: paths.journal,
+      deviceId: settings.deviceId,
+      storeId: settings.storeId,
+      log: namespaced(log, 'journal', levels),
+      admit: () => storage.refusal(),
+      onWriteError: (err) => storage.reportWriteError(err),
+    });
+    const broker = new LocalBroker({
+      ...brokerOptions(config, settings, secrets, stateDir, namespaced(log, 'broker', levels)),
+      onStoreError: (err) => storage.reportWriteError(err),
+    });
     // Scale readings the devices process publishes, so a cart line can take the
     // latest *stable* weight ({ sku, scale }) instead of trusting the kiosk's number.
     const weights = new ScaleReadings(settings.storeId);
@@ -128,12 +153,24 @@ export class Core {
       cursorFile: paths.publishCursor,
       log: namespaced(log, 'publisher', levels),
     });
+    const status = new BoxStatusMonitor({
+      deviceId: settings.deviceId,
+      storeId: settings.storeId,
+      storage,
+      journal,
+      broker,
+      publisher,
+      integrity: () => this.#integrity,
+      publish: (topic, payload, opts) => broker.publish(topic, payload, opts),
+      log: namespaced(log, 'core', levels),
+    });
     const http = createHttpApi({
       pos,
       journal,
       log: namespaced(log, 'http', levels),
       auth: { tokens: secrets.api, loopbackOpen: settings.loopbackOpen },
       isReady: () => this.#ready,
+      health: () => status.current(),
       bodyLimit: config.http.bodyLimitBytes,
     });
     const bridge = new CloudBridge({
@@ -146,6 +183,8 @@ export class Core {
       applyCatalog: (data) => pos.replaceCatalog(new Catalog(data)),
       local,
     });
+    this.#storage = storage;
+    this.#status = status;
     this.#journal = journal;
     this.#broker = broker;
     this.#bridge = bridge;
@@ -159,7 +198,8 @@ export class Core {
       deviceId: settings.deviceId,
       startedAt: this.#runtime?.startedAt ?? '',
       journal: { lastSeq: journal.lastSeq, lastHlc: journal.hlc, integrity: this.#integrity },
-      publisher: { cursor: publisher.cursor, published: publisher.published },
+      publisher: { cursor: publisher.cursor, published: publisher.published, failures: publisher.failures },
+      health: status.current(),
       memory: { rssMB: Math.round(process.memoryUsage.rss() / 1048576), heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1048576) },
     }));
     registerSyncStatusRoute(http, () => bridge.status());
@@ -170,6 +210,7 @@ export class Core {
       return reply.send(problem(503, ErrorCode.NotReady, 'the box is starting'));
     });
     await http.listen({ host: config.http.host, port: config.http.port });
+    await storage.start();
     await journal.start();
     await broker.start();
     await pos.start();
@@ -190,11 +231,13 @@ export class Core {
     };
     writeRuntime(paths.runtime, this.#runtime);
     this.#ready = true;
+    status.start();
     // A full integrity scan is O(journal); run it after ready so start stays fast.
     // Corrupt records it finds are quarantined and reported by doctor.
     void journal.verify().then(
       (report) => {
         this.#integrity = report;
+        status.evaluate();
         if (!report.ok) this.#log.error({ quarantined: report.quarantined.length, gaps: report.gaps.length, hlcRegressions: report.hlcRegressions.length }, 'journal integrity problems found');
       },
       (err: unknown) => this.#log.error({ err }, 'journal integrity scan failed'),
@@ -204,6 +247,7 @@ export class Core {
 
   async stop(): Promise<void> {
     this.#ready = false;
+    this.#status?.stop();
     const steps: Array<[string, (() => Promise<unknown>) | undefined]> = [
       ['http', this.#http && (() => this.#http!.close())],
       ['sync', this.#bridge && (() => this.#bridge!.stop())],
@@ -212,6 +256,7 @@ export class Core {
       ['pos', this.#pos && (() => this.#pos!.stop())],
       ['broker', this.#broker && (() => this.#broker!.stop())],
       ['journal', this.#journal && (() => this.#journal!.stop())],
+      ['storage', this.#storage && (() => this.#storage!.stop())],
     ];
     for (const [name, step] of steps) {
       if (!step) continue;

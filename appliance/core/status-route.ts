@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireManager } from '../http/app.ts';
 import type { IntegrityReport } from '../journal/types.ts';
+import type { BoxStatus as BoxHealth } from '../../contract/box-status.ts';
 
 export interface BoxStatus {
   storeId: string;
@@ -12,7 +13,9 @@ export interface BoxStatus {
     /** Full scan run in the background after start; null until it finished. */
     integrity: IntegrityReport | null;
   };
-  publisher: { cursor: number; published: number };
+  publisher: { cursor: number; published: number; failures: number };
+  /** The same document as the retained store/{storeId}/box/status. */
+  health: BoxHealth;
   memory: { rssMB: number; heapUsedMB: number };
 }
 

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import type { Actor } from '../../contract/pos.ts';
 import { PROBLEM_CONTENT_TYPE, type FieldError } from '../../contract/problem.ts';
+import type { HealthReason } from '../../contract/box-status.ts';
 import type { Journal } from '../journal/types.ts';
 import type { Logger } from '../log.ts';
 import type { PosService } from '../pos/pos-service.ts';
@@ -11,7 +12,7 @@ import { problem, toProblem } from './problem.ts';
 
 // The HTTP API (JSON; every error application/problem+json).
 //
-//   GET    /healthz                          200 {status:'ok'} once ready, 503 before   (no auth)
+//   GET    /healthz                          200 {status:'ok'} while selling; 503 problem+json with reasons (starting, disk full, journal reopening)   (no auth)
 //   GET    /api/v1/catalog                   200 {currency, items}
 //   GET    /api/v1/catalog/{skuOrBarcode}    200 item | 404
 //   POST   /api/v1/sales                     201 sale            (Idempotency-Key required)
@@ -52,11 +53,15 @@ export interface HttpApiContext {
   auth: AuthOptions;
   /** True once broker and journal are ready (drives /healthz). */
   isReady: () => boolean;
+  /** Once ready: whether the box takes sales, and why not (disk full, journal reopening). */
+  health?: () => { selling: boolean; reasons: HealthReason[] };
   /** Maximum request body in bytes (default 64 KiB). */
   bodyLimit?: number | undefined;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
+/** Retry-After on a 503 (seconds): long enough not to hammer a box that is full, short enough to resume quickly. */
+export const RETRY_AFTER_S = 2;
 export const JOURNAL_PAGE_MAX = 1000;
 
 /** preHandler for manager-only routes. */
@@ -117,6 +122,8 @@ export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
     if (p.status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: p.code, status: p.status }, 'request refused');
     if (p.status === 401) reply.header('www-authenticate', 'Bearer');
+    // Every 503 is temporary (starting, disk full, a store reopening): say when to try again.
+    if (p.status === 503) reply.header('retry-after', String(RETRY_AFTER_S));
     reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(p);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -133,8 +140,16 @@ export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
 
   app.get('/healthz', async (_request, reply) => {
     if (!ctx.isReady()) {
-      reply.code(503).type(PROBLEM_CONTENT_TYPE);
+      reply.code(503).type(PROBLEM_CONTENT_TYPE).header('retry-after', '1');
       return problem(503, ErrorCode.NotReady, 'starting: broker or journal not ready yet');
+    }
+    const health = ctx.health?.();
+    if (health && !health.selling) {
+      reply.code(503).type(PROBLEM_CONTENT_TYPE).header('retry-after', String(RETRY_AFTER_S));
+      const first = health.reasons[0];
+      const p = problem(503, first?.code ?? ErrorCode.NotReady, health.reasons.map((r) => r.message).join('; ') || 'not selling');
+      p.reasons = health.reasons;
+      return p;
     }
     return { status: 'ok' };
   });

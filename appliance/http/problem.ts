@@ -16,6 +16,8 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCodeT, number>> = {
   [ErrorCode.NotReady]: 503,
   [ErrorCode.JournalClosed]: 503,
   [ErrorCode.JournalWriteFailed]: 503,
+  [ErrorCode.DiskFull]: 503,
+  [ErrorCode.StorageRecovering]: 503,
   [ErrorCode.JournalCorrupt]: 500,
 };
 

@@ -178,21 +178,47 @@ describe('LevelJournal', () => {
     expect(b.lastSeq).toBe(30);
   });
 
-  it('leaves no seq gap when a batch fails, and reports the failure as retryable', async () => {
+  it('leaves no seq gap when a batch fails, reports the failure as retryable, and reopens before writing again', async () => {
     const j = await started(tempDir());
     await j.append(sale('ok-1'));
     const db = (j as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db;
-    const realBatch = db.batch.bind(db);
     db.batch = () => Promise.reject(new Error('EIO: fsync failed'));
     const err = await j.append(sale('fails')).catch((e: unknown) => e);
     expect(isTillboxError(err, ErrorCode.JournalWriteFailed)).toBe(true);
     expect(isRetryable(err)).toBe(true);
-    db.batch = realBatch;
     expect(j.lastSeq).toBe(1);
+    // Never on top of the failed log: appends are refused until the LevelDB is reopened.
+    expect(j.condition).toBe('recovering');
+    const meanwhile = await j.append(sale('meanwhile')).catch((e: unknown) => e);
+    expect(isTillboxError(meanwhile, ErrorCode.StorageRecovering)).toBe(true);
+    await waitFor(() => j.condition === 'open');
+    const reopened = (j as unknown as { db: unknown }).db;
+    expect(reopened).not.toBe(db);
     const retried = await j.append(sale('fails'));
     expect(retried).toMatchObject({ replayed: false, event: { seq: 2 } });
-    expect(j.stats.failedBatches).toBe(1);
+    expect(j.stats).toMatchObject({ failedBatches: 1, reopens: 1 });
     expect((await j.verify()).ok).toBe(true);
+  });
+
+  it('adopts a refused batch that recovery finds on disk, and tells onCommit listeners', async () => {
+    const j = await started(tempDir());
+    await j.append(sale('ok-1'));
+    const db = (j as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db;
+    const realBatch = db.batch.bind(db);
+    // The write lands, but the fsync "fails": the caller is refused, the data is there.
+    db.batch = async (...args: unknown[]) => {
+      await realBatch(...args);
+      throw new Error('EIO: fsync failed');
+    };
+    const heard: number[] = [];
+    j.onCommit((e) => heard.push(e.seq));
+    await expect(j.append(sale('landed'))).rejects.toMatchObject({ code: ErrorCode.JournalWriteFailed });
+    await waitFor(() => j.condition === 'open');
+    expect(j.lastSeq).toBe(2);
+    expect(heard).toEqual([2]);
+    // The till's retry gets the original event back, not a second sale.
+    expect(await j.append(sale('landed'))).toMatchObject({ replayed: true, event: { seq: 2 } });
+    expect((await j.append(sale('next'))).event.seq).toBe(3);
   });
 
   it('rejects malformed append requests without consuming a seq', async () => {
@@ -335,3 +361,11 @@ describe('LevelJournal corruption handling', () => {
     expect((await LevelJournal.verifyDir({ dir: join(dir, 'nope') })).state).toBe('missing');
   });
 });
+
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -138,6 +138,9 @@ export class PosService {
   readonly #variableMeasure: readonly VariableMeasureLayout[] | undefined;
   readonly #weights: WeightSource | undefined;
   #started = false;
+  /** Highest journal seq folded into the projections (each event exactly once). */
+  #appliedSeq = 0;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(ctx: PosServiceContext) {
     const currency = ctx.currency ?? ctx.catalog?.currency ?? 'EUR';
@@ -165,6 +168,7 @@ export class PosService {
   async start(): Promise<void> {
     this.#sales.clear();
     this.#state.reset();
+    this.#appliedSeq = 0;
     let after = 0;
     let count = 0;
     for (;;) {
@@ -174,12 +178,18 @@ export class PosService {
       count += page.length;
       after = page[page.length - 1]!.seq;
     }
+    // Every later commit is folded in as it happens (subscribed right after the
+    // last page, with no await between), also one the journal adopts after
+    // recovering from a failed write (a batch refused to its till that landed).
+    this.#unsubscribe = this.#journal.onCommit((event) => this.#apply(event));
     this.#started = true;
     this.#log.info({ events: count, sales: this.#sales.size, lastSeq: after }, 'pos projections rebuilt');
   }
 
   async stop(): Promise<void> {
     this.#started = false;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
     this.#carts.clear();
   }
 
@@ -457,6 +467,8 @@ export class PosService {
 
   /** Folds one committed event into the projections. Unknown types are ignored. */
   #apply(event: JournalEvent): void {
+    if (event.seq <= this.#appliedSeq) return;
+    this.#appliedSeq = event.seq;
     switch (event.type) {
       case PosEventType.Sale: {
         const e = event as JournalEvent<SalePayload>;

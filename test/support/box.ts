@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'node:http';
@@ -114,4 +114,12 @@ export async function readJournal(port: number, headers: Record<string, string> 
     out.push(...events);
     after = events[events.length - 1]!.seq;
   }
+}
+
+/** The Authorization header of the box's manager token (from its secrets file). */
+export function managerAuth(stateDir: string): Record<string, string> {
+  const secrets = JSON.parse(readFileSync(join(stateDir, 'secrets.json'), 'utf8')) as { api: Array<{ role: string; token: string }> };
+  const manager = secrets.api.find((t) => t.role === 'manager');
+  if (!manager) throw new Error('no manager token in the secrets file');
+  return { authorization: `Bearer ${manager.token}` };
 }

@@ -1,0 +1,94 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+// The one way tillbox replaces a file: write a temp file beside it, rename it
+// over the old one. A reader (or a restart) sees the old or the new content,
+// never half of one, and a failed write (ENOSPC, EIO) leaves the old file as
+// it was. Every caller states how durable the write must be:
+//
+//   'durable'    fsync the temp file before the rename and the directory
+//                after it: the new content survives power loss once this
+//                returns. For state that is acknowledged to someone (sync
+//                watermarks, print jobs, secrets).
+//   'crash-safe' no fsync: survives kill -9 of the process (the kernel has the
+//                data), but after a power cut the file may hold the old
+//                content. For files whose loss only costs redoing work, and
+//                the caller says so where it writes.
+//
+// A failed fsync is never retried on the same file (after a failed fsync the
+// kernel may have dropped the dirty pages, and a second fsync would report
+// success for data that is not on disk): the temp file is removed and the
+// error thrown, and the next write starts from a fresh temp file.
+
+export type Durability = 'durable' | 'crash-safe';
+
+export interface AtomicWriteOptions {
+  durability: Durability;
+  /** File mode of the new file (default 0o600). */
+  mode?: number;
+  /** Create the parent directory (mode 0o700) when missing. */
+  mkdir?: boolean;
+}
+
+let counter = 0;
+const tempName = (file: string): string => `${file}.${process.pid}.${++counter}.tmp`;
+
+export async function writeFileAtomic(file: string, data: string | Uint8Array, options: AtomicWriteOptions): Promise<void> {
+  if (options.mkdir) await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = tempName(file);
+  try {
+    const fh = await open(tmp, 'w', options.mode ?? 0o600);
+    try {
+      await fh.writeFile(data);
+      if (options.durability === 'durable') await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  if (options.durability === 'durable') fsyncDirSync(dirname(file));
+}
+
+export function writeFileAtomicSync(file: string, data: string | Uint8Array, options: AtomicWriteOptions): void {
+  if (options.mkdir) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = tempName(file);
+  try {
+    const fd = openSync(tmp, 'w', options.mode ?? 0o600);
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      if (options.durability === 'durable') fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  if (options.durability === 'durable') fsyncDirSync(dirname(file));
+}
+
+/** Makes a rename or create in `dir` durable. */
+export function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** True for the errno codes that mean "the disk is full" (ENOSPC, and EDQUOT for a quota). */
+export function isDiskFullError(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+    // LevelDB reports its own I/O errors as text: "IO error: ...: No space left on device".
+    if (/No space left on device|Disk quota exceeded/i.test(e.message)) return true;
+  }
+  return false;
+}
