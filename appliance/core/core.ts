@@ -13,13 +13,14 @@ import { createHttpApi } from '../http/app.ts';
 import { problem } from '../http/problem.ts';
 import { PROBLEM_CONTENT_TYPE } from '../../contract/problem.ts';
 import { ErrorCode } from '../../contract/errors.ts';
-import { EventPublisher } from './event-publisher.ts';
+import { EventPublisher, readPublishCursor } from './event-publisher.ts';
 import { LocalSubscriber } from './local-subscriber.ts';
 import { ScaleReadings } from '../pos/scale-readings.ts';
 import { registerStatusRoute } from './status-route.ts';
 import type { IntegrityReport } from '../journal/types.ts';
 import { removeRuntime, writeRuntime, type RuntimeInfo } from './runtime.ts';
 import { CloudBridge, registerSyncStatusRoute } from '../sync/index.ts';
+import { readSyncedSeq } from '../sync/sync-state.ts';
 import { Catalog } from '../pos/catalog.ts';
 import { StorageGuard } from '../storage/storage-guard.ts';
 import { BoxStatusMonitor } from './box-status.ts';
@@ -121,6 +122,7 @@ export class Core {
       log: namespaced(log, 'journal', levels),
       admit: () => storage.refusal(),
       onWriteError: (err) => storage.reportWriteError(err),
+      knownSeq: () => Math.max(readPublishCursor(paths.publishCursor), readSyncedSeq(stateDir)),
     });
     const broker = new LocalBroker({
       ...brokerOptions(config, settings, secrets, stateDir, namespaced(log, 'broker', levels)),

@@ -141,12 +141,7 @@ export class EventPublisher {
   }
 
   #readCursor(): number {
-    try {
-      const n = Number(readFileSync(this.#ctx.cursorFile, 'utf8').trim());
-      return Number.isSafeInteger(n) && n >= 0 ? n : 0;
-    } catch {
-      return 0;
-    }
+    return readPublishCursor(this.#ctx.cursorFile);
   }
 
   #writeCursor(): void {
@@ -160,5 +155,15 @@ export class EventPublisher {
       if (!this.#cursorWriteFailed) this.#ctx.log.warn({ err }, 'cannot write the publish cursor; keeping it in memory');
       this.#cursorWriteFailed = true;
     }
+  }
+}
+
+/** The highest seq the publisher last recorded as published (0 when unknown). */
+export function readPublishCursor(file: string): number {
+  try {
+    const n = Number(readFileSync(file, 'utf8').trim());
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  } catch {
+    return 0;
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
@@ -198,6 +198,52 @@ describe('LevelJournal', () => {
     expect(retried).toMatchObject({ replayed: false, event: { seq: 2 } });
     expect(j.stats).toMatchObject({ failedBatches: 1, reopens: 1 });
     expect((await j.verify()).ok).toBe(true);
+  });
+
+  it('notices a lost tail that other stores had seen, reports it as missing, and never reuses those seqs', async () => {
+    const dir = tempDir();
+    const j = await started(dir);
+    for (let i = 1; i <= 3; i++) await j.append(sale(`s${i}`));
+    await j.stop();
+    // The publish cursor or HQ's watermark says seq 5 was committed; the journal holds 3.
+    const again = await started(dir, { knownSeq: () => 5 });
+    expect(again.lastSeq).toBe(5);
+    expect(again.lostTail).toEqual({ from: 4, to: 5 });
+    expect((await again.append(sale('next'))).event.seq).toBe(6);
+    const report = await again.verify();
+    expect(report.ok).toBe(false);
+    expect(report.gaps).toEqual([4, 5]);
+  });
+
+  it('starts on a journal whose table file has flipped bits: repairs it, never serves a damaged record, reports what is missing, reuses no seq', async () => {
+    const dir = tempDir();
+    let j = await started(dir);
+    const payload = { total: 100, note: 'abc'.repeat(100) };
+    for (let i = 0; i < 40; i++) await Promise.all(Array.from({ length: 50 }, (_, k) => j.append(sale(`b${i}-${k}`, { ...payload, i, k }))));
+    await j.stop();
+    j = await started(dir); // the log becomes a table file
+    await j.stop();
+    const table = readdirSync(dir).find((f) => f.endsWith('.ldb'))!;
+    const bytes = readFileSync(join(dir, table));
+    for (const at of [0.25, 0.5, 0.75]) bytes[Math.floor(bytes.length * at)] ^= 0x40;
+    writeFileSync(join(dir, table), bytes);
+
+    j = await started(dir);
+    const events: Array<{ seq: number; idempotencyKey: string }> = [];
+    for (let after = 0; ; ) {
+      const page = await j.read({ after, limit: 1000 });
+      if (page.length === 0) break;
+      events.push(...page);
+      after = page[page.length - 1]!.seq;
+    }
+    expect(events.length).toBeGreaterThan(1500);
+    expect(events.length).toBeLessThan(2000);
+    expect(new Set(events.map((e) => e.idempotencyKey)).size).toBe(events.length);
+    const report = await j.verify();
+    expect(report.ok).toBe(false);
+    expect(report.gaps.length + events.length).toBe(2000);
+    expect((await j.append(sale('after-repair'))).event.seq).toBe(2001);
+    await j.stop();
   });
 
   it('adopts a refused batch that recovery finds on disk, and tells onCommit listeners', async () => {

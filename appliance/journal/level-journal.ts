@@ -19,7 +19,7 @@ import {
   type StoredRecord,
 } from './record.ts';
 import type { AppendRequest, AppendResult, IntegrityReport, Journal, JournalEvent, ReadOptions } from './types.ts';
-import { isLockedError, openDb, quarantine, scanJournal, verifyJournal, type JournalDb } from './verify.ts';
+import { isCorruptionError, isLockedError, openDb, quarantine, repairDb, scanJournal, verifyJournal, type JournalDb } from './verify.ts';
 
 // Durable POS event journal on LevelDB.
 //
@@ -71,6 +71,14 @@ export interface LevelJournalOptions {
   onWriteError?: (err: unknown) => void;
   /** Delay between reopen attempts after a failed write, ms (default 100, doubling to 5 s). */
   reopenDelayMs?: number;
+  /**
+   * The highest seq other stores know was committed (the publish cursor, HQ's
+   * ack watermark), read at start. A journal that recovers a lower lastSeq
+   * lost its tail (a torn or corrupted log, a disk that lied about fsync):
+   * it says so, reports the range as missing, and never hands those seqs out
+   * again (HQ may hold them).
+   */
+  knownSeq?: () => number;
 }
 
 export interface JournalStats {
@@ -85,6 +93,8 @@ export interface JournalStats {
   failedBatches: number;
   /** Times the LevelDB was closed and reopened after a failed write. */
   reopens: number;
+  /** Times damaged files were repaired (LevelDB RepairDB). */
+  repairs: number;
 }
 
 interface Pending {
@@ -108,7 +118,7 @@ export class LevelJournal implements Journal {
   /** Offline check for `tillbox doctor` (box may be stopped; answers `locked` if not). */
   static readonly verifyDir = verifyJournal;
 
-  readonly stats: JournalStats = { batches: 0, appends: 0, replays: 0, maxBatch: 0, failedBatches: 0, reopens: 0 };
+  readonly stats: JournalStats = { batches: 0, appends: 0, replays: 0, maxBatch: 0, failedBatches: 0, reopens: 0, repairs: 0 };
 
   private readonly options: LevelJournalOptions;
   private readonly log: Logger;
@@ -123,6 +133,8 @@ export class LevelJournal implements Journal {
   private writer: Promise<void> | undefined;
   private readonly listeners = new Set<(event: JournalEvent) => void>();
   private readonly quarantining = new Set<string>();
+  /** Seqs found missing at the tail at start (see knownSeq). */
+  lostTail: { from: number; to: number } | undefined;
   /** Why the journal is recovering (the failed write), while it is. */
   private failure: unknown;
   private recovery: Promise<void> | undefined;
@@ -168,11 +180,33 @@ export class LevelJournal implements Journal {
       throw new TillboxError(ErrorCode.JournalClosed, `journal cannot start while ${this.state}`);
     }
     this.state = 'starting';
+    try {
+      this.db = await this.openAndRecover({});
+    } catch (err) {
+      if (!isCorruptionError(err)) {
+        this.state = 'closed';
+        throw err;
+      }
+      // A damaged table or manifest (bit rot): salvage what LevelDB can read and start on that.
+      this.log.error({ err }, 'journal files are damaged; repairing (what cannot be read is reported as missing)');
+      try {
+        await repairDb(this.options.dir);
+        this.stats.repairs += 1;
+        this.db = await this.openAndRecover({});
+      } catch (again) {
+        this.state = 'closed';
+        throw again;
+      }
+    }
+    this.state = 'open';
+    this.log.info({ lastSeq: this.committedSeq, hlc: this.clock.current() }, 'journal started');
+  }
+
+  private async openAndRecover(opts: { keepClock?: boolean }): Promise<JournalDb> {
     const db = openDb(this.options.dir, true);
     try {
       await db.open();
     } catch (err) {
-      this.state = 'closed';
       if (isLockedError(err)) {
         throw new TillboxError(
           ErrorCode.JournalWriteFailed,
@@ -180,18 +214,62 @@ export class LevelJournal implements Journal {
           { cause: err, retryable: true, detail: { locked: true } },
         );
       }
+      if (isCorruptionError(err)) throw err;
       throw new TillboxError(ErrorCode.JournalWriteFailed, `cannot open journal at ${this.options.dir}`, { cause: err });
     }
     try {
-      await this.recover(db);
+      await this.recover(db, opts);
     } catch (err) {
-      this.state = 'closed';
       await db.close().catch(() => undefined);
       throw err;
     }
-    this.db = db;
-    this.state = 'open';
-    this.log.info({ lastSeq: this.committedSeq, hlc: this.clock.current() }, 'journal started');
+    return db;
+  }
+
+  /**
+   * Runs a read; if LevelDB reports a damaged block (bit rot in a table
+   * file), repairs the database once (LevelDB's RepairDB salvages every
+   * readable record and drops the unreadable blocks) and runs it again. What
+   * was lost shows as missing seqs in verify() and doctor; it is never served.
+   */
+  private async readRepairing<T>(fn: (db: JournalDb) => Promise<T>): Promise<T> {
+    const db = this.requireOpen();
+    try {
+      return await fn(db);
+    } catch (err) {
+      if (!isCorruptionError(err) || this.state !== 'open') throw err;
+      await this.repairInPlace(err);
+      return fn(this.requireOpen());
+    }
+  }
+
+  private repairing: Promise<void> | undefined;
+
+  private repairInPlace(cause: unknown): Promise<void> {
+    this.repairing ??= (async () => {
+      this.log.error({ err: cause }, 'journal block is damaged; repairing the journal (appends wait)');
+      this.state = 'recovering';
+      this.failure = cause;
+      while (this.writer) await this.writer;
+      await this.db?.close().catch(() => undefined);
+      try {
+        await repairDb(this.options.dir);
+        this.stats.repairs += 1;
+        this.db = await this.openAndRecover({ keepClock: true });
+        this.state = 'open';
+        this.failure = undefined;
+        this.log.warn({ lastSeq: this.committedSeq }, 'journal repaired; missing records are reported by verify and doctor');
+      } catch (err) {
+        this.log.error({ err }, 'journal repair failed; reopening it again');
+        this.state = 'open';
+        this.beginRecovery(err);
+        throw err;
+      }
+    })().finally(() => {
+      this.repairing = undefined;
+      if (this.queue.length > 0) this.kick();
+    });
+    return this.repairing;
   }
 
   /** Recovers lastSeq and the HLC from meta and the event tail; quarantines a corrupt tail. */
@@ -228,6 +306,17 @@ export class LevelJournal implements Journal {
     this.committedSeq = Math.max(opts.keepClock ? this.committedSeq : 0, meta?.lastSeq ?? 0, highestKeySeq);
     if (meta && tail && tail.event.seq < meta.lastSeq) {
       this.log.error({ metaLastSeq: meta.lastSeq, tailSeq: tail.event.seq }, 'journal tail is missing events');
+    }
+    const known = opts.keepClock ? 0 : (this.options.knownSeq?.() ?? 0);
+    if (known > this.committedSeq) {
+      this.log.error(
+        { lastSeq: this.committedSeq, knownSeq: known },
+        'the journal lost its newest events (torn or corrupted log): the missing seqs are reported as gaps and never reused',
+      );
+      this.lostTail = { from: this.committedSeq + 1, to: known };
+      this.committedSeq = known;
+      // Recorded in meta so every later scan (and doctor) reports the range.
+      await db.put(META_KEY, JSON.stringify({ lastSeq: known, hlc: meta?.hlc ?? tail?.event.hlc ?? this.clock.current() } satisfies Meta), { sync: true });
     }
     // After a reopen the clock keeps what it issued (a refused batch's stamps
     // may be newer than anything on disk): it never goes back.
@@ -501,29 +590,33 @@ export class LevelJournal implements Journal {
   }
 
   async getBySeq(seq: number): Promise<JournalEvent | undefined> {
-    const db = this.requireOpen();
     if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
-    return (await this.loadRecord(db, seq))?.event;
+    return this.readRepairing(async (db) => (await this.loadRecord(db, seq))?.event);
   }
 
   async getById(id: string): Promise<JournalEvent | undefined> {
-    const db = this.requireOpen();
-    const seq = await db.get(idIndexKey(id));
-    if (seq === undefined) return undefined;
-    const event = (await this.loadRecord(db, Number(seq)))?.event;
-    return event?.id === id ? event : undefined;
+    return this.readRepairing(async (db) => {
+      const seq = await db.get(idIndexKey(id));
+      if (seq === undefined) return undefined;
+      const event = (await this.loadRecord(db, Number(seq)))?.event;
+      return event?.id === id ? event : undefined;
+    });
   }
 
   async getByIdempotencyKey(key: string): Promise<JournalEvent | undefined> {
-    const db = this.requireOpen();
-    const seq = await db.get(idempotencyIndexKey(key));
-    if (seq === undefined) return undefined;
-    const event = (await this.loadRecord(db, Number(seq)))?.event;
-    return event?.idempotencyKey === key ? event : undefined;
+    return this.readRepairing(async (db) => {
+      const seq = await db.get(idempotencyIndexKey(key));
+      if (seq === undefined) return undefined;
+      const event = (await this.loadRecord(db, Number(seq)))?.event;
+      return event?.idempotencyKey === key ? event : undefined;
+    });
   }
 
-  async read(options: ReadOptions = {}): Promise<JournalEvent[]> {
-    const db = this.requireOpen();
+  read(options: ReadOptions = {}): Promise<JournalEvent[]> {
+    return this.readRepairing((db) => this.readFrom(db, options));
+  }
+
+  private async readFrom(db: JournalDb, options: ReadOptions): Promise<JournalEvent[]> {
     const after = options.after ?? 0;
     const limit = Math.min(options.limit ?? 100, 1000);
     if (!Number.isSafeInteger(after) || after < 0) {
@@ -548,8 +641,7 @@ export class LevelJournal implements Journal {
   }
 
   async verify(): Promise<IntegrityReport> {
-    const db = this.requireOpen();
-    const report = await scanJournal(db, { repair: true, log: this.log, now: this.wall });
+    const report = await this.readRepairing((db) => scanJournal(db, { repair: true, log: this.log, now: this.wall }));
     // Events committed while the scan ran are not gaps.
     report.lastSeq = Math.max(report.lastSeq, this.committedSeq);
     return report;

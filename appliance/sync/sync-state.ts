@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoalescedWriter, readJson } from './durable-file.ts';
 import { SyncError, SyncErrorCode } from './errors.ts';
@@ -44,6 +45,20 @@ export function syncPaths(stateDir: string) {
     conflicts: join(dir, 'conflicts.json'),
     mapped: join(dir, 'mapped'),
   };
+}
+
+/**
+ * The highest seq HQ has acked as applied, read straight from the state file
+ * (0 when there is none): the journal checks at start that it still holds it.
+ */
+export function readSyncedSeq(stateDir: string): number {
+  try {
+    const d = JSON.parse(readFileSync(syncPaths(stateDir).state, 'utf8')) as Partial<SyncStateData>;
+    const above = Array.isArray(d.ackedAbove) ? d.ackedAbove.filter((n) => Number.isSafeInteger(n)) : [];
+    return Math.max(Number.isSafeInteger(d.lastAckedSeq) ? d.lastAckedSeq! : 0, ...above);
+  } catch {
+    return 0;
+  }
 }
 
 const EMPTY: SyncStateData = { v: 1, lastAckedSeq: 0, ackedAbove: [], lastAckAt: null, rejected: { count: 0 }, loss: {}, droppedTotal: 0 };
