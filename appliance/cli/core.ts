@@ -1,4 +1,4 @@
-import { setupProcess, type ProcessOptions } from './process-setup.ts';
+import { setupProcess, untilSignalThenStop, type ProcessOptions } from './process-setup.ts';
 import { isTillboxError } from '../../contract/errors.ts';
 import { Core } from '../core/core.ts';
 
@@ -44,8 +44,6 @@ export async function runCore(opts: CoreOptions): Promise<number> {
   lines.push(`  credentials: tillbox secrets show${config.demo ? ' (loopback needs none in demo mode)' : ''}`);
   console.log(lines.join('\n'));
 
-  await new Promise<void>((resolve) => {
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stop(sig).then(resolve));
-  });
+  await untilSignalThenStop(log, stop);
   return 0;
 }

@@ -1,4 +1,4 @@
-import { setupProcess, type ProcessOptions } from './process-setup.ts';
+import { setupProcess, untilSignalThenStop, type ProcessOptions } from './process-setup.ts';
 import { isTillboxError } from '../../contract/errors.ts';
 import { DevicesProcess } from '../devices/process.ts';
 
@@ -30,10 +30,9 @@ export async function runDevices(opts: DevicesOptions): Promise<number> {
     lines.push(`  scan: publish store/${devices.storeId}/devices/scanner-1/cmd/simulate {"correlation":"1","args":{"code":"]E04006381333931"}}`);
   }
   console.log(lines.join('\n'));
-  await new Promise<void>((resolve) => {
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
+  await untilSignalThenStop(log, async () => {
+    await devices.stop();
+    log.flush();
   });
-  await devices.stop();
-  log.flush();
   return 0;
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { setupProcess } from './process-setup.ts';
+import { setupProcess, STOP_DEADLINE_MS } from './process-setup.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths } from '../state/state-dir.ts';
 import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
@@ -105,6 +105,8 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
     }, 1000);
     watch.unref();
   });
+  // Bounded like every process (process-setup.ts STOP_DEADLINE_MS): a wedged flow must not hold the stop.
+  setTimeout(() => process.exit(code), STOP_DEADLINE_MS).unref();
   await flows.stop();
   // Node-RED keeps a session-expiry timer after a login and offers no way to
   // clear it; once stopped, nothing is left to finish, so do not wait for it.

@@ -41,3 +41,30 @@ export function setupProcess(opts: ProcessOptions): ProcessSetup | undefined {
   });
   return { config, stateDir: resolveStateDir(process.env, opts.stateDir), log };
 }
+
+/** How long a stopping process may take before it exits anyway (under systemd's and the supervisor's bound). */
+export const STOP_DEADLINE_MS = 3000;
+
+/**
+ * Waits for SIGINT/SIGTERM, runs `stop`, and makes sure the process ends:
+ * if `stop` takes longer than STOP_DEADLINE_MS, or handles (a native poller,
+ * a reconnect timer) keep the event loop alive after it, the process exits
+ * with the code anyway and logs which resources were still open.
+ */
+export async function untilSignalThenStop(log: Logger, stop: (signal: NodeJS.Signals) => Promise<void>): Promise<void> {
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve(sig));
+  });
+  const force = (why: string): void => {
+    log.warn({ resources: process.getActiveResourcesInfo() }, why);
+    log.flush();
+    process.exit(process.exitCode ?? 0);
+  };
+  const deadline = setTimeout(() => force('stop took too long; exiting anyway'), STOP_DEADLINE_MS);
+  deadline.unref();
+  await stop(signal).catch((err: unknown) => log.error({ err }, 'error while stopping'));
+  clearTimeout(deadline);
+  // Everything this process owns is closed: if something native still holds
+  // the event loop, do not wait for it.
+  setTimeout(() => force('handles still open after stop; exiting'), 500).unref();
+}

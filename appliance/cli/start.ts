@@ -28,7 +28,7 @@ export async function runStart(opts: StartOptions): Promise<number> {
     log,
     children: [
       ...(hq ? [hq.child] : []),
-      { name: 'core', args: [MAIN, 'core', ...common], ...(hq ? { env: hq.boxEnv } : {}) },
+      { name: 'core', args: [MAIN, 'core', ...common], stopLast: true, ...(hq ? { env: hq.boxEnv } : {}) },
       // The devices process waits for core itself; its crash is restarted alone and never stops selling.
       ...(enabled.devices ? [{ name: 'devices', args: [MAIN, 'devices', ...common] }] : []),
       // Integrator flows run in their own process with the flows role; a flow that spins or throws never reaches selling.

@@ -16,6 +16,7 @@
 //   a sale heard just before a crash is delivered again after the restart.
 // - Reconnect with exponential backoff and full jitter; the endpoint is asked
 //   again before every attempt (core may come back on another port).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EventEmitter } from 'node:events';
 import { createConnection } from 'node:net';
 import { MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
@@ -76,6 +77,9 @@ export interface DeviceBusEvents {
 const Envelope = CommandRequest(Type.Unknown());
 const MAX_COMMAND_BYTES = 512 * 1024;
 const EARLY_EVENTS_MAX = 1000;
+
+/** How long stop() waits for the broker to confirm the offline states. */
+const STOP_PUBLISH_MS = 1000;
 
 export class DeviceBus extends EventEmitter<DeviceBusEvents> {
   readonly #ctx: DeviceBusContext;
@@ -249,19 +253,38 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
     clearTimeout(this.#timer);
     const client = this.#client;
     if (!client) return;
+    let clean = true;
     if (client.connected) {
-      try {
+      // Bounded: when the whole box stops, core's broker may go first and a
+      // QoS 1 publish would wait for a PUBACK that never comes (this held
+      // `tillbox start` for over 70 s). The host's last will covers the rest.
+      const deaths = (async () => {
         const s = this.#ctx.storeId;
         for (const state of this.#states.values()) {
           const dead: PeripheralState = { ...state, state: 'off-offline', since: new Date().toISOString(), reason };
           await client.publishAsync(localTopics.deviceState(s, state.id), JSON.stringify(dead), { qos: 1, retain: true });
         }
         await this.#publishHost('offline', reason);
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), STOP_PUBLISH_MS)));
+      try {
+        if ((await Promise.race([deaths, timeout])) === 'timeout') {
+          clean = false;
+          this.#ctx.log.warn({ afterMs: STOP_PUBLISH_MS }, 'broker did not confirm the offline states in time; leaving it to the last will');
+        }
       } catch (err) {
+        clean = false;
         this.#ctx.log.warn({ err }, 'publishing deaths on stop failed');
+      } finally {
+        clearTimeout(timer);
+        deaths.catch(() => undefined);
       }
     }
-    await client.endAsync(false).catch(() => {});
+    // Not connected (a crash, the broker gone): force, or mqtt.js waits for
+    // an outgoing queue that can never drain. Bounded either way: a second
+    // end() on a client that is already ending may never call back.
+    await Promise.race([client.endAsync(!clean || !client.connected).catch(() => {}), sleep(STOP_PUBLISH_MS)]);
   }
 
   /** Simulates a crash in tests: drop the socket without DISCONNECT so the broker sends the will. */

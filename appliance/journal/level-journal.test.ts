@@ -225,7 +225,10 @@ describe('LevelJournal', () => {
     await j.stop();
     const table = readdirSync(dir).find((f) => f.endsWith('.ldb'))!;
     const bytes = readFileSync(join(dir, table));
-    for (const at of [0.25, 0.5, 0.75]) bytes[Math.floor(bytes.length * at)] ^= 0x40;
+    for (const at of [0.25, 0.5, 0.75]) {
+      const i = Math.floor(bytes.length * at);
+      bytes[i] = bytes[i]! ^ 0x40;
+    }
     writeFileSync(join(dir, table), bytes);
 
     j = await started(dir);

@@ -12,6 +12,11 @@ export interface ChildSpec {
   env?: NodeJS.ProcessEnv;
   /** Restart when it exits (default true). */
   restart?: boolean;
+  /**
+   * Stop this child only after the others have exited (core: devices and
+   * flows still publish their offline states to its broker while stopping).
+   */
+  stopLast?: boolean;
 }
 
 export interface SupervisorContext {
@@ -41,6 +46,8 @@ interface Running {
 /** A child that stayed up this long is considered healthy again: its backoff resets. */
 const HEALTHY_AFTER_MS = 30_000;
 
+export const STOP_KILL_AFTER_MS = 4000;
+
 export class Supervisor {
   readonly #ctx: SupervisorContext;
   readonly #running = new Map<string, Running>();
@@ -67,17 +74,36 @@ export class Supervisor {
     return this.#running.get(name)?.restarts ?? 0;
   }
 
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  /**
+   * Signals every child and waits for it; a child still running after
+   * `killAfterMs` (default 4 s, so `tillbox start` is gone within 5 s of
+   * SIGTERM, like systemd's TimeoutStopSec) is sent SIGKILL.
+   */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', killAfterMs = STOP_KILL_AFTER_MS): Promise<void> {
     this.#stopping = true;
-    const waits: Array<Promise<void>> = [];
-    for (const r of this.#running.values()) {
-      clearTimeout(r.timer);
-      const child = r.child;
-      if (!child || child.exitCode !== null || child.signalCode !== null) continue;
-      waits.push(new Promise((res) => child.once('exit', () => res())));
+    const all = [...this.#running.values()];
+    for (const r of all) clearTimeout(r.timer);
+    const t0 = Date.now();
+    await Promise.all(all.filter((r) => !r.spec.stopLast).map((r) => this.#stopChild(r, signal, killAfterMs)));
+    // The whole stop stays within one killAfterMs plus a second for the last ones.
+    const left = Math.max(1000, killAfterMs - (Date.now() - t0));
+    await Promise.all(all.filter((r) => r.spec.stopLast).map((r) => this.#stopChild(r, signal, left)));
+  }
+
+  #stopChild(r: Running, signal: NodeJS.Signals, killAfterMs: number): Promise<void> {
+    const child = r.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((res) => {
+      const kill = setTimeout(() => {
+        this.#ctx.log.error({ child: r.spec.name, pid: child.pid, afterMs: killAfterMs }, 'child did not stop in time; SIGKILL');
+        child.kill('SIGKILL');
+      }, killAfterMs);
+      child.once('exit', () => {
+        clearTimeout(kill);
+        res();
+      });
       child.kill(signal);
-    }
-    await Promise.all(waits);
+    });
   }
 
   #spawn(r: Running): void {
