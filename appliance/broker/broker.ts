@@ -20,6 +20,7 @@ import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { OrderedLevelPersistence, type BrokerDb, type SyncPolicy } from './persistence.ts';
 import { installOrderedDelivery, type GateableBroker } from './ordered-delivery.ts';
 import { guardPacketSize } from './packet-guard.ts';
+import { isCorruptionError, repairDb } from '../storage/level-repair.ts';
 import { holdPubacks } from './puback-after-store.ts';
 import {
   AccountTable,
@@ -137,8 +138,7 @@ export class LocalBroker {
       this.#rate = new ConnectionRateLimiter(o.limits.connectionsPerAddressPerMinute);
       const dir = join(o.stateDir, 'broker');
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      const db: BrokerDb = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
-      await db.open();
+      const db = await this.#openStore(dir);
       const id = await this.#nextBrokerId(db);
       this.#persistence = new OrderedLevelPersistence({
         db,
@@ -360,6 +360,34 @@ export class LocalBroker {
   }
 
   // --- state ----------------------------------------------------------------------
+
+  /**
+   * Opens the broker store; if LevelDB reports damaged files (bit rot),
+   * repairs them once (every readable session, subscription and queued
+   * message is kept) rather than refusing to start, which would stop selling.
+   */
+  async #openStore(dir: string): Promise<BrokerDb> {
+    const open = async (): Promise<BrokerDb> => {
+      const db: BrokerDb = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+      try {
+        await db.open();
+        // Read everything once: a damaged block surfaces here, not at a client's CONNECT.
+        for await (const _ of db.keys()) void _;
+        return db;
+      } catch (err) {
+        await db.close().catch(() => undefined);
+        throw err;
+      }
+    };
+    try {
+      return await open();
+    } catch (err) {
+      if (!isCorruptionError(err)) throw err;
+      this.#log.error({ err }, 'broker store files are damaged; repairing (unreadable entries are dropped)');
+      await repairDb(dir);
+      return open();
+    }
+  }
 
   /**
    * aedes keys the offline queue by broker id then counter, and the counter

@@ -1,4 +1,5 @@
-import { readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 
 // runtime.json: what a running box actually bound (ports may be 0 in tests),
 // so `tillbox doctor`, tests and the bench find it. Removed on clean stop.
@@ -12,9 +13,8 @@ export interface RuntimeInfo {
 }
 
 export function writeRuntime(file: string, info: RuntimeInfo): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, JSON.stringify(info, null, 2) + '\n', { mode: 0o644 });
-  renameSync(tmp, file);
+  // crash-safe, not durable: it describes this boot's process only and is rewritten at every start.
+  writeFileAtomicSync(file, JSON.stringify(info, null, 2) + '\n', { durability: 'crash-safe', mode: 0o644 });
 }
 
 export function readRuntime(file: string): RuntimeInfo | undefined {

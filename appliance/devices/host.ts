@@ -2,7 +2,8 @@
 // hotplug events bound to them, commands routed, receipts auto-printed.
 // Context in, lifecycle out (STYLE.md item 6): the constructor assigns,
 // start() does the work, stop() undoes all of it.
-import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import { join } from 'node:path';
 import type { BindingInterface } from '@serialport/bindings-cpp';
 import type { PeripheralState } from '../../contract/devices.ts';
@@ -265,9 +266,14 @@ export class DevicesHost {
   }
 
   #savePublished(): void {
-    const tmp = `${this.#publishedFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify([...this.#runners.keys()]) + '\n');
-    renameSync(tmp, this.#publishedFile);
+    // crash-safe, not durable: it only lets the next start clear retained states of
+    // peripherals that are gone; an older list after a power cut leaves one stale
+    // state, which consumers ignore anyway unless the host is online (contract/devices-host.ts).
+    try {
+      writeFileAtomicSync(this.#publishedFile, JSON.stringify([...this.#runners.keys()]) + '\n', { durability: 'crash-safe', mode: 0o644 });
+    } catch (err) {
+      this.#ctx.log.warn({ err }, 'cannot record the published peripheral list');
+    }
   }
 
   // ------------------------------------------------------------ commands and POS events

@@ -182,19 +182,7 @@ export async function verifyJournal(options: VerifyJournalOptions): Promise<Offl
   }
 }
 
-/** LevelDB found a damaged block, table or manifest (checksum, decompression, bad magic). */
-export function isCorruptionError(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if ((e as { code?: unknown }).code === 'LEVEL_CORRUPTION' || /^Corruption:/.test(e.message)) return true;
-  }
-  return false;
-}
-
-/** LevelDB's RepairDB: rebuilds the manifest from every table and log, salvaging each readable record. */
-export async function repairDb(dir: string): Promise<void> {
-  // `level` is classic-level on Node; its typings omit the static repair().
-  await (Level as unknown as { repair(location: string): Promise<void> }).repair(dir);
-}
+export { isCorruptionError, repairDb } from '../storage/level-repair.ts';
 
 export function isLockedError(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, statSync, chmodSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, chmodSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { ROLES, type Role } from '../../contract/roles.ts';
@@ -129,16 +129,8 @@ function readIfPresent(file: string): Secrets | undefined {
 }
 
 function writeAtomic(file: string, secrets: Secrets): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, JSON.stringify(secrets, null, 2) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  fsyncDir(dirname(file));
+  // Durable: a box that lost its secrets after a power cut would lock out every till and service.
+  writeFileAtomicSync(file, JSON.stringify(secrets, null, 2) + '\n', { durability: 'durable', mode: 0o600 });
 }
 
 /** A lock older than this is left over from a crash and is broken. */
@@ -168,14 +160,6 @@ function withLock<T>(file: string, fn: () => T): T {
   }
 }
 
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** The device id: configured, or generated once and kept in the state dir. */
 export function loadOrCreateDeviceId(file: string, configured?: string): string {
@@ -186,14 +170,7 @@ export function loadOrCreateDeviceId(file: string, configured?: string): string 
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const id = `tb-${randomBytes(6).toString('hex')}`;
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, id + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  // Durable: the device id names every journal event; it must never change after a power cut.
+  writeFileAtomicSync(file, id + '\n', { durability: 'durable', mode: 0o644 });
   return id;
 }

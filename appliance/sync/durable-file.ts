@@ -1,23 +1,12 @@
-import { open, rename, readFile, mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { fsyncDir } from '../secrets/secrets.ts';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../lib/atomic-file.ts';
 
-// Small JSON files that must survive kill -9 and power loss: write a temp
-// file, fsync it, rename over the old one, fsync the directory. A reader sees
-// the old or the new content, never half of one.
+// Small JSON files of the sync state that must survive kill -9 and power loss
+// (HQ's watermark, the applied catalog, conflicts): lib/atomic-file.ts with
+// 'durable'. A reader sees the old or the new content, never half of one.
 
 export async function writeJsonDurable(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.tmp`;
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(value));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  fsyncDir(dirname(file));
+  await writeFileAtomic(file, JSON.stringify(value), { durability: 'durable', mkdir: true });
 }
 
 /** The parsed file, or undefined when it does not exist. Throws on unreadable JSON. */

@@ -16,6 +16,13 @@ import type { SyncStateStore } from './sync-state.ts';
 // traffic that arrives while offline is dropped; every drop is counted in the
 // loss ledger (sync state) and reported upstream as a LossReport on reconnect.
 // Mapped topics are telemetry-style lanes; POS events never go through here.
+//
+// Durability: a QoS 1 message is acknowledged to the local broker only after
+// it is in the queue with an fsync (handleMessage below), and the local
+// session is persistent, so what was published while the bridge was away is
+// kept by the broker. After a failed queue write the LevelDB is reopened
+// before the next one (never written on top of a torn log, see
+// appliance/journal/level-journal.ts) and the message is counted as dropped.
 
 export interface MappedRule {
   direction: 'out' | 'in' | 'both';
@@ -105,13 +112,19 @@ export class MappedTopics {
     if (this.#tail === 0) this.#head = 0;
     const outs = this.#rules.filter((r) => r.direction !== 'in');
     const { url, username, password } = this.#ctx.local;
-    const client = mqtt.connect(url, { clientId: `${username}-cloud-bridge`, username, password, protocolVersion: 4, clean: true, reconnectPeriod: 1000 });
+    const client = mqtt.connect(url, { clientId: `${username}-cloud-bridge`, username, password, protocolVersion: 4, clean: false, reconnectPeriod: 1000 });
     this.#client = client;
+    // PUBACK to the local broker only once the message is queued on disk.
+    client.handleMessage = (packet, callback) => {
+      this.#onLocal(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), packet.qos).then(
+        () => callback(),
+        () => callback(),
+      );
+    };
     client.on('connect', () => {
       if (outs.length > 0) client.subscribe(outs.map((r) => r.local), { qos: 1 }, (err) => err && this.#ctx.log.error({ err }, 'mapped: local subscribe failed'));
     });
     client.on('error', (err) => this.#ctx.log.warn({ err: err.message }, 'mapped: local broker connection error'));
-    client.on('message', (topic, payload, packet) => this.#onLocal(topic, payload, packet.qos));
   }
 
   async stop(): Promise<void> {
@@ -152,7 +165,7 @@ export class MappedTopics {
     if (this.#echo.size > 10_000) this.#echo.clear();
   }
 
-  #onLocal(topic: string, payload: Buffer, qos: number): void {
+  async #onLocal(topic: string, payload: Buffer, qos: number): Promise<void> {
     if (this.#echo.size > 0) {
       const f = this.#fingerprint(topic, payload);
       const n = this.#echo.get(f);
@@ -167,7 +180,7 @@ export class MappedTopics {
       const remote = r.remote + topic;
       const effective: 0 | 1 = r.qos === 1 && qos >= 1 ? 1 : r.qos;
       if (effective === 1) {
-        void this.#enqueue({ topic: remote, payload: payload.toString('base64'), rule: r.name });
+        await this.#enqueue({ topic: remote, payload: payload.toString('base64'), rule: r.name });
       } else if (this.#ctx.isOnline()) {
         this.#ctx.publishRemote(remote, payload, 0).catch(() => this.#drop('mapped-qos0', r.name, 1));
       } else {
@@ -194,14 +207,37 @@ export class MappedTopics {
       this.#head += 1;
     }
     try {
-      await db.batch(ops);
+      await db.batch(ops, { sync: true });
     } catch (err) {
-      this.#ctx.log.error({ err }, 'mapped: queue write failed; message counted as dropped');
+      this.#ctx.log.error({ err }, 'mapped: queue write failed; message counted as dropped; reopening the queue');
+      this.#tail -= 1;
       this.#drop('mapped', item.rule, 1);
+      await this.#reopen();
       return;
     }
     if (dropped.length > 0) this.#drop('mapped', item.rule, dropped.length);
     this.#forward();
+  }
+
+  /** Close and reopen the queue so LevelDB recovers its log; head and tail are read back from disk. */
+  async #reopen(): Promise<void> {
+    const db = this.#db;
+    if (!db) return;
+    this.#db = undefined;
+    await db.close().catch(() => undefined);
+    try {
+      await db.open();
+      this.#head = 0;
+      this.#tail = 0;
+      for await (const k of db.keys({ limit: 1 })) this.#head = Number(k);
+      for await (const k of db.keys({ reverse: true, limit: 1 })) this.#tail = Number(k) + 1;
+      if (this.#tail === 0) this.#head = 0;
+      this.#db = db;
+    } catch (err) {
+      // Disk still failing: the next message tries again.
+      this.#ctx.log.error({ err }, 'mapped: cannot reopen the queue');
+      this.#db = db;
+    }
   }
 
   #forward(): void {

@@ -25,7 +25,8 @@
 //    torn fragment without a cut, never a second whole receipt.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../../lib/atomic-file.ts';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PrintArgs, PrintResult } from '../../contract/devices/printer.ts';
@@ -64,15 +65,6 @@ export class PrintJobError extends Error {
 
 // ------------------------------------------------------------ store
 
-async function fsyncDir(dir: string): Promise<void> {
-  const h = await open(dir, 'r');
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
 /** One JSON file per job, replaced with write + fsync + rename + fsync(dir). */
 export class FileJobStore {
   readonly dir: string;
@@ -105,17 +97,8 @@ export class FileJobStore {
   }
 
   async put(job: PrintJob): Promise<void> {
-    const file = this.#file(job);
-    const tmp = `${file}.${process.pid}.tmp`;
-    const h = await open(tmp, 'w', 0o640);
-    try {
-      await h.writeFile(JSON.stringify(job));
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(tmp, file);
-    await fsyncDir(this.dir);
+    // Durable: "queued" is acknowledged to the sender, and a job lost at a power cut is a receipt never printed.
+    await writeFileAtomic(this.#file(job), JSON.stringify(job), { durability: 'durable', mode: 0o640 });
   }
 
   async remove(job: PrintJob): Promise<void> {

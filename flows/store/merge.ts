@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import { dirname, join, resolve } from 'node:path';
 
 // Store flows: a base set (flows/store/base.json) plus a per-store overlay
@@ -152,8 +153,7 @@ export function deployStoreFlows(flowFile: string, merged: MergedStoreFlows): { 
   const kept = existing.filter((n) => !n.id.startsWith(STORE_ID_PREFIX) && !(n.z && storeTabs.has(n.z)));
   const out = [...merged.flows, ...kept];
   mkdirSync(dirname(flowFile), { recursive: true, mode: 0o700 });
-  const tmp = `${flowFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(out, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, flowFile);
+  // Durable: the file also holds the integrators' own flows (`kept`); an old or empty one after a power cut loses their work.
+  writeFileAtomicSync(flowFile, JSON.stringify(out, null, 2) + '\n', { durability: 'durable', mode: 0o600 });
   return { kept: kept.length };
 }

@@ -1,4 +1,4 @@
-import { openSync, writeSync, closeSync, rmSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,10 @@ import { call, managerAuth, postSale, readJournal, startBox, type BoxProcess } f
 import { canMountSmallDisk, mountSmallDisk } from '../support/small-disk.ts';
 import { verifyJournal } from '../../appliance/journal/verify.ts';
 import { tillbox } from '../support/cli.ts';
+import { startMosquitto } from '../support/mosquitto.ts';
+import { startRealHq } from '../sync/real-hq.ts';
+import { checkHistory, describeHistory } from '../sync/history.ts';
+import { Tills } from '../faults/tills.ts';
 
 // Issue 8's reproduction: the state dir on a 24 MB filesystem that something
 // else (logs, a runaway file) fills up. Sales are refused while it is full;
@@ -60,6 +64,52 @@ describe.skipIf(!canMountSmallDisk)('a box whose disk fills up (needs root for a
     const { failures } = await diskFullEpisodes({ TILLBOX_STORAGE_MIN_FREE_MB: '1', TILLBOX_STORAGE_RESERVE_MB: '0' }, 3);
     // The stores really hit ENOSPC and reopened (otherwise this test proves nothing).
     expect(failures.journal).toBeGreaterThan(0);
+  }, 240_000);
+
+  it('fills up repeatedly while a sync backlog drains to HQ: HQ ends with every box event exactly once', async () => {
+    const broker = await startMosquitto();
+    const hq = await startRealHq(broker.url, 'pglite');
+    const disk = mountSmallDisk(24);
+    disks.push(disk);
+    const stateDir = join(disk.dir, 'state');
+    const env = { TILLBOX_CLOUD_URL: broker.url };
+    let box: BoxProcess = await startBox(stateDir, env);
+    const tills = new Tills('sync');
+    try {
+      // A backlog: the cloud broker is down while the box sells.
+      await broker.stop();
+      for (let i = 0; i < 400; i++) expect(await tills.sell(box.port)).toBe(201);
+      await broker.restart();
+      for (let episode = 0; episode < 2; episode++) {
+        const filler = fillDisk(disk.dir);
+        let stop = false;
+        const selling = tills.run(box.port, 4, () => stop);
+        await filler.full;
+        await sleep(1000);
+        await filler.stop();
+        await sleep(1500);
+        stop = true;
+        await selling;
+      }
+      await tills.settle(box.port);
+      const deviceId = readFileSync(join(stateDir, 'device-id'), 'utf8').trim();
+      const lastSeq = (await readJournal(box.port)).length;
+      const t0 = Date.now();
+      while ((await hq.watermark(deviceId)) < lastSeq) {
+        expect(Date.now() - t0, 'HQ did not catch up within 60 s').toBeLessThan(60_000);
+        await sleep(200);
+      }
+      const verdict = await tills.verdict(box);
+      expect(verdict.lost).toEqual([]);
+      expect(verdict.duplicated).toEqual([]);
+      expect(verdict.seqGaps).toBe(0);
+      const history = checkHistory(await readJournal(box.port).then((es) => es.map((e) => ({ id: e.id, seq: e.seq, deviceId }))), await hq.events(deviceId));
+      expect(history.ok, describeHistory(history)).toBe(true);
+    } finally {
+      await box.stop();
+      await hq.stop();
+      await broker.cleanup();
+    }
   }, 240_000);
 
   async function diskFullEpisodes(env: Record<string, string>, episodes: number) {
