@@ -53,7 +53,7 @@ async function measureBox(clients: number, perClient: number, dir: string): Prom
     // Let background writes (the next status file, compaction) land.
     await sleep(1500);
     const bytes = writeBytes(pid) - before;
-    const records = (await readJournal(box.port)).filter((e) => !e.idempotencyKey.startsWith('warm-')).map((e) => JSON.stringify(e));
+    const records = (await readJournal(box.port)).filter((e) => !e.idempotencyKey.includes('/warm-')).map((e) => JSON.stringify(e));
     return { bytesPerSale: bytes / (clients * perClient), records };
   } finally {
     await box.stop();

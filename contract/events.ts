@@ -1,3 +1,4 @@
+import { EVENT_TYPE_MAX, SCOPED_KEY_MAX } from './ids.ts';
 import { Type, type Static } from '@sinclair/typebox';
 
 // The journal event envelope: what the box stores, publishes locally on
@@ -15,9 +16,10 @@ export const JournalEventSchema = Type.Object(
     /** Hybrid logical clock `<wallMs 15 digits>-<counter 10 digits>-<deviceId>`; string order is causal order. */
     hlc: Type.String({ pattern: '^[0-9]{15}-[0-9]{10}-.+$' }),
     /** One of contract/pos.ts POS_EVENT_TYPES. */
-    type: Type.String({ minLength: 1, maxLength: 64 }),
+    type: Type.String({ minLength: 1, maxLength: EVENT_TYPE_MAX }),
     payload: Type.Unknown(),
-    idempotencyKey: Type.String({ minLength: 1, maxLength: 200 }),
+    /** `{caller}/{key}`: the caller's Idempotency-Key scoped to the caller (contract/ids.ts). */
+    idempotencyKey: Type.String({ minLength: 1, maxLength: SCOPED_KEY_MAX }),
     /** Wall-clock time at commit (ISO 8601), informational; ordering uses seq/hlc. */
     recordedAt: Type.String(),
   },

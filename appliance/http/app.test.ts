@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ApiHarness, apiPerTest, bearer, MANAGER_TOKEN, TILL_TOKEN } from './testing.ts';
+import { type ApiHarness, apiPerTest, bearer, MANAGER_TOKEN, TILL_TOKEN, TILL2_TOKEN } from './testing.ts';
 
 const api = apiPerTest();
 
@@ -124,12 +124,26 @@ describe('HTTP API: bad input is a clear 4xx problem and the journal is unchange
     });
   }
 
+  it('scopes Idempotency-Key to the till: the same key and basket from another till is a second sale, a retry from the same till replays', async () => {
+    const h = await api();
+    const first = await post(h, '/api/v1/sales', saleBody, 'shared-key');
+    const other = await post(h, '/api/v1/sales', saleBody, 'shared-key', bearer(TILL2_TOKEN));
+    expect(first.statusCode).toBe(201);
+    expect(other.statusCode).toBe(201);
+    expect(other.headers['idempotent-replayed']).toBeUndefined();
+    expect(other.json().id).not.toBe(first.json().id);
+    const retry = await post(h, '/api/v1/sales', saleBody, 'shared-key');
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.json().id).toBe(first.json().id);
+    expect(h.journal.lastSeq).toBe(2);
+  });
+
   it('caps the journal page at 1000 and pages with after', async () => {
     const h = await api();
     for (let i = 0; i < 3; i++) await post(h, '/api/v1/sales', saleBody, `k${i}`);
     const page = (await h.app.inject({ method: 'GET', url: '/api/v1/journal?after=1&limit=5000', headers: till })).json();
     expect(page.events.map((e: { seq: number }) => e.seq)).toEqual([2, 3]);
-    expect(page.events[0]).toMatchObject({ type: 'sale', idempotencyKey: 'k1', hlc: expect.any(String), id: expect.any(String), payload: { total: 500 } });
+    expect(page.events[0]).toMatchObject({ type: 'sale', idempotencyKey: 'till-1/k1', hlc: expect.any(String), id: expect.any(String), payload: { total: 500 } });
     expect(page.lastSeq).toBe(3);
     const one = (await h.app.inject({ method: 'GET', url: '/api/v1/journal?limit=1', headers: till })).json();
     expect(one.events).toHaveLength(1);

@@ -10,6 +10,7 @@ import { createHttpApi } from './app.ts';
 
 export const TILL_TOKEN = 'till-token-0123456789abcdef';
 export const MANAGER_TOKEN = 'manager-token-0123456789abcdef';
+export const TILL2_TOKEN = 'till2-token-0123456789abcdef';
 
 export interface ApiHarness extends PosHarness {
   app: FastifyInstance;
@@ -27,6 +28,7 @@ export async function startApi(options: { loopbackOpen?: boolean; log?: Logger; 
     auth: {
       tokens: [
         { name: 'till-1', token: TILL_TOKEN, role: 'till' },
+        { name: 'till-2', token: TILL2_TOKEN, role: 'till' },
         { name: 'boss', token: MANAGER_TOKEN, role: 'manager' },
       ],
       loopbackOpen: options.loopbackOpen ?? false,

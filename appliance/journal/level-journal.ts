@@ -1,5 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
+import { EVENT_TYPE_MAX, SCOPED_KEY_MAX } from '../../contract/ids.ts';
 import type { Logger } from '../log.ts';
 import { isDiskFullError } from '../../lib/atomic-file.ts';
 import { diskFullError } from '../storage/storage-guard.ts';
@@ -107,8 +108,9 @@ type State = 'new' | 'starting' | 'open' | 'recovering' | 'stopping' | 'closed';
 
 /** Bounds one batch so a huge backlog cannot build a giant write. */
 const MAX_GROUP = 512;
-const MAX_KEY_LENGTH = 256;
-const MAX_TYPE_LENGTH = 64;
+// The same limits HQ checks (contract/ids.ts): a journal event HQ would refuse is refused here.
+const MAX_KEY_LENGTH = SCOPED_KEY_MAX;
+const MAX_TYPE_LENGTH = EVENT_TYPE_MAX;
 /** How many corrupt tail records start() will step over looking for the last good one. */
 const TAIL_PROBE = 64;
 const CLOCK_LAG_WARN_MS = 60_000;

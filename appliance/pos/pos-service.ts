@@ -1,3 +1,4 @@
+import { IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN, clientIdempotencyKey, scopedIdempotencyKey } from '../../contract/ids.ts';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import {
@@ -83,7 +84,6 @@ export interface PosResult<T> {
 /** The journal metadata and payload of one committed event, as the API answers it. */
 export type EventView<P> = EventMeta & P;
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 const DEFAULT_ACTOR: Actor = { name: 'local', role: 'till' };
 
 interface SaleProjection {
@@ -118,7 +118,8 @@ export function eventView<P>(event: JournalEvent<P>): EventView<P> {
     hlc: event.hlc,
     type: event.type,
     recordedAt: event.recordedAt,
-    idempotencyKey: event.idempotencyKey,
+    // The caller's own key (the journal keeps it scoped to the caller).
+    idempotencyKey: clientIdempotencyKey(event.idempotencyKey),
     ...event.payload,
   };
 }
@@ -233,13 +234,13 @@ export class PosService {
 
   async sell(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<SaleView>> {
     const req = checkSale(body);
-    const result = await this.#write(PosEventType.Sale, idempotencyKey, req, [], () => this.#decideSale(req.lines, req.tenders, actor));
+    const result = await this.#write(PosEventType.Sale, idempotencyKey, actor, req, [], () => this.#decideSale(req.lines, req.tenders, actor));
     return { value: this.#saleViewOf(result.event), replayed: result.replayed };
   }
 
   async refund(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<EventView<RefundPayload>>> {
     const req = checkRefund(body);
-    const result = await this.#write(PosEventType.Refund, idempotencyKey, req, [`sale:${req.saleId}`], () => {
+    const result = await this.#write(PosEventType.Refund, idempotencyKey, actor, req, [`sale:${req.saleId}`], () => {
       const sale = this.#requireSale(req.saleId);
       if (sale.voidId) throw new TillboxError(ErrorCode.StateConflict, `sale ${req.saleId} is voided`, { field: 'saleId' });
       const lines = sale.event.payload.lines;
@@ -288,7 +289,7 @@ export class PosService {
   /** Voids a whole sale: once, and only while no refund exists against it (refund instead). */
   async void(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
     const req = checkVoid(body);
-    const result = await this.#write(PosEventType.Void, idempotencyKey, req, [`sale:${req.saleId}`], () => {
+    const result = await this.#write(PosEventType.Void, idempotencyKey, actor, req, [`sale:${req.saleId}`], () => {
       const sale = this.#requireSale(req.saleId);
       if (sale.voidId) throw new TillboxError(ErrorCode.StateConflict, `sale ${req.saleId} is already voided`, { field: 'saleId' });
       if (sale.refundIds.length > 0) {
@@ -301,7 +302,7 @@ export class PosService {
 
   async adjustInventory(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
     const req = checkAdjustment(body);
-    const result = await this.#write(PosEventType.InventoryAdjusted, idempotencyKey, req, [], () => {
+    const result = await this.#write(PosEventType.InventoryAdjusted, idempotencyKey, actor, req, [], () => {
       const item = this.#requireItem(req.sku, 'sku');
       if (!item.trackStock) throw validationError('invalid inventory adjustment', [{ path: 'sku', message: `${req.sku} does not track stock` }]);
       const payload: PosPayloadMap['inventory.adjusted'] = { sku: req.sku, delta: req.delta, reason: req.reason, by: actor };
@@ -315,7 +316,7 @@ export class PosService {
   async overridePrice(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
     if (actor.role !== 'manager') throw new TillboxError(ErrorCode.Forbidden, 'price overrides need a manager');
     const req = checkOverride(body);
-    const result = await this.#write(PosEventType.PriceOverridden, idempotencyKey, req, [`price:${req.sku}`], () => {
+    const result = await this.#write(PosEventType.PriceOverridden, idempotencyKey, actor, req, [`price:${req.sku}`], () => {
       this.#requireItem(req.sku, 'sku');
       const previousPrice = this.#state.price(req.sku)!;
       return { sku: req.sku, currency: this.currency, price: req.price, previousPrice, reason: req.reason, by: actor };
@@ -326,7 +327,7 @@ export class PosService {
   /** Records that the cash drawer was opened (the driver command is core's business). */
   async openDrawer(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
     const req = checkDrawer(body);
-    const result = await this.#write(PosEventType.DrawerOpened, idempotencyKey, req, [], () => {
+    const result = await this.#write(PosEventType.DrawerOpened, idempotencyKey, actor, req, [], () => {
       if (req.saleId !== undefined) this.#requireSale(req.saleId);
       const payload: PosPayloadMap['drawer.opened'] = { reason: req.reason, by: actor };
       if (req.saleId !== undefined) payload.saleId = req.saleId;
@@ -413,7 +414,7 @@ export class PosService {
   /** Turns a cart into a sale (the only cart operation that writes the journal); the cart is then gone. */
   async checkout(id: string, body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<SaleView>> {
     const req = checkCheckout(body);
-    const result = await this.#write(PosEventType.Sale, idempotencyKey, { cartId: id, ...req }, [`cart:${id}`], () => {
+    const result = await this.#write(PosEventType.Sale, idempotencyKey, actor, { cartId: id, ...req }, [`cart:${id}`], () => {
       const cart = this.#requireCart(id);
       if (cart.lines.length === 0) throw new TillboxError(ErrorCode.StateConflict, `cart ${id} is empty`);
       return { ...this.#decideSale(cart.lines, req.tenders, actor), cartId: id };
@@ -432,23 +433,26 @@ export class PosService {
 
   async #write<T extends keyof PosPayloadMap>(
     type: T,
-    idempotencyKey: string,
+    clientKey: string,
+    actor: Actor,
     body: unknown,
     lockKeys: string[],
     decide: () => PosPayloadMap[T],
   ): Promise<AppendResult<PosPayloadMap[T]>> {
     this.#assertStarted();
-    if (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    if (typeof clientKey !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(clientKey)) {
       throw validationError('invalid idempotency key', [
-        { path: 'headers.idempotency-key', message: 'must be 1-128 printable ASCII characters' },
+        { path: 'headers.idempotency-key', message: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters` },
       ]);
     }
+    // Scoped to the caller: till-2 reusing till-1's key is a new sale, not till-1's replayed.
+    const idempotencyKey = scopedIdempotencyKey(actor.name, clientKey);
     const hash = requestHash(body);
     return this.#lock.run(lockKeys, async () => {
       const existing = await this.#journal.getByIdempotencyKey(idempotencyKey);
       if (existing) {
         if (existing.type !== type) {
-          throw new TillboxError(ErrorCode.IdempotencyConflict, `idempotency key ${idempotencyKey} was used for a ${existing.type}`);
+          throw new TillboxError(ErrorCode.IdempotencyConflict, `idempotency key ${clientKey} was used for a ${existing.type}`);
         }
         // The journal compares the hash: the original event, or IdempotencyConflict.
         const again = await this.#journal.append({ type, payload: existing.payload, idempotencyKey, requestHash: hash });
@@ -457,7 +461,7 @@ export class PosService {
       const payload = decide();
       const result = await this.#journal.append({ type, payload, idempotencyKey, requestHash: hash });
       if (result.event.type !== type) {
-        throw new TillboxError(ErrorCode.IdempotencyConflict, `idempotency key ${idempotencyKey} was used for a ${result.event.type}`);
+        throw new TillboxError(ErrorCode.IdempotencyConflict, `idempotency key ${clientKey} was used for a ${result.event.type}`);
       }
       if (!result.replayed) this.#apply(result.event);
       this.#log.debug({ type, seq: result.event.seq, id: result.event.id, replayed: result.replayed }, 'pos event');

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { call, postSale, readJournal, startBox } from '../support/box.ts';
 import { verifyJournal } from '../../appliance/journal/verify.ts';
+import { clientIdempotencyKey } from '../../contract/ids.ts';
 
 // The core promise of tillbox: a sale the till saw acknowledged exists exactly
 // once, whatever happens to the process. A real box is killed with SIGKILL at
@@ -75,12 +76,12 @@ describe('a box killed with SIGKILL during a burst of sales', () => {
       }
       const events = await readJournal(box.port);
       const byKey = new Map<string, number>();
-      for (const e of events) byKey.set(e.idempotencyKey, (byKey.get(e.idempotencyKey) ?? 0) + 1);
+      for (const e of events) byKey.set(clientIdempotencyKey(e.idempotencyKey), (byKey.get(clientIdempotencyKey(e.idempotencyKey)) ?? 0) + 1);
 
       expect(acked.size).toBeGreaterThan(ROUNDS * TILLS);
       for (const [key, ack] of acked) {
         expect(byKey.get(key), `acknowledged sale ${key}`).toBe(1);
-        const e = events.find((x) => x.idempotencyKey === key)!;
+        const e = events.find((x) => clientIdempotencyKey(x.idempotencyKey) === key)!;
         expect({ id: e.id, seq: e.seq }).toEqual(ack);
       }
       expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));

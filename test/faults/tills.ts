@@ -1,4 +1,5 @@
 import { call, postSale, readJournal, type BoxProcess } from '../support/box.ts';
+import { clientIdempotencyKey } from '../../contract/ids.ts';
 
 // Tills that sell against a box while faults happen, and the one checker every
 // storage fault is judged by: each sale a till saw acknowledged exists exactly
@@ -90,9 +91,11 @@ export class Tills {
     const events = await readJournal(box.port);
     const byKey = new Map<string, Array<{ id: string; seq: number }>>();
     for (const e of events) {
-      const list = byKey.get(e.idempotencyKey) ?? [];
+      // The journal keeps keys scoped to the caller (contract/ids.ts); these tills are one caller.
+      const k = clientIdempotencyKey(e.idempotencyKey);
+      const list = byKey.get(k) ?? [];
       list.push(e);
-      byKey.set(e.idempotencyKey, list);
+      byKey.set(k, list);
     }
     const lost: string[] = [];
     const duplicated: string[] = [];

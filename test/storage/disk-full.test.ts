@@ -6,6 +6,7 @@ import mqtt from 'mqtt';
 import { call, managerAuth, postSale, readJournal, startBox, type BoxProcess } from '../support/box.ts';
 import { canMountSmallDisk, mountSmallDisk } from '../support/small-disk.ts';
 import { verifyJournal } from '../../appliance/journal/verify.ts';
+import { clientIdempotencyKey } from '../../contract/ids.ts';
 import { tillbox } from '../support/cli.ts';
 import { startMosquitto } from '../support/mosquitto.ts';
 import { startRealHq } from '../sync/real-hq.ts';
@@ -211,11 +212,11 @@ describe.skipIf(!canMountSmallDisk)('a box whose disk fills up (needs root for a
       }
       const events = await readJournal(box.port);
       const count = new Map<string, number>();
-      for (const e of events) count.set(e.idempotencyKey, (count.get(e.idempotencyKey) ?? 0) + 1);
+      for (const e of events) count.set(clientIdempotencyKey(e.idempotencyKey), (count.get(clientIdempotencyKey(e.idempotencyKey)) ?? 0) + 1);
       const lost = [...acked.keys()].filter((k) => count.get(k) !== 1);
       expect(lost, `${lost.length} of ${acked.size} acknowledged sales lost or doubled`).toEqual([]);
       for (const [key, ack] of acked) {
-        const e = events.find((x) => x.idempotencyKey === key)!;
+        const e = events.find((x) => clientIdempotencyKey(x.idempotencyKey) === key)!;
         expect({ id: e.id, seq: e.seq }).toEqual(ack);
       }
       expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
