@@ -10,6 +10,11 @@ export interface RoleAcl {
   subscribe: readonly string[];
   /** Filters that are denied even when an allow rule matches (checked first). */
   denyPublish?: readonly string[];
+  /**
+   * May be given to anonymous loopback clients (mqtt.anonymousRole). Only a
+   * role that can neither publish POS events nor read the whole broker.
+   */
+  anonymous?: boolean;
 }
 
 /** `{storeId}` is substituted with the box's store id. */
@@ -34,6 +39,7 @@ export const ACL: Record<Role, RoleAcl> = {
   },
   // kiosks (browser tills) read POS and device events and may send device commands.
   kiosk: {
+    anonymous: true,
     publish: ['store/{storeId}/devices/+/cmd/+'],
     denyPublish: ['store/{storeId}/pos/#'],
     subscribe: ['store/{storeId}/pos/#', 'store/{storeId}/devices/#', 'store/{storeId}/box/#'],
@@ -59,3 +65,6 @@ export function mayPublish(role: Role, storeId: string, topic: string): boolean 
 export function maySubscribe(role: Role, storeId: string, filter: string): boolean {
   return expand(ACL[role].subscribe, storeId).some((allowed) => filterCovered(allowed, filter));
 }
+
+/** Roles an anonymous loopback client may get (config mqtt.anonymousRole accepts only these). */
+export const ANONYMOUS_ROLES = ROLES.filter((r) => ACL[r].anonymous === true && !mayPublish(r, 'any', 'store/any/pos/sale'));

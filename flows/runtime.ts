@@ -69,6 +69,7 @@ export async function startFlows(o: StartFlowsOptions): Promise<FlowsRuntime> {
 
   RED.init(server, settings);
   pinTelemetryOff(o.hardened);
+  app.use('/auth/token', loginLockoutAs429);
   app.use('/', RED.httpAdmin);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -114,4 +115,35 @@ function pinTelemetryOff(hardened: boolean): void {
   if (typeof telemetry.enable !== 'function') throw new Error('Node-RED telemetry module changed: review flows/runtime.ts pinTelemetryOff');
   telemetry.enable = () => {};
   telemetry.isEnabled = () => false;
+}
+
+/** Node-RED's own login lockout window (editor-api auth/strategies.js loginSignInWindow). */
+const LOCKOUT_RETRY_AFTER_S = 600;
+
+/**
+ * Node-RED answers a locked-out login (more than 5 failures in 10 minutes)
+ * with a 500, as if it had broken. Say what it is: 429 Too Many Requests with
+ * Retry-After, as a problem document (issue 9).
+ */
+function loginLockoutAs429(_req: unknown, res: import('node:http').ServerResponse, next: () => void): void {
+  const end = res.end.bind(res) as (...a: unknown[]) => import('node:http').ServerResponse;
+  (res as unknown as { end: (...a: unknown[]) => unknown }).end = (chunk?: unknown, ...rest: unknown[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString() : '';
+    if (!res.headersSent && res.statusCode === 500 && /Too many login attempts/.test(text)) {
+      const body = JSON.stringify({
+        type: 'urn:tillbox:problem:too-many-login-attempts',
+        title: 'Too Many Requests',
+        status: 429,
+        detail: `too many failed logins for this user; try again in ${LOCKOUT_RETRY_AFTER_S / 60} minutes`,
+        code: 'TB_FLOWS_LOGIN_LOCKED',
+      });
+      res.statusCode = 429;
+      res.setHeader('retry-after', String(LOCKOUT_RETRY_AFTER_S));
+      res.setHeader('content-type', 'application/problem+json');
+      res.setHeader('content-length', Buffer.byteLength(body));
+      return end(body);
+    }
+    return end(chunk, ...rest);
+  };
+  next();
 }

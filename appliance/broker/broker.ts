@@ -35,6 +35,8 @@ import {
 export interface ListenAddress {
   host: string;
   port: number;
+  /** URL scheme clients use (mqtt, mqtts, ws, wss); set on bound addresses. */
+  scheme?: 'mqtt' | 'mqtts' | 'ws' | 'wss';
 }
 
 export interface BrokerLimits {
@@ -118,9 +120,9 @@ export class LocalBroker {
     const tcp = addr(this.#tcp);
     const tls = addr(this.#tlsServer);
     const ws = addr(this.#wsHttp);
-    if (tcp) out.tcp = tcp;
-    if (tls) out.tls = tls;
-    if (ws) out.ws = ws;
+    if (tcp) out.tcp = { ...tcp, scheme: 'mqtt' };
+    if (tls) out.tls = { ...tls, scheme: 'mqtts' };
+    if (ws) out.ws = { ...ws, scheme: this.#opts.ws.tls ? 'wss' : 'ws' };
     return out;
   }
 
@@ -170,18 +172,15 @@ export class LocalBroker {
       this.#tcp = createNetServer((s) => this.#accept(s, s.remoteAddress, 'tcp'));
       this.#guardRate(this.#tcp);
       await listen(this.#tcp, o.tcp);
-      if (o.tls.enabled || (o.ws.enabled && o.ws.tls)) {
-        const pair = await this.#tlsPair();
-        if (o.tls.enabled) {
-          this.#tlsServer = createTlsServer(pair, (s) => this.#accept(s, s.remoteAddress, 'tls'));
-          this.#tlsServer.on('tlsClientError', (err) => this.#log.debug({ err: err.message }, 'tls handshake failed'));
-          this.#guardRate(this.#tlsServer);
-          await listen(this.#tlsServer, o.tls);
-        }
-        if (o.ws.enabled) this.#wsHttp = createHttpsServer(pair);
-      } else if (o.ws.enabled) {
-        this.#wsHttp = createHttpServer();
+      const pair = o.tls.enabled || (o.ws.enabled && o.ws.tls) ? await this.#tlsPair() : undefined;
+      if (o.tls.enabled) {
+        this.#tlsServer = createTlsServer(pair!, (s) => this.#accept(s, s.remoteAddress, 'tls'));
+        this.#tlsServer.on('tlsClientError', (err) => this.#log.debug({ err: err.message }, 'tls handshake failed'));
+        this.#guardRate(this.#tlsServer);
+        await listen(this.#tlsServer, o.tls);
       }
+      // ws.tls alone decides the WebSocket listener's scheme (it used to follow tls.enabled).
+      if (o.ws.enabled) this.#wsHttp = o.ws.tls ? createHttpsServer(pair!) : createHttpServer();
       if (this.#wsHttp) {
         this.#guardRate(this.#wsHttp);
         // ws' maxPayload bounds one frame; the packet guard bounds the MQTT packet.

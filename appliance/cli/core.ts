@@ -39,7 +39,7 @@ export async function runCore(opts: CoreOptions): Promise<number> {
     `  HTTP API   http://${rt.http.host}:${rt.http.port}  (try: curl http://${rt.http.host}:${rt.http.port}/api/v1/catalog)`,
   ];
   if (rt.mqtt.tcp) lines.push(`  MQTT       mqtt://${rt.mqtt.tcp.host}:${rt.mqtt.tcp.port}`);
-  if (rt.mqtt.ws) lines.push(`  MQTT/WS    ws://${rt.mqtt.ws.host}:${rt.mqtt.ws.port}`);
+  if (rt.mqtt.ws) lines.push(`  MQTT/WS    ${rt.mqtt.ws.scheme ?? 'ws'}://${rt.mqtt.ws.host}:${rt.mqtt.ws.port}`);
   if (rt.mqtt.tls) lines.push(`  MQTT/TLS   mqtts://${rt.mqtt.tls.host}:${rt.mqtt.tls.port}`);
   lines.push(`  credentials: tillbox secrets show${config.demo ? ' (loopback needs none in demo mode)' : ''}`);
   console.log(lines.join('\n'));

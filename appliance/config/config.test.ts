@@ -67,6 +67,14 @@ describe('config', () => {
     expect(issues.find((i) => i.path === 'http.prot')?.message).toBe('unknown key');
   });
 
+  it('refuses an anonymous role that could publish POS events or read everything, naming the field', () => {
+    for (const role of ['core', 'admin', 'flows', 'devices']) {
+      const issues = issuesOf(() => loadConfig({ file: file(`version: 1\nmqtt: { anonymousRole: ${role} }\n`), env: {} }));
+      expect(issues.map((i) => i.path)).toContain('mqtt.anonymousRole');
+    }
+    expect(loadConfig({ file: file('version: 1\nmqtt: { anonymousRole: kiosk }\n'), env: {} }).mqtt.anonymousRole).toBe('kiosk');
+  });
+
   it('refuses a file without version 1', () => {
     expect(issuesOf(() => loadConfig({ file: file('version: 2\n'), env: {} }))).toEqual([{ path: 'version', message: 'must be 1' }]);
     expect(issuesOf(() => loadConfig({ file: file('store: { id: a }\n'), env: {} }))).toEqual([{ path: 'version', message: 'is required' }]);

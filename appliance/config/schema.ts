@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ROLES } from '../../contract/roles.ts';
+import { ANONYMOUS_ROLES } from '../../contract/roles.ts';
 
 // The config file format, version 1. This schema is the single source of
 // truth: the TypeScript type, the defaults and the env overrides all come
@@ -46,7 +46,8 @@ export const ConfigSchema = Type.Object(
         host: Type.String({ default: '127.0.0.1', minLength: 1 }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
         anonymousLoopback: Type.Boolean({ default: false }),
-        anonymousRole: Type.Union(ROLES.map((r) => Type.Literal(r)), { default: 'kiosk' }),
+        // Only a role that cannot publish POS events or read everything (contract/roles.ts ANONYMOUS_ROLES).
+        anonymousRole: Type.Union(ANONYMOUS_ROLES.map((r) => Type.Literal(r)), { default: 'kiosk', description: `one of ${ANONYMOUS_ROLES.join(', ')}` }),
         tls: Type.Object(
           {
             enabled: Type.Boolean({ default: false }),

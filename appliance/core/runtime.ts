@@ -3,13 +3,20 @@ import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 
 // runtime.json: what a running box actually bound (ports may be 0 in tests),
 // so `tillbox doctor`, tests and the bench find it. Removed on clean stop.
+export interface Listener {
+  host: string;
+  port: number;
+  scheme?: string;
+}
+
 export interface RuntimeInfo {
   pid: number;
   startedAt: string;
   storeId: string;
   deviceId: string;
   http: { host: string; port: number };
-  mqtt: { tcp?: { host: string; port: number }; tls?: { host: string; port: number }; ws?: { host: string; port: number } };
+  /** Each bound listener with the scheme clients use (ws or wss follows mqtt.ws.tls). */
+  mqtt: { tcp?: Listener; tls?: Listener; ws?: Listener };
 }
 
 export function writeRuntime(file: string, info: RuntimeInfo): void {

@@ -384,8 +384,8 @@ export function drawerFactory(printers: Map<string, PrinterService>, log: Logger
       async stop() {
         clearTimeout(timer);
       },
+      refresh: follow,
       async command(name, args) {
-        if (name === 'refresh') return (follow(), ok());
         if (name !== 'open') return unknown(spec, name);
         const p = service.socket.current;
         if (!p) return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `printer ${printerId} not connected`, retryable: true } };

@@ -204,7 +204,7 @@ export class DevicesHost {
 
   #refreshDrawers(printerId: string): void {
     for (const r of this.#runners.values()) {
-      if (r.spec.kind === 'drawer' && r.spec.options.printer === printerId) void r.command('refresh', undefined, '').catch(() => {});
+      if (r.spec.kind === 'drawer' && r.spec.options.printer === printerId) r.refresh();
     }
   }
 

@@ -40,6 +40,11 @@ export interface DriverHandle {
   /** True when the driver reports its power state itself through hooks.state(). */
   readonly selfState?: boolean;
   command?(name: string, args: unknown, correlation: string): Promise<CommandResult>;
+  /**
+   * Re-reads state the driver derives from another peripheral (a drawer from
+   * its printer). Internal to the devices process: never an MQTT command.
+   */
+  refresh?(): void;
 }
 
 export type DriverFactory = (spec: PeripheralSpec, hooks: DriverHooks) => DriverHandle;
@@ -114,6 +119,11 @@ export class PeripheralRunner {
   async dispose(reason = 'devices process stopped'): Promise<void> {
     await this.detach(reason);
     this.#disposed = true;
+  }
+
+  /** Internal: the host tells a dependent driver that what it follows changed. */
+  refresh(): void {
+    this.#driver?.refresh?.();
   }
 
   async command(name: string, args: unknown, correlation: string): Promise<CommandResult> {

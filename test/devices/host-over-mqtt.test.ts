@@ -72,6 +72,9 @@ describe('devices process on a real box', { timeout: 90_000 }, () => {
     expect(badArgs.json()).toMatchObject({ status: 'error', correlation: 'bad-args', error: { code: 'TB_DEVICE_COMMAND_INVALID' } });
     const unknownCmd = await obs.command(dev('scanner-1', 'cmd/explode'), { correlation: 'u1', args: {} });
     expect(unknownCmd.json()).toMatchObject({ status: 'error', correlation: 'u1', error: { code: 'TB_DEVICE_COMMAND_UNKNOWN' } });
+    // The drawer's internal refresh is not a command of the public contract.
+    const internal = await obs.command(dev('drawer-1', 'cmd/refresh'), { correlation: 'i1', args: {} });
+    expect(internal.json()).toMatchObject({ status: 'error', correlation: 'i1', error: { code: 'TB_DEVICE_COMMAND_UNKNOWN' } });
     const unknownDevice = await obs.command(dev('ghost', 'cmd/status'), { correlation: 'g1', args: {} });
     expect(unknownDevice.json()).toMatchObject({ status: 'error', error: { code: 'TB_DEVICE_UNKNOWN' } });
     const badReplyTo = await obs.command(dev('printer-1', 'cmd/status'), { correlation: 'r1', replyTo: `store/${S}/pos/sale`, args: {} });

@@ -170,5 +170,14 @@ describe('hardened editor', () => {
       }).then((r) => r.status);
     for (let i = 0; i < 6; i++) expect(await attempt(`guess-${i}`)).toBeGreaterThanOrEqual(400);
     expect(await attempt(core.secrets().nodeRed!.password)).toBeGreaterThanOrEqual(400);
+    // The lockout says what it is: 429 with Retry-After, not a 500.
+    const locked = await fetch(new URL('auth/token', flows.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'admin', password: 'again' }),
+    });
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get('retry-after')).toBe('600');
+    expect(locked.headers.get('content-type')).toContain('application/problem+json');
   }, 60_000);
 });
