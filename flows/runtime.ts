@@ -50,7 +50,7 @@ export async function startFlows(o: StartFlowsOptions): Promise<FlowsRuntime> {
     try {
       const overlayFile = overlayFileFor(o.storeId, o.overlayFile);
       const merged = mergeStoreFlows(readBase(), overlayFile ? readOverlay(overlayFile) : undefined);
-      deployStoreFlows(flowFileOf(o.stateDir), merged);
+      await deployStoreFlows(flowFileOf(o.stateDir), merged);
       storeFlowsVersion = merged.version;
     } catch (err) {
       if (!(err instanceof StoreFlowsError || err instanceof SyntaxError)) throw err;

@@ -20,6 +20,9 @@ import { dirname } from 'node:path';
 // kernel may have dropped the dirty pages, and a second fsync would report
 // success for data that is not on disk): the temp file is removed and the
 // error thrown, and the next write starts from a fresh temp file.
+//
+// Under Node's permission model only the async form can be durable (Node 24
+// disables fs.fsync and fs.fsyncSync there, but not FileHandle.sync()).
 
 export type Durability = 'durable' | 'crash-safe';
 
@@ -50,7 +53,30 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
-  if (options.durability === 'durable') fsyncDirSync(dirname(file));
+  if (options.durability === 'durable') await fsyncDir(dirname(file));
+}
+
+/**
+ * Makes a rename or create in `dir` durable. Through a FileHandle: under
+ * Node's permission model (the flows process) fs.fsync/fsyncSync are
+ * disabled, FileHandle.sync() is not.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  let dh;
+  try {
+    dh = await open(dir, 'r');
+  } catch (err) {
+    // Node 24's permission model refuses to open a directory through
+    // fs.promises even where reads are granted: the file itself is fsync'd,
+    // and ext4 commits the rename with its next journal commit (<= 5 s).
+    if ((err as NodeJS.ErrnoException).code === 'ERR_ACCESS_DENIED') return;
+    throw err;
+  }
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
 }
 
 export function writeFileAtomicSync(file: string, data: string | Uint8Array, options: AtomicWriteOptions): void {

@@ -3,7 +3,10 @@ import { setupProcess, STOP_DEADLINE_MS } from './process-setup.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths } from '../state/state-dir.ts';
 import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
-import { loadOrCreateSecrets } from '../secrets/secrets.ts';
+import { readFlowsSecrets, type FlowsSecrets } from '../secrets/secrets.ts';
+import { spawn } from 'node:child_process';
+import { flowsPermissionArgs } from './flows-permissions.ts';
+import { containFlowsProcess } from '../../flows/contain.ts';
 import { FlowsConfigError } from '../../flows/settings.ts';
 
 export interface FlowsCliOptions {
@@ -28,18 +31,34 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
   if (!setup) return 2;
   const { config, stateDir } = setup;
   const paths = statePaths(stateDir);
+  if (config.flows.hardened) {
+    // Integrator code is untrusted (issue 9): run only under Node's permission model.
+    if (!process.permission) return reexecContained(flowsPermissionArgs({ stateDir, configFile: opts.config, config }));
+    const c = containFlowsProcess();
+    if (process.permission.has('fs.read', paths.secrets) || process.permission.has('fs.write', stateDir)) {
+      console.error(`tillbox flows: refusing to run: the permission model grants access to ${paths.secrets} or the whole state dir`);
+      return 2;
+    }
+    // Re-executed by a parent (`tillbox flows` by hand): go when it goes, even if it was SIGKILLed.
+    const parent = Number(process.env.TBX_FLOWS_PARENT_PID);
+    if (parent > 0) setInterval(() => process.ppid !== parent && process.exit(1), 1000).unref();
+    if (c.removedEnv.length > 0) console.error(`tillbox flows: removed secret-looking variables from the environment: ${c.removedEnv.join(', ')}`);
+  }
 
   const rt = await waitForCore(paths.runtime);
   if (!rt?.mqtt.tcp) {
     console.error(`tillbox flows: core is not running (no live ${paths.runtime} with a TCP broker listener after ${WAIT_FOR_CORE_MS / 1000} s)`);
     return 1;
   }
-  const { secrets } = loadOrCreateSecrets(paths.secrets);
-  const account = secrets.mqtt.find((a) => a.role === 'flows');
-  if (!account) {
-    console.error(`tillbox flows: ${paths.secrets} has no flows account`);
-    return 2;
+  // Only its own secrets: core writes them at first start (flows-secrets.json).
+  let secrets: FlowsSecrets;
+  try {
+    secrets = readFlowsSecrets(paths.flowsSecrets);
+  } catch (err) {
+    console.error(`tillbox flows: cannot read its secrets (core writes ${paths.flowsSecrets} at first start): ${(err as Error).message}`);
+    return 1;
   }
+  const account = secrets.mqtt;
   const f = config.flows;
   let tls: { key: Buffer; cert: Buffer } | undefined;
   if (f.lanTls.certFile || f.lanTls.keyFile) {
@@ -77,7 +96,9 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
       console.error(`tillbox flows: ${err.message}`);
       return 2;
     }
-    console.error(`tillbox flows: failed to start: ${(err as Error).message}`);
+    const resource = (err as { resource?: string }).resource;
+    console.error(`tillbox flows: failed to start: ${(err as Error).message}${resource ? ` (${resource})` : ''}`);
+    if (process.env.TILLBOX_DEBUG_FLOWS) console.error((err as Error).stack);
     return 1;
   }
 
@@ -131,4 +152,15 @@ async function waitForCore(file: string): Promise<RuntimeInfo | undefined> {
 
 function nodeRedLevel(level: string): 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off' {
   return level === 'silent' ? 'off' : (level as 'info');
+}
+
+/**
+ * `tillbox flows` started without the permission flags (by hand): run the
+ * same command again under them and pass signals and the exit code through.
+ * `tillbox start` and the image's unit pass the flags directly.
+ */
+function reexecContained(permissionArgs: string[]): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, ...permissionArgs, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, TBX_FLOWS_PARENT_PID: String(process.pid) } });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
 }

@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../config/index.ts';
 import { createRootLogger, namespaced } from '../log.ts';
 import { Supervisor, type ChildSpec } from '../supervisor/supervisor.ts';
+import { resolveStateDir } from '../state/state-dir.ts';
+import { flowsPermissionArgs } from './flows-permissions.ts';
 
 export interface StartOptions {
   config?: string;
@@ -32,7 +34,8 @@ export async function runStart(opts: StartOptions): Promise<number> {
       // The devices process waits for core itself; its crash is restarted alone and never stops selling.
       ...(enabled.devices ? [{ name: 'devices', args: [MAIN, 'devices', ...common] }] : []),
       // Integrator flows run in their own process with the flows role; a flow that spins or throws never reaches selling.
-      ...(enabled.flows ? [{ name: 'flows', args: [MAIN, 'flows', ...common] }] : []),
+      // Under Node's permission model from the first instruction (no re-exec; the same flags as the image's unit).
+      ...(enabled.flows ? [{ name: 'flows', args: [...(enabled.flowsPermission ?? []), MAIN, 'flows', ...common] }] : []),
     ],
     onFatal: (_name, code) => finish(code),
   });
@@ -51,10 +54,15 @@ export async function runStart(opts: StartOptions): Promise<number> {
  * `devices.enabled` / `flows.enabled: false` keep those processes out (a box
  * without peripherals or flows). A bad config is core's to report, with exit 2.
  */
-function enabledProcesses(opts: StartOptions): { devices: boolean; flows: boolean } {
+function enabledProcesses(opts: StartOptions): { devices: boolean; flows: boolean; flowsPermission?: string[] } {
   try {
     const config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
-    return { devices: config.devices.enabled, flows: config.flows.enabled };
+    const stateDir = resolveStateDir(process.env, opts.stateDir);
+    return {
+      devices: config.devices.enabled,
+      flows: config.flows.enabled,
+      ...(config.flows.hardened ? { flowsPermission: flowsPermissionArgs({ stateDir, configFile: opts.config, config }) } : {}),
+    };
   } catch {
     return { devices: true, flows: true };
   }

@@ -32,7 +32,8 @@ const mb = (b: number): number => Math.round((b / 1048576) * 10) / 10;
 export class BoxStatusMonitor {
   readonly #ctx: BoxStatusContext;
   readonly #since = new Map<string, string>();
-  readonly #backoff = new Backoff({ baseMs: 200, maxMs: 10_000 });
+  // Short cap: the retained status should follow the box within seconds once the broker takes writes again.
+  readonly #backoff = new Backoff({ baseMs: 200, maxMs: 2000 });
   #timer: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #published = '';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, statSync, chmodSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
@@ -101,6 +102,12 @@ export function readSecrets(file: string): Secrets {
  * flows) cannot each generate different values: the loser re-reads.
  */
 export function loadOrCreateSecrets(file: string): { secrets: CompleteSecrets; created: boolean } {
+  const result = loadOrCreateAll(file);
+  writeFlowsSecretsIfStale(flowsSecretsFileOf(file), result.secrets);
+  return result;
+}
+
+function loadOrCreateAll(file: string): { secrets: CompleteSecrets; created: boolean } {
   const existing = readIfPresent(file);
   if (existing && isComplete(existing)) return { secrets: existing, created: false };
   return withLock(file, () => {
@@ -160,6 +167,54 @@ function withLock<T>(file: string, fn: () => T): T {
   }
 }
 
+
+// ---------------------------------------------------------------- flows' own secrets
+
+/**
+ * What the flows process (integrator code, issue 9) may know: its own MQTT
+ * account and the editor's login hash and credential key, in a file of its
+ * own beside secrets.json. The flows process is allowed to read this file
+ * and not secrets.json (Node's permission model; on the image a separate
+ * unix user), so a flow that escapes Node-RED's vm cannot learn core's or
+ * devices' broker passwords or the tills' API tokens.
+ */
+export const FlowsSecretsSchema = Type.Object({
+  version: Type.Literal(1),
+  mqtt: Account,
+  nodeRed: Type.Object({ username: Type.String({ minLength: 1 }), passwordHash: Type.String({ pattern: '^\\$2[aby]\\$\\d{2}\\$' }), credentialSecret: Type.String({ minLength: 32 }) }),
+});
+export type FlowsSecrets = Static<typeof FlowsSecretsSchema>;
+const validateFlows = new Ajv({ allErrors: true }).compile<FlowsSecrets>(FlowsSecretsSchema);
+
+/** `<state dir>/flows-secrets.json`, beside secrets.json. */
+export function flowsSecretsFileOf(secretsFile: string): string {
+  return join(dirname(secretsFile), 'flows-secrets.json');
+}
+
+function flowsSecretsOf(s: CompleteSecrets): FlowsSecrets {
+  const account = s.mqtt.find((a) => a.role === 'flows');
+  if (!account) throw new Error('the secrets have no flows account');
+  const { username, passwordHash, credentialSecret } = s.nodeRed;
+  return { version: 1, mqtt: account, nodeRed: { username, passwordHash, credentialSecret } };
+}
+
+function writeFlowsSecretsIfStale(file: string, secrets: CompleteSecrets): void {
+  const want = JSON.stringify(flowsSecretsOf(secrets), null, 2) + '\n';
+  try {
+    if (readFileSync(file, 'utf8') === want) return;
+  } catch {
+    // missing: written below
+  }
+  // Durable like secrets.json: the flows process cannot log in without it.
+  writeFileAtomicSync(file, want, { durability: 'durable', mode: 0o600 });
+}
+
+/** For the flows process: its own secrets only (written by core at first start). */
+export function readFlowsSecrets(file: string): FlowsSecrets {
+  const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  if (!validateFlows(doc)) throw new Error(`${file} is not a valid flows secrets file: ${validateFlows.errors?.map((e) => `${e.instancePath} ${e.message}`).join('; ')}`);
+  return doc;
+}
 
 /** The device id: configured, or generated once and kept in the state dir. */
 export function loadOrCreateDeviceId(file: string, configured?: string): string {

@@ -22,6 +22,10 @@ export function statePaths(stateDir: string) {
     journal: resolve(stateDir, 'journal'),
     broker: resolve(stateDir, 'broker'),
     secrets: resolve(stateDir, 'secrets.json'),
+    /** The flows process's own secrets (its MQTT account, the editor login hash): all it may read. */
+    flowsSecrets: resolve(stateDir, 'flows-secrets.json'),
+    /** The flows process's Node-RED user dir: the only place it may write. */
+    flows: resolve(stateDir, 'flows'),
     deviceId: resolve(stateDir, 'device-id'),
     publishCursor: resolve(stateDir, 'publish-cursor'),
     runtime: resolve(stateDir, 'runtime.json'),

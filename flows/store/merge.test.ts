@@ -41,14 +41,14 @@ describe('store flows merge', () => {
     expect(() => mergeStoreFlows(base(), overlay({ env: { 'tbx-a': { X: 1 } } }))).toThrow(/no tab tbx-a/);
   });
 
-  it('deploys by replacing only store nodes, keeping what integrators added', () => {
+  it('deploys by replacing only store nodes, keeping what integrators added', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tillbox-storeflows-'));
     const file = join(dir, 'flows', 'flows.json');
-    deployStoreFlows(file, mergeStoreFlows(base()));
+    await deployStoreFlows(file, mergeStoreFlows(base()));
     const edited = JSON.parse(readFileSync(file, 'utf8'));
     edited.push({ id: 'mytab', type: 'tab', label: 'mine' }, { id: 'n1', type: 'debug', z: 'mytab' }, { id: 'stale', type: 'debug', z: 'tbx-tab' });
     writeFileSync(file, JSON.stringify(edited));
-    const { kept } = deployStoreFlows(file, mergeStoreFlows(base(), overlay({ remove: ['tbx-tab2'] })));
+    const { kept } = await deployStoreFlows(file, mergeStoreFlows(base(), overlay({ remove: ['tbx-tab2'] })));
     expect(kept).toBe(2);
     const ids = JSON.parse(readFileSync(file, 'utf8')).map((n: { id: string }) => n.id);
     expect(ids).toEqual(['tbx-broker', 'tbx-tab', 'tbx-a', 'mytab', 'n1']);

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
-import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
+import { writeFileAtomic } from '../../lib/atomic-file.ts';
 import { dirname, join, resolve } from 'node:path';
 
 // Store flows: a base set (flows/store/base.json) plus a per-store overlay
@@ -142,7 +142,7 @@ function envEntry(name: string, value: unknown): { name: string; type: string; v
  * Replaces the store-owned nodes in a flows file with `merged`, keeping every
  * other node; writes atomically. Returns the number of integrator nodes kept.
  */
-export function deployStoreFlows(flowFile: string, merged: MergedStoreFlows): { kept: number } {
+export async function deployStoreFlows(flowFile: string, merged: MergedStoreFlows): Promise<{ kept: number }> {
   let existing: FlowNode[] = [];
   if (existsSync(flowFile)) {
     const doc = JSON.parse(readFileSync(flowFile, 'utf8')) as unknown;
@@ -154,6 +154,6 @@ export function deployStoreFlows(flowFile: string, merged: MergedStoreFlows): { 
   const out = [...merged.flows, ...kept];
   mkdirSync(dirname(flowFile), { recursive: true, mode: 0o700 });
   // Durable: the file also holds the integrators' own flows (`kept`); an old or empty one after a power cut loses their work.
-  writeFileAtomicSync(flowFile, JSON.stringify(out, null, 2) + '\n', { durability: 'durable', mode: 0o600 });
+  await writeFileAtomic(flowFile, JSON.stringify(out, null, 2) + '\n', { durability: 'durable', mode: 0o600 });
   return { kept: kept.length };
 }

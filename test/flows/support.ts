@@ -1,3 +1,5 @@
+import { flowsPermissionArgs } from '../../appliance/cli/flows-permissions.ts';
+import { loadConfig } from '../../appliance/config/index.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -84,7 +86,10 @@ export interface FlowsProcess {
 /** `tillbox flows` as a child on a free port, against the core of `core`. */
 export async function startFlowsProcess(core: CoreBox, env: Record<string, string> = {}): Promise<FlowsProcess> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'flows', '--demo'], {
+  // Under the permission model directly, as tillbox start and the image run it (no re-exec parent).
+  const config = loadConfig({ env: { ...process.env, ...env }, overrides: { demo: true } });
+  const permission = config.flows.hardened ? flowsPermissionArgs({ stateDir: core.stateDir, config }) : [];
+  const child = spawn(process.execPath, [...permission, join(ROOT, 'appliance/cli/main.ts'), 'flows', '--demo'], {
     cwd: ROOT,
     env: { ...process.env, TILLBOX_STATE_DIR: core.stateDir, TILLBOX_FLOWS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -196,6 +196,8 @@ describe.skipIf(!canMountSmallDisk)('a box whose disk fills up (needs root for a
     }
     expect(status.publisher.cursor).toBe(status.journal.lastSeq);
     expect(status.health.state).toBe('ok');
+    // The retained status follows within seconds (its publish is retried while the broker store recovers).
+    for (let i = 0; i < 50 && !(await boxStatus(box)).selling; i++) await sleep(200);
     expect((await boxStatus(box)).selling).toBe(true);
     const failures = {
       journal: status.health.journal.failedBatches as number,

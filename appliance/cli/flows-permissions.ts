@@ -1,0 +1,34 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Config } from '../config/index.ts';
+import { statePaths } from '../state/state-dir.ts';
+
+// The Node permission-model flags the flows process runs under (issue 9 §1).
+// One list for every way the process is started: `tillbox start` passes them
+// to its child, `tillbox flows` re-executes itself with them, and the image's
+// systemd unit is generated from the same function.
+//
+// Reads: the code it runs (node_modules and the project's source folders, not
+// the project root, which may hold a development state dir), its user dir,
+// its own secrets file, core's runtime.json, and the config, overlay and TLS
+// files the config names. Writes: its user dir only. Not granted: child
+// processes, worker threads, addons, WASI, the inspector.
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const CODE = ['node_modules', 'appliance', 'contract', 'lib', 'flows', 'drivers', 'package.json'];
+
+export function flowsPermissionArgs(opts: { stateDir: string; configFile?: string | undefined; config?: Config | undefined }): string[] {
+  const paths = statePaths(resolve(opts.stateDir));
+  // Node resolves the granted paths once, at start: a directory that does not
+  // exist yet would be granted as a single file, not as a tree.
+  mkdirSync(paths.flows, { recursive: true, mode: 0o700 });
+  const reads = [
+    ...CODE.map((p) => resolve(ROOT, p)),
+    paths.flows,
+    paths.flowsSecrets,
+    paths.runtime,
+    ...(opts.configFile ? [resolve(opts.configFile)] : []),
+    ...[opts.config?.flows.overlay, opts.config?.flows.lanTls.certFile, opts.config?.flows.lanTls.keyFile].filter((p): p is string => !!p).map((p) => resolve(p)),
+  ];
+  return ['--permission', ...reads.map((p) => `--allow-fs-read=${p}`), `--allow-fs-write=${paths.flows}`];
+}
