@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import type { Role } from '../../contract/roles.ts';
 import { connectOk, lanAddress, startBroker, tryConnect, type Started } from '../../test/broker/helpers.ts';
+import { DEFAULT_LIMITS } from './broker.ts';
 
 /** SUBACK return codes; mqtt.js turns a 0x80 into an error carrying the SUBACK packet. */
 async function grantedCodes(c: mqtt.MqttClient, filters: string[]): Promise<number[]> {
@@ -128,7 +129,7 @@ describe('LocalBroker limits', () => {
   beforeAll(async () => {
     b = await startBroker({
       anonymousLoopback: { enabled: true, role: 'core' },
-      limits: { maxPacketSize: 1024, connectionsPerAddressPerMinute: 60, queueLimit: 42, keepaliveMin: 5, keepaliveMax: 300 },
+      limits: { ...DEFAULT_LIMITS, maxPacketSize: 1024, connectionsPerAddressPerMinute: 60, queueLimit: 42, keepaliveMin: 5, keepaliveMax: 300 },
     });
   });
   afterAll(async () => {
@@ -167,7 +168,7 @@ describe.skipIf(!lan)('LocalBroker on a non-loopback address', () => {
       tcp: { host: lan!, port: 0 },
       anonymousLoopback: { enabled: true, role: 'admin' },
       tls: { enabled: true, host: lan!, port: 0 },
-      limits: { maxPacketSize: 65536, connectionsPerAddressPerMinute: 8, queueLimit: 42, keepaliveMin: 5, keepaliveMax: 300 },
+      limits: { ...DEFAULT_LIMITS, maxPacketSize: 65536, connectionsPerAddressPerMinute: 8, queueLimit: 42, keepaliveMin: 5, keepaliveMax: 300 },
     });
   });
   afterAll(async () => {

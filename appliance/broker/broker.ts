@@ -14,6 +14,7 @@ import { Aedes, type AuthenticateError, type Client, type ConnectPacket, type Pu
 import { Level } from 'level';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from '../log.ts';
+import { validateConfig, type Config } from '../config/index.ts';
 import type { Role } from '../../contract/roles.ts';
 import { mayPublish, maySubscribe } from '../../contract/roles.ts';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
@@ -21,6 +22,8 @@ import { OrderedLevelPersistence, type BrokerDb, type SyncPolicy } from './persi
 import { installOrderedDelivery, type GateableBroker } from './ordered-delivery.ts';
 import { guardPacketSize } from './packet-guard.ts';
 import { isCorruptionError, repairDb } from '../storage/level-repair.ts';
+import { ConnectionGuard, type Refusal } from './connection-guard.ts';
+import { markDenied } from './persistence.ts';
 import { holdPubacks } from './puback-after-store.ts';
 import {
   AccountTable,
@@ -39,17 +42,8 @@ export interface ListenAddress {
   scheme?: 'mqtt' | 'mqtts' | 'ws' | 'wss';
 }
 
-export interface BrokerLimits {
-  /** Largest MQTT packet accepted, fixed header included (bytes). */
-  maxPacketSize: number;
-  /** New connections per remote non-loopback address per minute. */
-  connectionsPerAddressPerMinute: number;
-  /** Packets aedes queues per client before CONNECT completes (aedes queueLimit). */
-  queueLimit: number;
-  /** Keepalive bounds (seconds) for non-loopback clients; see effectiveKeepalive. */
-  keepaliveMin: number;
-  keepaliveMax: number;
-}
+/** The broker's limits: the config schema's mqtt.limits is their one source (type and defaults). */
+export type BrokerLimits = Config['mqtt']['limits'];
 
 export interface BrokerOptions {
   /** Persistence lives in `${stateDir}/broker`, the generated TLS pair in `${stateDir}/tls`. */
@@ -71,22 +65,31 @@ export interface BrokerOptions {
   onStoreError?: (err: unknown) => void;
 }
 
-export const DEFAULT_LIMITS: BrokerLimits = {
-  maxPacketSize: 256 * 1024,
-  connectionsPerAddressPerMinute: 60,
-  queueLimit: 42,
-  keepaliveMin: 5,
-  keepaliveMax: 300,
-};
+export const DEFAULT_LIMITS: BrokerLimits = validateConfig({ version: 1 }).mqtt.limits;
 
 export interface PublishOptions {
   qos?: 0 | 1;
   retain?: boolean;
 }
 
+const SESSION_SWEEP_MS = 3_600_000;
+
 interface ConnInfo {
   remoteAddress: string | undefined;
   listener: 'tcp' | 'tls' | 'ws';
+  /** The raw TCP connection's key in the connection guard. */
+  key: string;
+}
+
+/** One TCP connection, the same whether seen as the raw socket or as the TLS / WebSocket stream on it. */
+function connKey(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined; localPort?: number | undefined }): string {
+  return `${socket.remoteAddress}|${socket.remotePort}|${socket.localPort}`;
+}
+
+function streamKey(stream: Duplex, remoteAddress: string | undefined): string {
+  const s = stream as unknown as { remotePort?: number; localPort?: number; _socket?: { remotePort?: number; localPort?: number } };
+  const raw = s.remotePort !== undefined ? s : (s._socket ?? {});
+  return connKey({ remoteAddress, remotePort: raw.remotePort, localPort: raw.localPort });
 }
 
 export class LocalBroker {
@@ -103,6 +106,12 @@ export class LocalBroker {
   readonly #identities = new WeakMap<object, Identity>();
   #accounts: AccountTable | undefined;
   #rate: ConnectionRateLimiter | undefined;
+  #guard: ConnectionGuard | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+  /** Filters granted per client in this connection (the per-client subscription cap). */
+  readonly #subs = new WeakMap<object, Set<string>>();
+  /** Raw TCP sockets by their guard key, so the guard can have the oldest pending one closed. */
+  readonly #rawSockets = new Map<string, Socket>();
   readonly #publishAcl = new Map<string, boolean>();
   #started = false;
 
@@ -138,6 +147,7 @@ export class LocalBroker {
     try {
       this.#accounts = new AccountTable(o.accounts);
       this.#rate = new ConnectionRateLimiter(o.limits.connectionsPerAddressPerMinute);
+      this.#guard = new ConnectionGuard(o.limits);
       const dir = join(o.stateDir, 'broker');
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const db = await this.#openStore(dir);
@@ -150,6 +160,9 @@ export class LocalBroker {
           o.onStoreError?.(err);
         },
         onRecovered: () => this.#log.warn('broker store reopened; taking writes again'),
+        queueMax: o.limits.offlineQueueMax,
+        queueMaxBytes: o.limits.offlineQueueMaxBytes,
+        onDrop: (clientId, count) => this.#dropped(clientId, count),
       });
       const aedes = new Aedes({
         id,
@@ -168,13 +181,24 @@ export class LocalBroker {
       aedes.on('connectionError', (_client, err) => this.#log.debug({ err: err.message }, 'connection error'));
       (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => this.#log.error({ err }, 'broker error'));
       await aedes.listen();
+      // Persistent sessions: when each was last seen, and an hourly sweep of the expired ones.
+      aedes.on('client', (client) => {
+        if (!client.clean) this.#persistence!.touchSession(client.id);
+      });
+      aedes.on('clientDisconnect', (client) => {
+        if (!client.clean) this.#persistence!.touchSession(client.id);
+      });
+      void this.expireSessions();
+      this.#sweep = setInterval(() => void this.expireSessions(), SESSION_SWEEP_MS);
+      this.#sweep.unref();
 
       this.#tcp = createNetServer((s) => this.#accept(s, s.remoteAddress, 'tcp'));
       this.#guardRate(this.#tcp);
       await listen(this.#tcp, o.tcp);
       const pair = o.tls.enabled || (o.ws.enabled && o.ws.tls) ? await this.#tlsPair() : undefined;
       if (o.tls.enabled) {
-        this.#tlsServer = createTlsServer(pair!, (s) => this.#accept(s, s.remoteAddress, 'tls'));
+        // A TLS handshake gets no longer than a CONNECT (the guard's timer covers both).
+        this.#tlsServer = createTlsServer({ ...pair!, handshakeTimeout: o.limits.connectTimeoutMs }, (s) => this.#accept(s, s.remoteAddress, 'tls'));
         this.#tlsServer.on('tlsClientError', (err) => this.#log.debug({ err: err.message }, 'tls handshake failed'));
         this.#guardRate(this.#tlsServer);
         await listen(this.#tlsServer, o.tls);
@@ -198,7 +222,40 @@ export class LocalBroker {
     }
   }
 
+  /** Removes persistent sessions unused for mqtt.limits.sessionExpiryHours (run hourly). */
+  async expireSessions(now = Date.now()): Promise<string[]> {
+    const p = this.#persistence;
+    const aedes = this.#aedes;
+    if (!p || !aedes) return [];
+    try {
+      const clients = (aedes as unknown as { clients: Record<string, unknown> }).clients;
+      const gone = await p.expireSessions(this.#opts.limits.sessionExpiryHours * 3_600_000, (id) => id in clients, now);
+      if (gone.length > 0) this.#log.info({ sessions: gone.length, clientIds: gone.slice(0, 10) }, 'expired unused persistent MQTT sessions');
+      return gone;
+    } catch (err) {
+      this.#log.warn({ err }, 'session expiry sweep failed');
+      return [];
+    }
+  }
+
+  #droppedLogged = new Set<string>();
+
+  #dropped(clientId: string, count: number): void {
+    if (!this.#droppedLogged.has(clientId)) {
+      if (this.#droppedLogged.size > 1000) this.#droppedLogged.clear();
+      this.#droppedLogged.add(clientId);
+      this.#log.warn({ clientId, count, limit: this.#opts.limits.offlineQueueMax }, 'a client\'s queue is full: its oldest messages are dropped (logged once per client)');
+    }
+  }
+
+  /** Messages dropped from clients' queues by the bounds, and sessions expired. */
+  get queueStats(): { dropped: number; expiredSessions: number } {
+    return { dropped: this.#persistence?.stats.dropped ?? 0, expiredSessions: this.#persistence?.stats.expiredSessions ?? 0 };
+  }
+
   async stop(): Promise<void> {
+    if (this.#sweep) clearInterval(this.#sweep);
+    this.#sweep = undefined;
     const closeServer = (s: NetServer | HttpServer | undefined): Promise<void> =>
       s ? new Promise((r) => s.close(() => r())) : Promise.resolve();
     const servers = [closeServer(this.#tcp), closeServer(this.#tlsServer), closeServer(this.#wsHttp)];
@@ -250,21 +307,55 @@ export class LocalBroker {
   // --- connections ---------------------------------------------------------------
 
   #guardRate(server: NetServer | HttpServer): void {
+    const l = this.#opts.limits;
+    // A backstop under the guard: Node closes sockets beyond this itself.
+    server.maxConnections = l.maxPendingConnects + l.maxConnections + 64;
     // Counted on the raw TCP connection, before any TLS or HTTP work is done.
     server.on('connection', (socket: Socket) => {
-      const addr = socket.remoteAddress;
-      if (isLoopbackAddress(addr)) return; // local services reconnect in bursts after a restart
-      if (!this.#rate!.allow(addr ?? '?')) {
+      const addr = socket.remoteAddress ?? '?';
+      if (!isLoopbackAddress(addr) && !this.#rate!.allow(addr)) {
+        // local services reconnect in bursts after a restart: the rate limit is for the LAN
         this.#log.warn({ remoteAddress: addr }, 'connection rate limit exceeded; dropping');
         socket.destroy();
+        return;
       }
+      const key = connKey(socket);
+      for (const e of this.#guard!.accept(key, addr)) {
+        this.#refusedOnce(e.reason, addr);
+        this.#rawSockets.get(e.key)?.destroy();
+      }
+      this.#rawSockets.set(key, socket);
+      const timer = setTimeout(() => {
+        if (!this.#guard!.isPending(key)) return;
+        this.#refusedOnce(this.#guard!.timedOut(), addr);
+        socket.destroy();
+      }, l.connectTimeoutMs);
+      timer.unref();
+      socket.once('close', () => {
+        clearTimeout(timer);
+        this.#guard!.closed(key);
+        this.#rawSockets.delete(key);
+      });
     });
   }
+
+  #refusedOnce(reason: Refusal, address: string): void {
+    if (this.#guard!.firstFor(reason, address)) {
+      this.#log.warn({ reason, remoteAddress: address, counts: this.#guard!.refusals }, 'connection refused by a limit (logged once per reason and address)');
+    }
+  }
+
+  /** Refusal counters (sockets and clients turned away by the limits), for status and tests. */
+  get refusals(): Readonly<Record<string, number>> {
+    return { ...this.#guard?.refusals, ...this.#subRefusals };
+  }
+
+  readonly #subRefusals = { 'subscriptions-per-client': 0, 'filter-too-long': 0, 'filter-too-deep': 0, 'nul-in-topic': 0, 'protocol-name': 0 };
 
   #accept(stream: Duplex, remoteAddress: string | undefined, listener: ConnInfo['listener']): void {
     if (stream.destroyed) return;
     guardPacketSize(stream, this.#opts.limits.maxPacketSize);
-    this.#conns.set(stream, { remoteAddress, listener });
+    this.#conns.set(stream, { remoteAddress, listener, key: streamKey(stream, remoteAddress) });
     this.#sockets.add(stream);
     holdPubacks(stream);
     stream.on('error', (err) => {
@@ -280,6 +371,16 @@ export class LocalBroker {
 
   #preConnect(client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void {
     const info = this.#info(client);
+    // MQTT 3.1.1 §3.1.2.1 [MQTT-3.1.2-1]: level 4 is named "MQTT", level 3 (3.1) "MQIsdp"; a
+    // mismatch is not MQTT at all, and the server may disconnect.
+    const name = (packet as { protocolId?: string }).protocolId;
+    const level = (packet as { protocolVersion?: number }).protocolVersion;
+    if ((level === 4 && name !== 'MQTT') || (level === 3 && name !== 'MQIsdp')) {
+      this.#subRefusals['protocol-name']++;
+      this.#log.warn({ protocolId: name, protocolVersion: level, remoteAddress: info?.remoteAddress }, 'CONNECT with a protocol name that does not match its level; closed');
+      cb(new Error('protocol name does not match the protocol level'), false);
+      return;
+    }
     const loopback = isLoopbackAddress(info?.remoteAddress);
     const { keepaliveMin, keepaliveMax } = this.#opts.limits;
     const ka = effectiveKeepalive(packet.keepalive ?? 0, loopback, keepaliveMin, keepaliveMax);
@@ -311,6 +412,13 @@ export class LocalBroker {
       cb(err, false);
       return;
     }
+    const full = info ? this.#guard!.admit(info.key, d.identity.role) : undefined;
+    if (full) {
+      this.#refusedOnce(full, info?.remoteAddress ?? '?');
+      // 3: server unavailable (§3.2.2.3); the box's own services are never refused for room.
+      cb(Object.assign(new Error('the broker has no room for more clients'), { returnCode: 3 }) as AuthenticateError, false);
+      return;
+    }
     this.#identities.set(client, d.identity);
     this.#log.debug({ clientId: client.id, username, role: d.identity.role, listener: info?.listener }, 'client authenticated');
     cb(null, true);
@@ -318,6 +426,12 @@ export class LocalBroker {
 
   #authorizePublish(client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
     const identity = client ? this.#identities.get(client) : undefined;
+    if (packet.topic.includes('\u0000')) {
+      // [MQTT-1.5.3-2]: a string with U+0000 MUST close the connection.
+      this.#subRefusals['nul-in-topic']++;
+      cb(new Error('topic contains U+0000'));
+      return;
+    }
     if (!identity || packet.topic.startsWith('$') || !this.#mayPublish(identity.role, packet.topic)) {
       this.#log.warn({ clientId: client?.id, role: identity?.role, topic: packet.topic }, 'publish denied');
       // MQTT 3.1.1 has no negative PUBACK; aedes closes the connection (§3.3.5 allows it).
@@ -350,10 +464,33 @@ export class LocalBroker {
     cb: (err: Error | null, sub?: AedesSubscription | null) => void,
   ): void {
     const identity = client ? this.#identities.get(client) : undefined;
-    if (!identity || !maySubscribe(identity.role, this.#opts.storeId, sub.topic)) {
-      this.#log.warn({ clientId: client?.id, role: identity?.role, filter: sub.topic }, 'subscribe denied');
+    const l = this.#opts.limits;
+    const counts = this.#subRefusals as Record<string, number>;
+    const deny = (why: string, detail: Record<string, unknown>): void => {
+      if (why in counts) counts[why]! += 1;
+      this.#log.warn({ clientId: client?.id, role: identity?.role, ...detail, reason: why }, 'subscribe denied');
+      // Never persisted for a session, even when another filter of the same SUBSCRIBE is granted.
+      markDenied(sub);
       cb(null, null); // SUBACK return code 0x80 (§3.9.3)
+    };
+    if (sub.topic.includes('\u0000')) {
+      // [MQTT-1.5.3-2] / [MQTT-4.7.3-2]: U+0000 in a filter closes the connection.
+      this.#subRefusals['nul-in-topic']++;
+      markDenied(sub);
+      cb(new Error('topic filter contains U+0000'));
       return;
+    }
+    if (Buffer.byteLength(sub.topic) > l.maxFilterLength) return deny('filter-too-long', { length: Buffer.byteLength(sub.topic), limit: l.maxFilterLength });
+    if (sub.topic.split('/').length > l.maxTopicLevels) return deny('filter-too-deep', { levels: sub.topic.split('/').length, limit: l.maxTopicLevels });
+    if (!identity || !maySubscribe(identity.role, this.#opts.storeId, sub.topic)) return deny('acl', { filter: sub.topic.slice(0, 200) });
+    if (client) {
+      let granted = this.#subs.get(client);
+      if (!granted) {
+        granted = new Set(Object.keys((client as unknown as { subscriptions?: Record<string, unknown> }).subscriptions ?? {}));
+        this.#subs.set(client, granted);
+      }
+      if (!granted.has(sub.topic) && granted.size >= l.maxSubscriptionsPerClient) return deny('subscriptions-per-client', { limit: l.maxSubscriptionsPerClient });
+      granted.add(sub.topic);
     }
     cb(null, sub);
   }

@@ -75,6 +75,16 @@ const QLOBBER_OPTIONS = { wildcard_one: '+', wildcard_some: '#', separator: '/',
 
 export type SyncPolicy = 'batch' | 'never';
 
+// aedes 1.2 (lib/handlers/subscribe.js storeSubscriptions) persists every filter
+// of a SUBSCRIBE packet once any one of them is granted, the denied ones
+// included: a persistent session could then have messages queued on a topic
+// its ACL refused. The broker marks denied filters and they are not stored.
+const DENIED = Symbol('tillbox.subscription.denied');
+export function markDenied(sub: object): void {
+  (sub as Record<symbol, boolean>)[DENIED] = true;
+}
+const isDenied = (sub: object): boolean => (sub as Record<symbol, boolean>)[DENIED] === true;
+
 export type BrokerDb = Level<string, Buffer>;
 
 export interface OrderedPersistenceOptions {
@@ -87,6 +97,15 @@ export interface OrderedPersistenceOptions {
   onRecovered?: () => void;
   /** First delay between reopen attempts, ms (doubles up to 5 s). */
   reopenDelayMs?: number;
+  /**
+   * Per client, the most QoS > 0 messages (and bytes) queued for it; beyond
+   * that the oldest are dropped and counted (an offline kiosk must not make
+   * the broker store every POS event for ever: issue 9). Unset: unbounded.
+   */
+  queueMax?: number;
+  queueMaxBytes?: number;
+  /** Told about messages dropped from a client's queue. */
+  onDrop?: (clientId: string, count: number) => void;
 }
 
 const REOPEN_MAX_MS = 5000;
@@ -133,6 +152,7 @@ const OUTGOING = 'outgoing:';
 const OUTGOINGID = 'outgoing-id:';
 const INCOMING = 'incoming:';
 const WILL = 'will:';
+const SESSION = 'session:';
 
 // Keys compare as bytes; ':' ends every prefix and ';' is the next byte, so
 // [prefix, prefix-with-';') is exactly the keys under the prefix.
@@ -152,6 +172,9 @@ const incomingKey = (clientId: string, messageId: number | undefined): string =>
 const willKey = (clientId: string): string => `${WILL}${enc(clientId)}`;
 const subsByClient = (clientId: string): string => `${SUBSCRIPTIONS}${enc(clientId)}:`;
 const subKey = (clientId: string, topic: string): string => `${subsByClient(clientId)}${topic}`;
+const sessionKey = (clientId: string): string => `${SESSION}${enc(clientId)}`;
+/** The client id in an outgoing:<enc(id)>:... key. */
+const clientOfOutgoing = (key: string): string => decodeURIComponent(key.slice(OUTGOING.length, key.indexOf(':', OUTGOING.length)));
 
 /** Bytes of recently committed values kept for reads (see GroupCommit). */
 const CACHE_BYTES = 4 * 1024 * 1024;
@@ -391,6 +414,11 @@ class GroupCommit {
     return e.value ?? null;
   }
 
+  /** True when an op on the key is queued and not yet written (as opposed to a cached value). */
+  isPending(key: string): boolean {
+    return this.#known.get(key)?.batch !== undefined;
+  }
+
   /** Keys pending under a prefix (for range deletes). */
   pendingKeys(prefix: string): string[] {
     const out: string[] = [];
@@ -539,8 +567,11 @@ export class OrderedLevelPersistence {
   #broker: { id: string } | undefined;
   #recovering: Promise<void> | undefined;
   #destroyed = false;
-  /** Failed batches and reopens since start (for status and tests). */
-  readonly stats = { failedBatches: 0, reopens: 0 };
+  /** Failed batches and reopens since start; queued messages dropped by the bounds; sessions expired. */
+  readonly stats = { failedBatches: 0, reopens: 0, dropped: 0, expiredSessions: 0 };
+  /** Messages (and their approximate bytes) queued per client id. */
+  readonly #queued = new Map<string, { count: number; bytes: number }>();
+  readonly #trimming = new Set<string>();
 
   constructor(opts: OrderedPersistenceOptions) {
     this.#db = opts.db;
@@ -561,6 +592,96 @@ export class OrderedLevelPersistence {
     this.#broker = broker;
     if (this.#db.status !== 'open') await this.#db.open();
     await this.#loadIndex();
+    await this.#loadQueueSizes();
+  }
+
+  async #loadQueueSizes(): Promise<void> {
+    this.#queued.clear();
+    for await (const [k, v] of this.#db.iterator({ ...range(OUTGOING), valueEncoding: 'buffer' })) {
+      const q = this.#queueOf(clientOfOutgoing(k));
+      q.count++;
+      q.bytes += v.length;
+    }
+  }
+
+  #queueOf(clientId: string): { count: number; bytes: number } {
+    let q = this.#queued.get(clientId);
+    if (!q) {
+      q = { count: 0, bytes: 0 };
+      this.#queued.set(clientId, q);
+    }
+    return q;
+  }
+
+  /** Messages queued for a client (for status and tests). */
+  queuedFor(clientId: string): { count: number; bytes: number } {
+    return { ...(this.#queued.get(clientId) ?? { count: 0, bytes: 0 }) };
+  }
+
+  /** Drops a client's oldest queued messages until it is within the bounds (one trim per client at a time). */
+  #trim(clientId: string): void {
+    const max = this.#opts.queueMax;
+    const maxBytes = this.#opts.queueMaxBytes;
+    if (this.#trimming.has(clientId) || this.#destroyed) return;
+    this.#trimming.add(clientId);
+    void (async () => {
+      const q = this.#queueOf(clientId);
+      let dropped = 0;
+      await this.#w.barrier();
+      for await (const [k, v] of this.#db.iterator({ ...range(outgoingByClient(clientId)), valueEncoding: 'buffer' })) {
+        if ((max === undefined || q.count <= max) && (maxBytes === undefined || q.bytes <= maxBytes)) break;
+        // A later op on the key (its delivery, its PUBACK) owns it: leave it.
+        if (this.#w.isPending(k)) continue;
+        void this.#w.del(k, true);
+        q.count--;
+        q.bytes -= v.length;
+        dropped++;
+      }
+      if (dropped > 0) {
+        this.stats.dropped += dropped;
+        this.#opts.onDrop?.(clientId, dropped);
+      }
+    })()
+      .catch(() => undefined)
+      .finally(() => this.#trimming.delete(clientId));
+  }
+
+  /** Records that a client with a persistent session was seen now (connect or disconnect). */
+  touchSession(clientId: string, now = Date.now()): void {
+    if (this.#w.failed !== undefined) return;
+    void this.#w.put(sessionKey(clientId), Buffer.from(String(now)), true).catch(() => undefined);
+  }
+
+  /**
+   * Removes every persistent session not seen for `maxAgeMs` whose client is
+   * not connected: its subscriptions, queued messages, QoS 2 state and will.
+   * A session without a record yet (older boxes) gets one now and lives on.
+   */
+  async expireSessions(maxAgeMs: number, isConnected: (clientId: string) => boolean, now = Date.now()): Promise<string[]> {
+    const clients = new Set<string>();
+    for await (const sub of this.#values<Subscription>(SUBSCRIPTIONS)) clients.add(sub.clientId);
+    for (const id of this.#queued.keys()) clients.add(id);
+    const expired: string[] = [];
+    for (const id of clients) {
+      if (isConnected(id)) continue;
+      const raw = this.#w.peek(sessionKey(id)) ?? (await this.#db.get(sessionKey(id), { valueEncoding: 'buffer' }).catch(() => undefined));
+      const at = raw ? Number(raw.toString()) : NaN;
+      if (!Number.isFinite(at)) {
+        this.touchSession(id, now);
+        continue;
+      }
+      if (now - at < maxAgeMs) continue;
+      const client = { id };
+      await this.cleanSubscriptions(client);
+      await this.cleanIncoming(client);
+      await this.delWill(client);
+      for await (const k of this.#db.keys(range(outgoingByClient(id)))) void this.#w.del(k, true);
+      await this.#w.del(sessionKey(id));
+      this.#queued.delete(id);
+      this.stats.expiredSessions++;
+      expired.push(id);
+    }
+    return expired;
   }
 
   async #loadIndex(): Promise<void> {
@@ -582,6 +703,7 @@ export class OrderedLevelPersistence {
         try {
           await this.#db.open();
           await this.#loadIndex();
+          await this.#loadQueueSizes();
           break;
         } catch (e) {
           this.#opts.onWriteError?.(e, 'reopen');
@@ -679,6 +801,7 @@ export class OrderedLevelPersistence {
   async addSubscriptions(client: ClientRef, subs: Array<SubscriptionRequest>): Promise<void> {
     const writes: Promise<void>[] = [];
     for (const s of subs) {
+      if (isDenied(s)) continue;
       const sub = { ...s, clientId: client.id } as Subscription;
       this.#addToIndex(sub);
       writes.push(this.#w.put(subKey(client.id, sub.topic), encode(sub)));
@@ -748,7 +871,13 @@ export class OrderedLevelPersistence {
     // synchronously, so they share one commit and one promise.
     const value = encodePlain(packet, undefined);
     let done = RESOLVED;
-    for (const s of subs) done = this.#w.put(outgoingKey(s.clientId, packet.brokerId, packet.brokerCounter), value);
+    for (const s of subs) {
+      done = this.#w.put(outgoingKey(s.clientId, packet.brokerId, packet.brokerCounter), value);
+      const q = this.#queueOf(s.clientId);
+      q.count++;
+      q.bytes += value.length;
+      if ((this.#opts.queueMax !== undefined && q.count > this.#opts.queueMax) || (this.#opts.queueMaxBytes !== undefined && q.bytes > this.#opts.queueMaxBytes)) this.#trim(s.clientId);
+    }
     return done;
   }
 
@@ -821,6 +950,11 @@ export class OrderedLevelPersistence {
 
   #applyClear(clientId: string, key: string, found: StoredPacket): Promise<StoredPacket> {
     if (this.#w.failed !== undefined) return Promise.reject(this.#w.failed);
+    const q = this.#queued.get(clientId);
+    if (q && q.count > 0) {
+      q.count--;
+      q.bytes = Math.max(0, q.bytes - (PLAIN_HEADER + Buffer.byteLength(found.topic) + (Buffer.isBuffer(found.payload) ? found.payload.length : Buffer.byteLength(String(found.payload)))));
+    }
     void this.#w.del(key, true);
     void this.#w.del(outgoingKey(clientId, found.brokerId, found.brokerCounter), true);
     return Promise.resolve(found);

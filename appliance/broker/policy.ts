@@ -91,6 +91,10 @@ export function decideConnect(
 ): ConnectDecision {
   const loopback = isLoopbackAddress(remoteAddress);
   let identity: Identity;
+  if (username === '' && password !== undefined && password.length > 0) {
+    // A password without a user name is no identity (§3.1.2.9): not anonymous either.
+    return { ok: false, returnCode: 4, reason: 'a password without a user name' };
+  }
   if (username === undefined || username === '') {
     if (!loopback) return { ok: false, returnCode: 5, reason: 'anonymous connection from a non-loopback address' };
     if (!policy.anonymousLoopback.enabled) return { ok: false, returnCode: 5, reason: 'anonymous loopback connections are disabled' };

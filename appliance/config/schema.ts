@@ -74,6 +74,26 @@ export const ConfigSchema = Type.Object(
             queueLimit: Type.Integer({ minimum: 1, default: 1000 }),
             keepaliveMin: Type.Integer({ minimum: 0, default: 5 }),
             keepaliveMax: Type.Integer({ minimum: 1, maximum: 65535, default: 600 }),
+            // Sockets on every listener, loopback included (issue 9: 6,000 raw sockets on the
+            // loopback port starved core's HTTP API of file descriptors).
+            // Sockets that have not completed CONNECT yet, in all and per remote address; each
+            // gets connectTimeoutMs to send one.
+            maxPendingConnects: Type.Integer({ minimum: 1, default: 64 }),
+            maxPendingConnectsPerAddress: Type.Integer({ minimum: 1, default: 16 }),
+            connectTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+            // Authenticated clients other than core, devices and flows (kiosks, admin, anonymous):
+            // in all and per address. The three services are never refused for room.
+            maxConnections: Type.Integer({ minimum: 1, default: 200 }),
+            maxConnectionsPerAddress: Type.Integer({ minimum: 1, default: 32 }),
+            // Per client: subscriptions, and the length and depth of one filter.
+            maxSubscriptionsPerClient: Type.Integer({ minimum: 1, default: 64 }),
+            maxFilterLength: Type.Integer({ minimum: 16, maximum: 65535, default: 512 }),
+            maxTopicLevels: Type.Integer({ minimum: 2, maximum: 128, default: 16 }),
+            // Per persistent session, while its client is away: queued QoS 1/2 messages by count
+            // and bytes (the oldest are dropped, counted), and how long an unused session lives.
+            offlineQueueMax: Type.Integer({ minimum: 1, default: 1000 }),
+            offlineQueueMaxBytes: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+            sessionExpiryHours: Type.Integer({ minimum: 1, default: 168 }),
           },
           { default: {}, additionalProperties: false },
         ),
