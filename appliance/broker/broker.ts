@@ -19,18 +19,18 @@ import type { Role } from '../../contract/roles.ts';
 import { mayPublish, maySubscribe } from '../../contract/roles.ts';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { OrderedLevelPersistence, type BrokerDb, type SyncPolicy } from './persistence.ts';
-import { installOrderedDelivery, type GateableBroker } from './ordered-delivery.ts';
+import { assertPinnedVersions, ConformanceHooks, holdPubacks, installOrderedDelivery, onConnackSessionState, type GateableBroker } from './aedes-patches/index.ts';
 import { guardPacketSize } from './packet-guard.ts';
 import { isCorruptionError, repairDb } from '../storage/level-repair.ts';
 import { ConnectionGuard, type Refusal } from './connection-guard.ts';
 import { markDenied } from './persistence.ts';
-import { holdPubacks } from './puback-after-store.ts';
 import {
   AccountTable,
   ConnectionRateLimiter,
   decideConnect,
   effectiveKeepalive,
   isLoopbackAddress,
+  ANONYMOUS_PREFIX,
   type Account,
   type Identity,
 } from './policy.ts';
@@ -79,6 +79,9 @@ interface ConnInfo {
   listener: 'tcp' | 'tls' | 'ws';
   /** The raw TCP connection's key in the connection guard. */
   key: string;
+  /** Set once authenticated: for CONNACK's Session Present. */
+  clientId?: string;
+  clean?: boolean;
 }
 
 /** One TCP connection, the same whether seen as the raw socket or as the TLS / WebSocket stream on it. */
@@ -107,6 +110,9 @@ export class LocalBroker {
   #accounts: AccountTable | undefined;
   #rate: ConnectionRateLimiter | undefined;
   #guard: ConnectionGuard | undefined;
+  readonly #conformance = new ConformanceHooks();
+  /** The client id a CONNECT supplied (before aedes assigns one to an empty id) and its clean flag. */
+  readonly #connects = new WeakMap<object, { suppliedId: string | undefined; clean: boolean }>();
   #sweep: NodeJS.Timeout | undefined;
   /** Filters granted per client in this connection (the per-client subscription cap). */
   readonly #subs = new WeakMap<object, Set<string>>();
@@ -145,6 +151,7 @@ export class LocalBroker {
     this.#started = true;
     const o = this.#opts;
     try {
+      assertPinnedVersions();
       this.#accounts = new AccountTable(o.accounts);
       this.#rate = new ConnectionRateLimiter(o.limits.connectionsPerAddressPerMinute);
       this.#guard = new ConnectionGuard(o.limits);
@@ -174,6 +181,11 @@ export class LocalBroker {
         authenticate: (client, username, password, cb) => this.#authenticate(client, username, password, cb),
         authorizePublish: (client, packet, cb) => this.#authorizePublish(client, packet, cb),
         authorizeSubscribe: (client, sub, cb) => this.#authorizeSubscribe(client, sub, cb),
+        authorizeForward: (client, packet) => this.#conformance.forward(client as never, packet as never) as never,
+      });
+      onConnackSessionState((stream) => {
+        const info = this.#conns.get(stream);
+        return info?.clientId !== undefined && !info.clean && this.#persistence!.hasSessionState(info.clientId);
       });
       this.#aedes = aedes;
       installOrderedDelivery(aedes as unknown as GateableBroker);
@@ -371,6 +383,7 @@ export class LocalBroker {
 
   #preConnect(client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void {
     const info = this.#info(client);
+    this.#connects.set(client, { suppliedId: (packet as { clientId?: string }).clientId, clean: packet.clean !== false });
     // MQTT 3.1.1 §3.1.2.1 [MQTT-3.1.2-1]: level 4 is named "MQTT", level 3 (3.1) "MQIsdp"; a
     // mismatch is not MQTT at all, and the server may disconnect.
     const name = (packet as { protocolId?: string }).protocolId;
@@ -398,6 +411,11 @@ export class LocalBroker {
     cb: (err: AuthenticateError | null, ok: boolean | null) => void,
   ): void {
     const info = this.#info(client);
+    const connect = this.#connects.get(client);
+    if (!this.#conformance.assignClientId(client as never, connect?.suppliedId, username || ANONYMOUS_PREFIX)) {
+      cb(Object.assign(new Error('a zero-byte client id needs CleanSession 1'), { returnCode: 2 }) as AuthenticateError, false);
+      return;
+    }
     const d = decideConnect(
       { accounts: this.#accounts!, anonymousLoopback: this.#opts.anonymousLoopback },
       info?.remoteAddress,
@@ -420,6 +438,10 @@ export class LocalBroker {
       return;
     }
     this.#identities.set(client, d.identity);
+    if (info) {
+      info.clientId = client.id;
+      info.clean = connect?.clean ?? true;
+    }
     this.#log.debug({ clientId: client.id, username, role: d.identity.role, listener: info?.listener }, 'client authenticated');
     cb(null, true);
   }
@@ -491,6 +513,7 @@ export class LocalBroker {
       }
       if (!granted.has(sub.topic) && granted.size >= l.maxSubscriptionsPerClient) return deny('subscriptions-per-client', { limit: l.maxSubscriptionsPerClient });
       granted.add(sub.topic);
+      this.#conformance.subscribed(client);
     }
     cb(null, sub);
   }

@@ -571,6 +571,9 @@ export class OrderedLevelPersistence {
   readonly stats = { failedBatches: 0, reopens: 0, dropped: 0, expiredSessions: 0 };
   /** Messages (and their approximate bytes) queued per client id. */
   readonly #queued = new Map<string, { count: number; bytes: number }>();
+  /** Subscriptions stored per client (any QoS) and inbound QoS 2 packet ids not yet released. */
+  readonly #subsOf = new Map<string, Set<string>>();
+  readonly #incomingOf = new Map<string, Set<number>>();
   readonly #trimming = new Set<string>();
 
   constructor(opts: OrderedPersistenceOptions) {
@@ -686,9 +689,27 @@ export class OrderedLevelPersistence {
 
   async #loadIndex(): Promise<void> {
     this.#trie = new QlobberSub(QLOBBER_OPTIONS);
+    this.#subsOf.clear();
+    this.#incomingOf.clear();
     for await (const v of this.#db.values({ ...range(SUBSCRIPTIONS), valueEncoding: 'buffer' })) {
-      this.#addToIndex(decode<Subscription>(v));
+      const sub = decode<Subscription>(v);
+      this.#addToIndex(sub);
+      setAdd(this.#subsOf, sub.clientId, sub.topic);
     }
+    for await (const k of this.#db.keys(range(INCOMING))) {
+      const rest = k.slice(INCOMING.length);
+      const i = rest.lastIndexOf(':');
+      setAdd(this.#incomingOf, decodeURIComponent(rest.slice(0, i)), Number(rest.slice(i + 1)));
+    }
+  }
+
+  /**
+   * Whether the broker holds session state for a client id (subscriptions,
+   * queued messages, an unreleased inbound QoS 2 message): CONNACK's Session
+   * Present [MQTT-3.2.2-2]. Synchronous, from memory.
+   */
+  hasSessionState(clientId: string): boolean {
+    return (this.#subsOf.get(clientId)?.size ?? 0) > 0 || (this.#queued.get(clientId)?.count ?? 0) > 0 || (this.#incomingOf.get(clientId)?.size ?? 0) > 0;
   }
 
   /** Close, reopen until it works, reload the index, take writes again (see the header). */
@@ -804,6 +825,7 @@ export class OrderedLevelPersistence {
       if (isDenied(s)) continue;
       const sub = { ...s, clientId: client.id } as Subscription;
       this.#addToIndex(sub);
+      setAdd(this.#subsOf, client.id, sub.topic);
       writes.push(this.#w.put(subKey(client.id, sub.topic), encode(sub)));
     }
     await Promise.all(writes);
@@ -813,6 +835,7 @@ export class OrderedLevelPersistence {
     const writes: Promise<void>[] = [];
     for (const topic of topics) {
       this.#removeFromIndex(client.id, topic);
+      setDel(this.#subsOf, client.id, topic);
       writes.push(this.#w.del(subKey(client.id, topic)));
     }
     await Promise.all(writes);
@@ -967,6 +990,7 @@ export class OrderedLevelPersistence {
   // --- incoming (QoS 2 from publishers) ------------------------------------------
 
   async incomingStorePacket(client: ClientRef, packet: StoredPacket): Promise<void> {
+    setAdd(this.#incomingOf, client.id, packet.messageId ?? 0);
     await this.#w.put(incomingKey(client.id, packet.messageId), encodePlain(packet, packet.messageId));
   }
 
@@ -977,10 +1001,12 @@ export class OrderedLevelPersistence {
   }
 
   async incomingDelPacket(client: ClientRef, packet: { messageId?: number }): Promise<void> {
+    setDel(this.#incomingOf, client.id, packet.messageId ?? 0);
     await this.#w.del(incomingKey(client.id, packet.messageId));
   }
 
   async cleanIncoming(client: ClientRef): Promise<void> {
+    this.#incomingOf.delete(client.id);
     const prefix = incomingByClient(client.id);
     const keys = new Set(this.#w.pendingKeys(prefix));
     await this.#w.barrier();
@@ -1030,3 +1056,16 @@ export class OrderedLevelPersistence {
 
 /** For tests: the stored encoding of a publish packet and its decoder. */
 export { encodePlain as encodeStoredPacket, decode as decodeStored };
+
+function setAdd<T>(m: Map<string, Set<T>>, k: string, v: T): void {
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Set()));
+  s.add(v);
+}
+
+function setDel<T>(m: Map<string, Set<T>>, k: string, v: T): void {
+  const s = m.get(k);
+  if (!s) return;
+  s.delete(v);
+  if (s.size === 0) m.delete(k);
+}

@@ -72,11 +72,34 @@ function install(): WriteToStream {
   mqttPacket.writeToStream = function heldWriteToStream(packet, stream, opts) {
     const c = conns.get(stream);
     if (!c) return orig.call(this, packet, stream, opts);
+    if (packet.cmd === 'connack') fixSessionPresent(packet as ConnackLike, stream);
     if (packet.cmd !== 'puback') return write(orig, packet, stream, opts, c);
     c.held.push({ packet, opts, state: 'waiting' });
     return true;
   };
   return orig;
+}
+
+interface ConnackLike {
+  cmd: string;
+  returnCode?: number;
+  sessionPresent?: boolean;
+}
+
+let sessionStateOf: ((stream: object) => boolean) | undefined;
+
+/**
+ * [MQTT-3.2.2-2]: Session Present is 1 whenever the server holds session
+ * state for the client id — subscriptions, queued messages, or an inbound
+ * QoS 2 message not yet released. aedes 1.2 (lib/handlers/connect.js
+ * restoreSubs) looks only at subscriptions; the broker tells us the rest.
+ */
+export function onConnackSessionState(fn: (stream: object) => boolean): void {
+  sessionStateOf = fn;
+}
+
+function fixSessionPresent(packet: ConnackLike, stream: object): void {
+  if (packet.returnCode === 0 && !packet.sessionPresent && sessionStateOf?.(stream)) packet.sessionPresent = true;
 }
 
 /** Starts holding PUBACKs written to this connection (and coalescing its writes). */
