@@ -38,8 +38,19 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-/** Core nodes that run shell commands or read and write files (secrets.json lives on the same disk). */
-export const HARDENED_EXCLUDED_NODES = ['90-exec.js', '10-file.js', '23-watch.js'] as const;
+/**
+ * Core nodes the hardened palette leaves out, and why (issue 9 review):
+ * - exec, file, watch: run programs and read or write files (the permission
+ *   model refuses them anyway; leaving them out gives a clear palette).
+ * - tcp in/out/request, udp: listen on or send to arbitrary LAN ports; a
+ *   printer is reached through `tillbox print`, which queues and confirms.
+ * - websocket: serves endpoints on the editor's server next to the admin API.
+ * Kept, on purpose: http request (webhooks, a kitchen display, a store
+ * system) and mqtt (bridging to another broker) are what integrators need;
+ * neither can reach anything on the box without a credential, and the flows
+ * role's own credential cannot publish POS events.
+ */
+export const HARDENED_EXCLUDED_NODES = ['90-exec.js', '10-file.js', '23-watch.js', '31-tcpin.js', '32-udp.js', '22-websocket.js'] as const;
 
 export function userDirOf(stateDir: string): string {
   return join(stateDir, 'flows');
