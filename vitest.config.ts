@@ -11,6 +11,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     include: ['**/*.test.ts'],
+    // Installs the Debian test peers when missing (as root), or stops with the command to run.
+    globalSetup: ['test/global-setup.ts'],
     exclude: ['node_modules/**', '**/.tillbox/**'],
   },
 });

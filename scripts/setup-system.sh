@@ -8,6 +8,7 @@
 #   chromium: the real browser the Node-RED editor test drives through playwright-core
 #   fuse3, python3-fusepy: the fault-injecting filesystem of the storage fault tests (test/faults)
 set -euo pipefail
+# The list is also read by test/global-setup.ts (npm test installs what is missing when run as root).
 packages=(mosquitto libusb-1.0-0 socat postgresql chromium fuse3 python3-fusepy)
 missing=()
 for p in "${packages[@]}"; do
@@ -24,8 +25,13 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The package enables a system-wide mosquitto on 1883; tillbox's tests start
-# their own on free ports, and the box itself wants 1883.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
-pkill -x mosquitto 2>/dev/null || true
+# The package enables a system-wide mosquitto on 1883 when it is installed;
+# tillbox's tests start their own on free ports and the box itself wants 1883.
+# Only the service this script just installed is stopped: a mosquitto the
+# developer already ran is left alone.
+if [[ " ${missing[*]} " == *" mosquitto "* ]]; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl disable --now mosquitto >/dev/null 2>&1; then :
+  elif command -v service >/dev/null 2>&1; then service mosquitto stop >/dev/null 2>&1 || true
+  fi
+fi
 echo "installed: ${missing[*]}"
