@@ -5,7 +5,7 @@ import type { LevelJournal } from '../journal/level-journal.ts';
 import type { IntegrityReport } from '../journal/types.ts';
 import type { Logger } from '../log.ts';
 import type { StorageGuard } from '../storage/storage-guard.ts';
-import { Backoff } from '../sync/backoff.ts';
+import { Backoff } from '../../lib/backoff.ts';
 
 // The box's own health, in one place: /healthz, `tillbox doctor` (through
 // /api/v1/status) and the retained store/{storeId}/box/status all read it.

@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { Journal, JournalEvent } from '../journal/types.ts';
 import { localTopics } from '../../contract/topics.ts';
 import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
-import { Backoff } from '../sync/backoff.ts';
+import { Backoff } from '../../lib/backoff.ts';
 
 export interface EventPublisherContext {
   journal: Journal;

@@ -1,3 +1,4 @@
+import { reconnectWithBackoff } from '../../lib/mqtt-reconnect.ts';
 import { connect, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.ts';
 
@@ -18,6 +19,7 @@ export interface LocalSubscriberContext {
 export class LocalSubscriber {
   readonly #ctx: LocalSubscriberContext;
   #client: MqttClient | undefined;
+  #stopReconnect: (() => void) | undefined;
 
   constructor(ctx: LocalSubscriberContext) {
     this.#ctx = ctx;
@@ -31,8 +33,9 @@ export class LocalSubscriber {
       username: account.username,
       password: account.password,
       clean: true,
-      reconnectPeriod: 1000,
+      reconnectPeriod: 0, // jittered backoff instead (lib/mqtt-reconnect.ts)
     });
+    this.#stopReconnect = reconnectWithBackoff(client);
     client.on('connect', () => {
       client.subscribe(this.#ctx.filters, { qos: 0 }, (err) => {
         if (err) this.#ctx.log.error({ err }, 'local subscription failed');
@@ -50,6 +53,7 @@ export class LocalSubscriber {
   }
 
   async stop(): Promise<void> {
+    this.#stopReconnect?.();
     await this.#client?.endAsync();
     this.#client = undefined;
   }

@@ -17,6 +17,7 @@
 // - Reconnect with exponential backoff and full jitter; the endpoint is asked
 //   again before every attempt (core may come back on another port).
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '../../lib/backoff.ts';
 import { EventEmitter } from 'node:events';
 import { createConnection } from 'node:net';
 import { MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
@@ -175,8 +176,7 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
     if (this.#stopping || this.#timer) return;
     const min = this.#ctx.minBackoffMs ?? 100;
     const max = this.#ctx.maxBackoffMs ?? 10_000;
-    const cap = Math.min(max, min * 2 ** Math.min(this.#attempt++, 16));
-    const delay = min + (this.#ctx.random ?? Math.random)() * (cap - min);
+    const delay = backoffDelay(this.#attempt++, { baseMs: min, maxMs: max, floorMs: min, ...(this.#ctx.random ? { random: this.#ctx.random } : {}) });
     this.#ctx.log.debug({ delay: Math.round(delay) }, 'mqtt reconnect scheduled');
     this.#timer = setTimeout(() => {
       this.#timer = undefined;

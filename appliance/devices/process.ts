@@ -5,6 +5,7 @@
 // (and auto-printed once) when it is back.
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Backoff } from '../../lib/backoff.ts';
 import type { BindingInterface } from '@serialport/bindings-cpp';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
@@ -171,7 +172,7 @@ export class DevicesProcess {
 
   async #waitForCore(file: string): Promise<RuntimeInfo> {
     const t0 = Date.now();
-    let delay = 100;
+    const backoff = new Backoff({ baseMs: 100, maxMs: 2000, floorMs: 100 });
     let said = false;
     for (;;) {
       const rt = readRuntime(file);
@@ -181,8 +182,7 @@ export class DevicesProcess {
         said = true;
       }
       if (this.#ctx.waitForCoreMs !== undefined && Date.now() - t0 > this.#ctx.waitForCoreMs) throw new Error(`core is not running (no live ${file} after ${this.#ctx.waitForCoreMs} ms)`);
-      await sleep(delay);
-      delay = Math.min(2000, delay * 2);
+      await sleep(backoff.next());
     }
   }
 

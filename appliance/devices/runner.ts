@@ -5,6 +5,7 @@
 // per peripheral, so a storm of attach/detach events is applied in order and
 // never leaves two driver instances alive. Hooks of an old driver instance
 // (a late 'down' after it was replaced) are ignored by generation.
+import { backoffDelay } from '../../lib/backoff.ts';
 import type { PeripheralKind, PeripheralState, PowerState } from '../../contract/devices.ts';
 import type { Logger } from '../log.ts';
 import type { CommandResult } from './bus.ts';
@@ -240,8 +241,7 @@ export class PeripheralRunner {
     clearTimeout(this.#retry);
     const min = this.#ctx.minBackoffMs ?? 250;
     const max = this.#ctx.maxBackoffMs ?? 30_000;
-    const cap = Math.min(max, min * 2 ** Math.min(this.#attempt++, 16));
-    const delay = min + (this.#ctx.random ?? Math.random)() * (cap - min);
+    const delay = backoffDelay(this.#attempt++, { baseMs: min, maxMs: max, floorMs: min, ...(this.#ctx.random ? { random: this.#ctx.random } : {}) });
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       void this.#enqueue(() => this.#reconcile());

@@ -1,3 +1,4 @@
+import { backoffDelay } from '../../lib/backoff.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../log.ts';
 
@@ -139,7 +140,6 @@ export class Supervisor {
   #backoff(attempt: number): number {
     const min = this.#ctx.minBackoffMs ?? 200;
     const max = this.#ctx.maxBackoffMs ?? 30_000;
-    const cap = Math.min(max, min * 2 ** attempt);
-    return Math.round(min + Math.random() * (cap - min));
+    return backoffDelay(attempt, { baseMs: min, maxMs: max, floorMs: min });
   }
 }

@@ -5,7 +5,7 @@ import { cloudTopics } from '../../contract/topics.ts';
 import type { Config } from '../config/index.ts';
 import type { Journal } from '../journal/types.ts';
 import type { Logger } from '../log.ts';
-import { Backoff } from './backoff.ts';
+import { Backoff } from '../../lib/backoff.ts';
 import { CatalogSync, type CatalogSyncStatus } from './catalog-sync.ts';
 import { CloudLink, redactUrl, type LinkStatus } from './cloud-link.ts';
 import { ConflictStore } from './conflicts.ts';

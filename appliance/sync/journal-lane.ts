@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { EventBatch, SyncAck } from '../../contract/sync.ts';
 import type { Journal, JournalEvent } from '../journal/types.ts';
 import type { Logger } from '../log.ts';
-import type { Backoff } from './backoff.ts';
+import type { Backoff } from '../../lib/backoff.ts';
 import type { SyncStateStore } from './sync-state.ts';
 
 // The journal lane: ships committed journal events to HQ and marks them

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Level } from 'level';
 import mqtt, { type MqttClient } from 'mqtt';
+import { reconnectWithBackoff } from '../../lib/mqtt-reconnect.ts';
 import { topicMatches } from '../../contract/topics.ts';
 import type { Logger } from '../log.ts';
 import type { SyncStateStore } from './sync-state.ts';
@@ -70,6 +71,7 @@ export class MappedTopics {
   readonly #rules: Resolved[];
   #db: Level<string, string> | undefined;
   #client: MqttClient | undefined;
+  #stopReconnect: (() => void) | undefined;
   #head = 0;
   #tail = 0;
   #forwarding = false;
@@ -112,8 +114,9 @@ export class MappedTopics {
     if (this.#tail === 0) this.#head = 0;
     const outs = this.#rules.filter((r) => r.direction !== 'in');
     const { url, username, password } = this.#ctx.local;
-    const client = mqtt.connect(url, { clientId: `${username}-cloud-bridge`, username, password, protocolVersion: 4, clean: false, reconnectPeriod: 1000 });
+    const client = mqtt.connect(url, { clientId: `${username}-cloud-bridge`, username, password, protocolVersion: 4, clean: false, reconnectPeriod: 0 });
     this.#client = client;
+    this.#stopReconnect = reconnectWithBackoff(client);
     // PUBACK to the local broker only once the message is queued on disk.
     client.handleMessage = (packet, callback) => {
       this.#onLocal(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), packet.qos).then(
@@ -130,6 +133,7 @@ export class MappedTopics {
   async stop(): Promise<void> {
     const client = this.#client;
     this.#client = undefined;
+    this.#stopReconnect?.();
     if (client) await client.endAsync(true);
     const db = this.#db;
     this.#db = undefined;

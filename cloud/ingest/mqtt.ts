@@ -1,3 +1,4 @@
+import { backoffDelay } from '../../lib/backoff.ts';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.ts';
 
@@ -45,7 +46,7 @@ export async function detectProtocol(url: string, options: IClientOptions, log: 
       log.warn({ url }, 'cloud broker unreachable while detecting its protocol; assuming MQTT 5');
       return 5;
     }
-    await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt) * Math.random()));
+    await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 100, maxMs: 2000 })));
   }
 }
 
@@ -63,7 +64,8 @@ export function createClient(spec: ClientSpec): MqttClient {
     clientId: spec.clientId,
     protocolVersion: spec.protocolVersion,
     clean: true,
-    reconnectPeriod: 500 + Math.floor(Math.random() * 1000),
+    // mqtt.js' own reconnect (it resubscribes the shared subscriptions), at a period drawn once per client so HQ workers do not reconnect in lockstep.
+    reconnectPeriod: backoffDelay(0, { baseMs: 1500, maxMs: 1500, floorMs: 500 }),
     connectTimeout: 10_000,
     keepalive: 30,
   });

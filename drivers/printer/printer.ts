@@ -4,6 +4,7 @@
 // when the model has it), print-completion confirmation (GS ( H process ID)
 // and the drawer kick. Lifecycle per STYLE.md item 6: the constructor only
 // assigns, start() connects, stop() removes everything it added.
+import { backoffDelay } from '../../lib/backoff.ts';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { PowerState } from '../../contract/devices.ts';
@@ -157,9 +158,8 @@ export class EscPosPrinter extends EventEmitter<EscPosPrinterEvents> implements 
 
   #scheduleReconnect(): void {
     if (!this.#running) return;
-    // Full jitter (AWS architecture blog): boxes in one store do not reconnect in lockstep.
-    const cap = Math.min(this.#backoff.maxMs, this.#backoff.minMs * 2 ** Math.min(this.#attempt++, 16));
-    const delay = this.#backoff.minMs / 2 + this.#random() * cap;
+    // Jittered (lib/backoff.ts): printers of one store do not reconnect in lockstep; at least minMs/2.
+    const delay = backoffDelay(this.#attempt++, { baseMs: this.#backoff.minMs, maxMs: this.#backoff.maxMs, floorMs: this.#backoff.minMs / 2, random: this.#random });
     this.#reconnectTimer = setTimeout(() => void this.#connect(), delay);
     this.#reconnectTimer.unref();
   }

@@ -23,6 +23,7 @@
 //    printed", so it prints again and flags the result possibleDuplicate (it
 //    knows all bytes had been written). A cut before the last byte leaves a
 //    torn fragment without a cut, never a second whole receipt.
+import { backoffDelay } from '../../lib/backoff.ts';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
@@ -332,7 +333,7 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
 
   #sleep(failures: number, signal: AbortSignal): Promise<void> {
     const r = this.#ctx.retry ?? { minMs: 500, maxMs: 30_000 };
-    const ms = r.minMs / 2 + (this.#ctx.random ?? Math.random)() * Math.min(r.maxMs, r.minMs * 2 ** Math.min(failures, 16));
+    const ms = backoffDelay(failures, { baseMs: r.minMs, maxMs: r.maxMs, floorMs: r.minMs / 2, ...(this.#ctx.random ? { random: this.#ctx.random } : {}) });
     return new Promise((resolve) => {
       const t = setTimeout(done, ms);
       function done() {

@@ -146,6 +146,10 @@ async function judge(res: ScenarioResult, tills: Tills, stateDir: string, env: R
 /** Power cut at a random moment during concurrent sales: kill -9 and drop every unsynced write. */
 export async function powerCut(opts: ScenarioOptions): Promise<ScenarioResult> {
   const res = result('power cut during sales', opts.runs);
+  // The probe's subscriber stays away the whole campaign: lift the offline queue bound
+  // (mqtt.limits.offlineQueueMax drops the oldest by design) so every PUBACKed message must survive.
+  const env = { TILLBOX_MQTT_LIMITS_OFFLINE_QUEUE_MAX: '1000000', TILLBOX_MQTT_LIMITS_OFFLINE_QUEUE_MAX_BYTES: '1000000000', ...opts.env };
+  opts = { ...opts, env };
   const fs = new FaultFs();
   await fs.mount();
   const stateDir = join(fs.mountpoint, 'state');

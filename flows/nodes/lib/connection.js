@@ -1,4 +1,6 @@
 'use strict';
+/** @type {typeof import('../../../lib/backoff.ts')} */
+const { backoffDelay } = require('../../../lib/backoff.ts');
 // One MQTT connection to core's broker, owned by a `tillbox-broker` config
 // node (the core mqtt-broker node's pattern): in/out nodes register with it,
 // it connects when the first registers and ends when the last leaves, routes
@@ -106,13 +108,10 @@ class TillboxConnection extends EventEmitter {
 
   scheduleReconnect() {
     clearTimeout(this.retryTimer);
-    const base = this.opts.backoffBaseMs ?? 250;
-    const max = this.opts.backoffMaxMs ?? 15_000;
-    const ceiling = Math.min(max, base * 2 ** Math.min(this.attempt, 16));
-    this.attempt++;
+    const delay = backoffDelay(this.attempt++, { baseMs: this.opts.backoffBaseMs ?? 250, maxMs: this.opts.backoffMaxMs ?? 15_000 });
     this.retryTimer = setTimeout(() => {
       if (!this.closing && this.client && !this.client.connected) this.client.reconnect();
-    }, Math.random() * ceiling);
+    }, delay);
   }
 
   /** @param {ConnState} state */
