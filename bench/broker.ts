@@ -136,12 +136,24 @@ export async function benchBroker(opts: { workDir: string; log?: BenchLog; sync?
       }
     }
     // Delivered while online, exactly once and in order; anything else is < 1.
-    const delivered = (o: LoadResult): number =>
-      o.outOfOrder === 0 && o.duplicates === 0 ? o.unique / COUNT : (o.unique - o.outOfOrder) / COUNT;
+    const delivered = (o: LoadResult): number => (o.outOfOrder === 0 && o.duplicates === 0 ? o.unique / COUNT : (o.unique - o.outOfOrder) / COUNT);
     return {
-      qos1MsgPerSec: Math.round(percentile(ours.map((o) => o.msgPerSec), 50)),
+      qos1MsgPerSec: Math.round(
+        percentile(
+          ours.map((o) => o.msgPerSec),
+          50,
+        ),
+      ),
       deliveredRatio: Math.min(...ours.map(delivered)),
-      mosquittoQos1MsgPerSec: mosq.length > 0 ? Math.round(percentile(mosq.map((o) => o.msgPerSec), 50)) : null,
+      mosquittoQos1MsgPerSec:
+        mosq.length > 0
+          ? Math.round(
+              percentile(
+                mosq.map((o) => o.msgPerSec),
+                50,
+              ),
+            )
+          : null,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

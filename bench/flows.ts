@@ -34,7 +34,7 @@ export async function benchFlows(opts: { sales?: number } = {}): Promise<FlowsBe
   const core = await startCore();
   const printer = await new SimPrinter({ port: 0 }).start();
   const devices = await startDevicesProcess(core, { 'printer-1': printer.port });
-  let flows;
+  let flows: Awaited<ReturnType<typeof startFlowsProcess>> | undefined;
   try {
     flows = await startFlowsProcess(core);
     // Warm-up: the first sale also proves the chain is connected end to end.

@@ -51,19 +51,20 @@ try {
     measuredAt: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGB: round(totalmem() / 2 ** 30, 1), node: process.versions.node },
     fsync: f ? { appendsPerSec: Math.round(f.appendsPerSec) } : fsync,
-    journal: c && ok(journalRaw)
-      ? {
-          // Durable sales through the whole core: HTTP, validation, pricing, fsync'd journal, MQTT publish.
-          salesPerSec1: c.salesPerSec1,
-          salesPerSec32: c.salesPerSec32,
-          p50Ms32: c.p50Ms32,
-          p99Ms32: c.p99Ms32,
-          // The journal alone (no HTTP), for comparison.
-          appendsPerSec1: Math.round(ok(journalRaw)!.appendsPerSec1),
-          appendsPerSec32: Math.round(ok(journalRaw)!.appendsPerSec32),
-          appendP99Ms32: round(ok(journalRaw)!.p99Ms32),
-        }
-      : (core ?? journalRaw),
+    journal:
+      c && ok(journalRaw)
+        ? {
+            // Durable sales through the whole core: HTTP, validation, pricing, fsync'd journal, MQTT publish.
+            salesPerSec1: c.salesPerSec1,
+            salesPerSec32: c.salesPerSec32,
+            p50Ms32: c.p50Ms32,
+            p99Ms32: c.p99Ms32,
+            // The journal alone (no HTTP), for comparison.
+            appendsPerSec1: Math.round(ok(journalRaw)!.appendsPerSec1),
+            appendsPerSec32: Math.round(ok(journalRaw)!.appendsPerSec32),
+            appendP99Ms32: round(ok(journalRaw)!.p99Ms32),
+          }
+        : (core ?? journalRaw),
     writes,
     broker: b
       ? {

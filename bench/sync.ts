@@ -70,7 +70,10 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
   let key = 0;
   const sell = () => {
     const k = key++;
-    const lines = [{ sku: produce[k % 3]!, weightGrams: 200 + (k % 900) }, { sku: produce[(k + 1) % 3]!, weightGrams: 300 + (k % 500) }].slice(0, 1 + (k % 2));
+    const lines = [
+      { sku: produce[k % 3]!, weightGrams: 200 + (k % 900) },
+      { sku: produce[(k + 1) % 3]!, weightGrams: 300 + (k % 500) },
+    ].slice(0, 1 + (k % 2));
     return pos.sell({ lines, tenders: [{ type: 'cash', amount: 100_000 }] }, `bench-${k}`);
   };
 

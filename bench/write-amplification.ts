@@ -30,7 +30,13 @@ function writeBytes(pid: number): number {
   return m ? Number(m[1]) : NaN;
 }
 
-const SALE = { lines: [{ sku: 'MILK-1L', qty: 2 }, { sku: 'BREAD-WG', qty: 1 }], tenders: [{ type: 'cash', amount: 1000 }] };
+const SALE = {
+  lines: [
+    { sku: 'MILK-1L', qty: 2 },
+    { sku: 'BREAD-WG', qty: 1 },
+  ],
+  tenders: [{ type: 'cash', amount: 1000 }],
+};
 
 async function measureBox(clients: number, perClient: number, dir: string): Promise<{ bytesPerSale: number; records: string[] }> {
   const stateDir = mkdtempSync(join(dir, 'box-'));

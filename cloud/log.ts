@@ -1,7 +1,6 @@
-import { pino, type Logger } from 'pino';
+import { createRootLogger, namespaced, silentLogger, type Logger } from '../lib/log.ts';
 
-// HQ logging: one root pino logger per process, a child per namespace
-// (`ns` on every line), per-namespace levels. Never a secret in a log line.
+// HQ logging: lib/log.ts (the same as the box's), with `proc: hq` on every line.
 
 export type { Logger };
 
@@ -13,21 +12,7 @@ export interface HqLogOptions {
 }
 
 export function createHqLogger(options: HqLogOptions = {}): Logger {
-  const opts = {
-    level: options.level ?? process.env.HQ_LOG_LEVEL ?? 'info',
-    base: { pid: process.pid, proc: 'hq' },
-    redact: { paths: ['password', '*.password', 'token', '*.token', 'connectionString', '*.connectionString'], censor: '[redacted]' },
-  };
-  return options.destination ? pino(opts, options.destination as pino.DestinationStream) : pino(opts);
+  return createRootLogger({ ...options, base: { pid: process.pid, proc: 'hq' }, levelEnv: 'HQ_LOG_LEVEL' });
 }
 
-export function namespaced(root: Logger, ns: string, levels?: Record<string, string>): Logger {
-  const child = root.child({ ns });
-  const level = levels?.[ns];
-  if (level) child.level = level;
-  return child;
-}
-
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}
+export { namespaced, silentLogger };

@@ -13,13 +13,7 @@ export type PeripheralKind = Static<typeof PeripheralKind>;
  * PS_OFF_OFFLINE), written in lower case with dashes, plus 'error' when the
  * driver failed and is being restarted.
  */
-export const PowerState = Type.Union([
-  Type.Literal('online'),
-  Type.Literal('off'),
-  Type.Literal('offline'),
-  Type.Literal('off-offline'),
-  Type.Literal('error'),
-]);
+export const PowerState = Type.Union([Type.Literal('online'), Type.Literal('off'), Type.Literal('offline'), Type.Literal('off-offline'), Type.Literal('error')]);
 export type PowerState = Static<typeof PowerState>;
 
 /** Retained on store/{storeId}/devices/{peripheralId}/state: birth and death of a peripheral. */
@@ -61,10 +55,7 @@ export function CommandRequest<T extends TSchema>(args: T) {
   );
 }
 
-export const CommandError = Type.Object(
-  { code: Type.String(), message: Type.String(), retryable: Type.Optional(Type.Boolean()) },
-  { additionalProperties: false },
-);
+export const CommandError = Type.Object({ code: Type.String(), message: Type.String(), retryable: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
 
 /** Reply envelope `{ status, data, error?, correlation }` (STYLE.md item 8). */
 export function CommandReply<T extends TSchema>(data: T) {

@@ -114,10 +114,7 @@ export type CatalogItemView = Static<typeof CatalogItemView>;
 
 // ---------------------------------------------------------------- tenders
 
-export const CashTender = Type.Object(
-  { type: Type.Literal('cash'), amount: Type.Integer({ minimum: 0, maximum: LIMITS.maxTenderAmount }) },
-  closed,
-);
+export const CashTender = Type.Object({ type: Type.Literal('cash'), amount: Type.Integer({ minimum: 0, maximum: LIMITS.maxTenderAmount }) }, closed);
 /**
  * External card terminal: the box only ever learns the amount and the
  * terminal's approval reference. There is no field for a card number, and
@@ -152,10 +149,7 @@ export type Tender = Static<typeof Tender>;
 // ---------------------------------------------------------------- requests
 
 /** A sale line: `{ sku, qty }` for unit items, `{ sku, weightGrams }` for weighed items. */
-export const SaleLineRequest = Type.Object(
-  { sku: Sku, qty: Type.Optional(Qty), weightGrams: Type.Optional(WeightGrams) },
-  closed,
-);
+export const SaleLineRequest = Type.Object({ sku: Sku, qty: Type.Optional(Qty), weightGrams: Type.Optional(WeightGrams) }, closed);
 export type SaleLineRequest = Static<typeof SaleLineRequest>;
 
 export const SaleRequest = Type.Object(
@@ -196,13 +190,7 @@ export type RefundRequest = Static<typeof RefundRequest>;
 export const VoidRequest = Type.Object({ saleId: EventId, reason: Reason }, closed);
 export type VoidRequest = Static<typeof VoidRequest>;
 
-export const InventoryReason = Type.Union([
-  Type.Literal('received'),
-  Type.Literal('count'),
-  Type.Literal('damaged'),
-  Type.Literal('theft'),
-  Type.Literal('other'),
-]);
+export const InventoryReason = Type.Union([Type.Literal('received'), Type.Literal('count'), Type.Literal('damaged'), Type.Literal('theft'), Type.Literal('other')]);
 /** A stock delta (commutative across boxes); grams for weighed items. */
 export const InventoryAdjustmentRequest = Type.Object(
   {
@@ -219,17 +207,8 @@ export type InventoryAdjustmentRequest = Static<typeof InventoryAdjustmentReques
 export const PriceOverrideRequest = Type.Object({ sku: Sku, price: Price, reason: Reason }, closed);
 export type PriceOverrideRequest = Static<typeof PriceOverrideRequest>;
 
-export const DrawerReason = Type.Union([
-  Type.Literal('sale'),
-  Type.Literal('no-sale'),
-  Type.Literal('float'),
-  Type.Literal('pickup'),
-  Type.Literal('other'),
-]);
-export const DrawerOpenRequest = Type.Object(
-  { reason: DrawerReason, saleId: Type.Optional(EventId), note: Type.Optional(Note) },
-  closed,
-);
+export const DrawerReason = Type.Union([Type.Literal('sale'), Type.Literal('no-sale'), Type.Literal('float'), Type.Literal('pickup'), Type.Literal('other')]);
+export const DrawerOpenRequest = Type.Object({ reason: DrawerReason, saleId: Type.Optional(EventId), note: Type.Optional(Note) }, closed);
 export type DrawerOpenRequest = Static<typeof DrawerOpenRequest>;
 
 // ---------------------------------------------------------------- carts
@@ -271,10 +250,7 @@ export const CartLine = Type.Object(
   closed,
 );
 export type CartLine = Static<typeof CartLine>;
-export const CartCheckoutRequest = Type.Object(
-  { tenders: Type.Array(Tender, { minItems: 1, maxItems: LIMITS.maxTenders }) },
-  closed,
-);
+export const CartCheckoutRequest = Type.Object({ tenders: Type.Array(Tender, { minItems: 1, maxItems: LIMITS.maxTenders }) }, closed);
 export type CartCheckoutRequest = Static<typeof CartCheckoutRequest>;
 
 // ---------------------------------------------------------------- events
@@ -387,28 +363,16 @@ export const RefundPayload = Type.Object(
 );
 export type RefundPayload = Static<typeof RefundPayload>;
 
-export const VoidPayload = Type.Object(
-  { saleId: EventId, currency: Currency, total: MinorUnits, reason: Reason, by: Actor },
-  closed,
-);
+export const VoidPayload = Type.Object({ saleId: EventId, currency: Currency, total: MinorUnits, reason: Reason, by: Actor }, closed);
 export type VoidPayload = Static<typeof VoidPayload>;
 
-export const InventoryAdjustedPayload = Type.Object(
-  { sku: Sku, delta: Type.Integer(), reason: InventoryReason, note: Type.Optional(Note), by: Actor },
-  closed,
-);
+export const InventoryAdjustedPayload = Type.Object({ sku: Sku, delta: Type.Integer(), reason: InventoryReason, note: Type.Optional(Note), by: Actor }, closed);
 export type InventoryAdjustedPayload = Static<typeof InventoryAdjustedPayload>;
 
-export const PriceOverriddenPayload = Type.Object(
-  { sku: Sku, currency: Currency, price: MinorUnits, previousPrice: MinorUnits, reason: Reason, by: Actor },
-  closed,
-);
+export const PriceOverriddenPayload = Type.Object({ sku: Sku, currency: Currency, price: MinorUnits, previousPrice: MinorUnits, reason: Reason, by: Actor }, closed);
 export type PriceOverriddenPayload = Static<typeof PriceOverriddenPayload>;
 
-export const DrawerOpenedPayload = Type.Object(
-  { reason: DrawerReason, saleId: Type.Optional(EventId), note: Type.Optional(Note), by: Actor },
-  closed,
-);
+export const DrawerOpenedPayload = Type.Object({ reason: DrawerReason, saleId: Type.Optional(EventId), note: Type.Optional(Note), by: Actor }, closed);
 export type DrawerOpenedPayload = Static<typeof DrawerOpenedPayload>;
 
 /** Payload schema per event type: for consumers validating what they receive. */

@@ -110,10 +110,7 @@ export const SyncAck = Type.Object(
 export type SyncAck = Static<typeof SyncAck>;
 
 /** Down: tillbox/v1/{deviceId}/conflicts — a conflict's later life (its resolution), QoS 1. */
-export const ConflictUpdate = Type.Object(
-  { v: Type.Literal(1), conflicts: Type.Array(ConflictNotice, { minItems: 1 }) },
-  { additionalProperties: false },
-);
+export const ConflictUpdate = Type.Object({ v: Type.Literal(1), conflicts: Type.Array(ConflictNotice, { minItems: 1 }) }, { additionalProperties: false });
 export type ConflictUpdate = Static<typeof ConflictUpdate>;
 
 export const CatalogChange = Type.Union([
@@ -130,10 +127,7 @@ export type CatalogChange = Static<typeof CatalogChange>;
  * makes the box send a CatalogResyncRequest and wait for a full update.
  */
 export const CatalogUpdate = Type.Union([
-  Type.Object(
-    { v: Type.Literal(1), kind: Type.Literal('full'), version: Type.Integer({ minimum: 1 }), catalog: CatalogData, publishedAt: Type.String() },
-    { additionalProperties: false },
-  ),
+  Type.Object({ v: Type.Literal(1), kind: Type.Literal('full'), version: Type.Integer({ minimum: 1 }), catalog: CatalogData, publishedAt: Type.String() }, { additionalProperties: false }),
   Type.Object(
     {
       v: Type.Literal(1),

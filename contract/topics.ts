@@ -20,14 +20,10 @@ export const localTopics = {
   posEvent: (storeId: string, eventType: string) => `store/${seg('storeId', storeId)}/pos/${seg('eventType', eventType)}`,
   posEvents: (storeId: string) => `store/${seg('storeId', storeId)}/pos/#`,
   /** Retained birth/death of a peripheral. */
-  deviceState: (storeId: string, peripheralId: string) =>
-    `store/${seg('storeId', storeId)}/devices/${seg('peripheralId', peripheralId)}/state`,
-  deviceEvent: (storeId: string, peripheralId: string, event: string) =>
-    `store/${seg('storeId', storeId)}/devices/${seg('peripheralId', peripheralId)}/${seg('event', event)}`,
-  deviceCommand: (storeId: string, peripheralId: string, command: string) =>
-    `store/${seg('storeId', storeId)}/devices/${seg('peripheralId', peripheralId)}/cmd/${seg('command', command)}`,
-  deviceCommandReply: (storeId: string, peripheralId: string, command: string) =>
-    `store/${seg('storeId', storeId)}/devices/${seg('peripheralId', peripheralId)}/cmd/${seg('command', command)}/reply`,
+  deviceState: (storeId: string, peripheralId: string) => `store/${seg('storeId', storeId)}/devices/${seg('peripheralId', peripheralId)}/state`,
+  deviceEvent: (storeId: string, peripheralId: string, event: string) => `store/${seg('storeId', storeId)}/devices/${seg('peripheralId', peripheralId)}/${seg('event', event)}`,
+  deviceCommand: (storeId: string, peripheralId: string, command: string) => `store/${seg('storeId', storeId)}/devices/${seg('peripheralId', peripheralId)}/cmd/${seg('command', command)}`,
+  deviceCommandReply: (storeId: string, peripheralId: string, command: string) => `store/${seg('storeId', storeId)}/devices/${seg('peripheralId', peripheralId)}/cmd/${seg('command', command)}/reply`,
   flows: (storeId: string, rest: string) => `store/${seg('storeId', storeId)}/flows/${rest}`,
   /** Box-level status published by core (retained). */
   boxStatus: (storeId: string) => `store/${seg('storeId', storeId)}/box/status`,
@@ -47,8 +43,7 @@ export const cloudTopics = {
   command: (deviceId: string, command: string) => `tillbox/v1/${seg('deviceId', deviceId)}/cmd/${seg('command', command)}`,
   fleetStatus: (deviceId: string) => `fleet/${seg('deviceId', deviceId)}/status`,
   fleetHealth: (deviceId: string) => `fleet/${seg('deviceId', deviceId)}/health`,
-  fleetDeviceState: (deviceId: string, peripheralId: string) =>
-    `fleet/${seg('deviceId', deviceId)}/devices/${seg('peripheralId', peripheralId)}/state`,
+  fleetDeviceState: (deviceId: string, peripheralId: string) => `fleet/${seg('deviceId', deviceId)}/devices/${seg('peripheralId', peripheralId)}/state`,
 } as const;
 
 /**

@@ -69,7 +69,18 @@ function fuzzer(seed: number) {
 describe(`fuzz (seed ${SEED.toString(16)}, ${N} iterations per parser)`, () => {
   it('parseScan and parseGs1', () => {
     const f = fuzzer(SEED);
-    const samples = [']E04006381333931', `]C1${encodeGs1([['01', '09506000134352'], ['10', 'AB'], ['3103', '000195'], ['17', '261231']])}`, ']d2\x1d0109506000134352', '(01)09506000134352(17)260200', ']E02112345003450'].map((s) => Buffer.from(s, 'latin1'));
+    const samples = [
+      ']E04006381333931',
+      `]C1${encodeGs1([
+        ['01', '09506000134352'],
+        ['10', 'AB'],
+        ['3103', '000195'],
+        ['17', '261231'],
+      ])}`,
+      ']d2\x1d0109506000134352',
+      '(01)09506000134352(17)260200',
+      ']E02112345003450',
+    ].map((s) => Buffer.from(s, 'latin1'));
     const vm = [{ prefix: '21', item: 5, value: 5, kind: 'price' as const, hasPriceCheckDigit: false }];
     for (let i = 0; i < N; i++) {
       const input = f.rnd() < 0.5 ? f.bytes(80) : f.mutate(f.pick(samples));
@@ -87,7 +98,13 @@ describe(`fuzz (seed ${SEED.toString(16)}, ${N} iterations per parser)`, () => {
 
   it('scanner decoders (line, HID POS, keyboard wedge) stay bounded', () => {
     const f = fuzzer(SEED + 1);
-    const decoders = [new LineDecoder(), new LineDecoder({ terminator: '\x03', prefix: '\x02' }), new HidPosDecoder(), new KeyboardWedgeDecoder({ layout: 'de' }), new KeyboardWedgeDecoder({ reportId: 1 })];
+    const decoders = [
+      new LineDecoder(),
+      new LineDecoder({ terminator: '\x03', prefix: '\x02' }),
+      new HidPosDecoder(),
+      new KeyboardWedgeDecoder({ layout: 'de' }),
+      new KeyboardWedgeDecoder({ reportId: 1 }),
+    ];
     const hid = encodeHidPosReports(']C1', 'X'.repeat(120));
     const kbd = encodeKeyboardReports('Ab1!');
     for (let i = 0; i < N; i++) {

@@ -195,13 +195,16 @@ describe('peripheral nodes', () => {
 
   it('tillbox drawer sends cmd/open and tillbox device state follows the retained state', async () => {
     const devices = await roleClient(core, 'devices');
-    devices.on('message', (topic, payload) => {
+    devices.on('message', (_topic, payload) => {
       const req = JSON.parse(payload.toString());
       devices.publish(req.replyTo, JSON.stringify({ status: 'ok', correlation: req.correlation, data: { pulsed: true, drawer: 'open' } }), { qos: 1 });
     });
     await devices.subscribeAsync(`store/${core.storeId}/devices/drawer-1/cmd/open`, { qos: 1 });
     const stateTopic = `store/${core.storeId}/devices/printer-9/state`;
-    await devices.publishAsync(stateTopic, JSON.stringify({ id: 'printer-9', kind: 'printer', state: 'online', uri: 'tcp://127.0.0.1:9100', since: new Date().toISOString() }), { qos: 1, retain: true });
+    await devices.publishAsync(stateTopic, JSON.stringify({ id: 'printer-9', kind: 'printer', state: 'online', uri: 'tcp://127.0.0.1:9100', since: new Date().toISOString() }), {
+      qos: 1,
+      retain: true,
+    });
     try {
       await helper.load(NODES, [
         broker,
@@ -221,7 +224,10 @@ describe('peripheral nodes', () => {
       expect((await opened).payload).toEqual({ pulsed: true, drawer: 'open' });
 
       const offline = nextMessage('state');
-      await devices.publishAsync(stateTopic, JSON.stringify({ id: 'printer-9', kind: 'printer', state: 'offline', uri: 'tcp://127.0.0.1:9100', since: new Date().toISOString() }), { qos: 1, retain: true });
+      await devices.publishAsync(stateTopic, JSON.stringify({ id: 'printer-9', kind: 'printer', state: 'offline', uri: 'tcp://127.0.0.1:9100', since: new Date().toISOString() }), {
+        qos: 1,
+        retain: true,
+      });
       expect((await offline).payload.state).toBe('offline');
     } finally {
       await devices.publishAsync(stateTopic, '', { qos: 1, retain: true });

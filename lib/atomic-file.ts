@@ -62,7 +62,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
  * disabled, FileHandle.sync() is not.
  */
 export async function fsyncDir(dir: string): Promise<void> {
-  let dh;
+  let dh: Awaited<ReturnType<typeof open>>;
   try {
     dh = await open(dir, 'r');
   } catch (err) {

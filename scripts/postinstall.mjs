@@ -26,7 +26,10 @@ function fail(msg) {
 if (!existsSync(node24)) {
   fail('node_modules/node/bin/node is missing: the `node` package (Node 24) did not install. Check that "allowScripts" lets `node` run its preinstall.');
 } else {
-  const headers = readdirSync(nm).filter((d) => /^node-linux-/.test(d)).map((d) => join(nm, d)).find((d) => existsSync(join(d, 'include', 'node', 'node.h')));
+  const headers = readdirSync(nm)
+    .filter((d) => /^node-linux-/.test(d))
+    .map((d) => join(nm, d))
+    .find((d) => existsSync(join(d, 'include', 'node', 'node.h')));
   const gyp = process.env.npm_execpath ? join(dirname(dirname(process.env.npm_execpath)), 'node_modules', 'node-gyp', 'bin', 'node-gyp.js') : undefined;
   const epoll = join(nm, 'epoll');
   if (!existsSync(epoll)) {

@@ -1,6 +1,6 @@
 import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import mqtt from 'mqtt';
+import type mqtt from 'mqtt';
 import type { Role } from '../../contract/roles.ts';
 import { connectOk, lanAddress, startBroker, tryConnect, type Started } from '../../test/broker/helpers.ts';
 import { DEFAULT_LIMITS } from './broker.ts';

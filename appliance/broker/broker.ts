@@ -24,16 +24,7 @@ import { guardPacketSize } from './packet-guard.ts';
 import { isCorruptionError, repairDb } from '../storage/level-repair.ts';
 import { ConnectionGuard, type Refusal } from './connection-guard.ts';
 import { markDenied } from './persistence.ts';
-import {
-  AccountTable,
-  ConnectionRateLimiter,
-  decideConnect,
-  effectiveKeepalive,
-  isLoopbackAddress,
-  ANONYMOUS_PREFIX,
-  type Account,
-  type Identity,
-} from './policy.ts';
+import { AccountTable, ConnectionRateLimiter, decideConnect, effectiveKeepalive, isLoopbackAddress, ANONYMOUS_PREFIX, type Account, type Identity } from './policy.ts';
 
 export interface ListenAddress {
   host: string;
@@ -256,7 +247,7 @@ export class LocalBroker {
     if (!this.#droppedLogged.has(clientId)) {
       if (this.#droppedLogged.size > 1000) this.#droppedLogged.clear();
       this.#droppedLogged.add(clientId);
-      this.#log.warn({ clientId, count, limit: this.#opts.limits.offlineQueueMax }, 'a client\'s queue is full: its oldest messages are dropped (logged once per client)');
+      this.#log.warn({ clientId, count, limit: this.#opts.limits.offlineQueueMax }, "a client's queue is full: its oldest messages are dropped (logged once per client)");
     }
   }
 
@@ -268,8 +259,7 @@ export class LocalBroker {
   async stop(): Promise<void> {
     if (this.#sweep) clearInterval(this.#sweep);
     this.#sweep = undefined;
-    const closeServer = (s: NetServer | HttpServer | undefined): Promise<void> =>
-      s ? new Promise((r) => s.close(() => r())) : Promise.resolve();
+    const closeServer = (s: NetServer | HttpServer | undefined): Promise<void> => (s ? new Promise((r) => s.close(() => r())) : Promise.resolve());
     const servers = [closeServer(this.#tcp), closeServer(this.#tlsServer), closeServer(this.#wsHttp)];
     this.#wss?.close();
     for (const s of this.#sockets) s.destroy();
@@ -404,25 +394,14 @@ export class LocalBroker {
     cb(null, true);
   }
 
-  #authenticate(
-    client: Client,
-    username: Readonly<string> | undefined,
-    password: Readonly<Buffer> | undefined,
-    cb: (err: AuthenticateError | null, ok: boolean | null) => void,
-  ): void {
+  #authenticate(client: Client, username: Readonly<string> | undefined, password: Readonly<Buffer> | undefined, cb: (err: AuthenticateError | null, ok: boolean | null) => void): void {
     const info = this.#info(client);
     const connect = this.#connects.get(client);
     if (!this.#conformance.assignClientId(client as never, connect?.suppliedId, username || ANONYMOUS_PREFIX)) {
       cb(Object.assign(new Error('a zero-byte client id needs CleanSession 1'), { returnCode: 2 }) as AuthenticateError, false);
       return;
     }
-    const d = decideConnect(
-      { accounts: this.#accounts!, anonymousLoopback: this.#opts.anonymousLoopback },
-      info?.remoteAddress,
-      client.id,
-      username,
-      password,
-    );
+    const d = decideConnect({ accounts: this.#accounts!, anonymousLoopback: this.#opts.anonymousLoopback }, info?.remoteAddress, client.id, username, password);
     if (!d.ok) {
       // Never log the password, and only the name the client offered.
       this.#log.warn({ clientId: client.id, username, remoteAddress: info?.remoteAddress, reason: d.reason }, 'connection refused');
@@ -480,11 +459,7 @@ export class LocalBroker {
     return ok;
   }
 
-  #authorizeSubscribe(
-    client: Client | null,
-    sub: AedesSubscription,
-    cb: (err: Error | null, sub?: AedesSubscription | null) => void,
-  ): void {
+  #authorizeSubscribe(client: Client | null, sub: AedesSubscription, cb: (err: Error | null, sub?: AedesSubscription | null) => void): void {
     const identity = client ? this.#identities.get(client) : undefined;
     const l = this.#opts.limits;
     const counts = this.#subRefusals as Record<string, number>;

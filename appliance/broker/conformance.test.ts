@@ -1,6 +1,5 @@
 import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { connectOk, startBroker, tryConnect, type Started } from '../../test/broker/helpers.ts';
 import { ConformanceHooks } from './aedes-patches/conformance.ts';

@@ -88,7 +88,7 @@ export class ConnectionGuard {
   /** CONNECT authenticated: undefined to admit, or why the client is refused (CONNACK 3). */
   admit(socket: string, role: Role): Refusal | undefined {
     const c = this.#conns.get(socket);
-    if (!c || c.state !== 'pending') return undefined;
+    if (c?.state !== 'pending') return undefined;
     if (!SERVICE_ROLES.includes(role)) {
       if (this.#clients >= this.#limits.maxConnections) return this.#refuse('clients-full');
       if ((this.#clientsBy.get(c.address) ?? 0) >= this.#limits.maxConnectionsPerAddress) return this.#refuse('clients-per-address');

@@ -65,8 +65,7 @@ describe('subscriber bookkeeping writes', () => {
   it('are on disk after flushed(), after a reopen, and in op order', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-'));
     try {
-      const open = (): OrderedLevelPersistence =>
-        new OrderedLevelPersistence({ db: new Level<string, Buffer>(dir, { valueEncoding: 'buffer' }), sync: 'batch' });
+      const open = (): OrderedLevelPersistence => new OrderedLevelPersistence({ db: new Level<string, Buffer>(dir, { valueEncoding: 'buffer' }), sync: 'batch' });
       let p = open();
       await p.setup({ id: 'B' });
       const client = { id: 'sub' };

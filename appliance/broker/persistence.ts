@@ -162,13 +162,10 @@ function range(prefix: string): { gte: string; lt: string } {
 const pad = (n: number | undefined): string => String(n ?? 0).padStart(16, '0');
 const enc = (id: string): string => encodeURIComponent(id);
 const outgoingByClient = (clientId: string): string => `${OUTGOING}${enc(clientId)}:`;
-const outgoingKey = (clientId: string, brokerId: string | undefined, counter: number | undefined): string =>
-  `${outgoingByClient(clientId)}${brokerId}:${pad(counter)}`;
-const outgoingIdKey = (clientId: string, messageId: number | undefined): string =>
-  `${OUTGOINGID}${enc(clientId)}:${pad(messageId)}`;
+const outgoingKey = (clientId: string, brokerId: string | undefined, counter: number | undefined): string => `${outgoingByClient(clientId)}${brokerId}:${pad(counter)}`;
+const outgoingIdKey = (clientId: string, messageId: number | undefined): string => `${OUTGOINGID}${enc(clientId)}:${pad(messageId)}`;
 const incomingByClient = (clientId: string): string => `${INCOMING}${enc(clientId)}:`;
-const incomingKey = (clientId: string, messageId: number | undefined): string =>
-  `${incomingByClient(clientId)}${pad(messageId)}`;
+const incomingKey = (clientId: string, messageId: number | undefined): string => `${incomingByClient(clientId)}${pad(messageId)}`;
 const willKey = (clientId: string): string => `${WILL}${enc(clientId)}`;
 const subsByClient = (clientId: string): string => `${SUBSCRIPTIONS}${enc(clientId)}:`;
 const subKey = (clientId: string, topic: string): string => `${subsByClient(clientId)}${topic}`;
@@ -222,7 +219,7 @@ function plainPacket(p: StoredPacket, messageId: number | undefined): StoredPack
     messageId,
   };
   for (const k of EXTRA_KEYS) {
-    if (Object.prototype.hasOwnProperty.call(p, k)) out[k] = p[k];
+    if (Object.hasOwn(p, k)) out[k] = p[k];
   }
   return out;
 }
@@ -230,8 +227,8 @@ function plainPacket(p: StoredPacket, messageId: number | undefined): StoredPack
 /** encode(plainPacket(p, messageId)), in the fixed layout whenever it can hold the packet. */
 function encodePlain(p: StoredPacket, messageId: number | undefined): Buffer {
   const { brokerId, brokerCounter, topic, payload } = p;
-  const hasClientId = Object.prototype.hasOwnProperty.call(p, 'clientId');
-  const hasNl = Object.prototype.hasOwnProperty.call(p, 'nl');
+  const hasClientId = Object.hasOwn(p, 'clientId');
+  const hasNl = Object.hasOwn(p, 'nl');
   const clientId = p.clientId;
   const nl = p.nl;
   const qos = p.qos ?? 0;
@@ -249,7 +246,7 @@ function encodePlain(p: StoredPacket, messageId: number | undefined): Buffer {
     (messageId === undefined || (Number.isInteger(messageId) && messageId >= 0 && messageId <= 0xffff)) &&
     (!hasClientId || typeof clientId === 'string') &&
     (!hasNl || nl === undefined || typeof nl === 'boolean') &&
-    !PLAIN_KEYS.some((k) => Object.prototype.hasOwnProperty.call(p, k));
+    !PLAIN_KEYS.some((k) => Object.hasOwn(p, k));
   if (!fits) return encode(plainPacket(p, messageId));
   const bl = brokerId === undefined ? 0 : Buffer.byteLength(brokerId);
   const cl = hasClientId ? Buffer.byteLength(clientId as string) : 0;
@@ -257,13 +254,7 @@ function encodePlain(p: StoredPacket, messageId: number | undefined): Buffer {
   if (bl > 0xffff || tl > 0xffff || cl > 0xffff) return encode(plainPacket(p, messageId));
   const b = Buffer.allocUnsafe(PLAIN_HEADER + bl + cl + tl + payload.length);
   b[0] = PLAIN;
-  b[1] =
-    (retain ? 1 : 0) |
-    (dup ? 2 : 0) |
-    (messageId !== undefined ? 4 : 0) |
-    (brokerId !== undefined ? 8 : 0) |
-    (brokerCounter !== undefined ? 16 : 0) |
-    (hasClientId ? 32 : 0);
+  b[1] = (retain ? 1 : 0) | (dup ? 2 : 0) | (messageId !== undefined ? 4 : 0) | (brokerId !== undefined ? 8 : 0) | (brokerCounter !== undefined ? 16 : 0) | (hasClientId ? 32 : 0);
   b[2] = qos | ((hasNl ? (nl === undefined ? 1 : nl ? 3 : 2) : 0) << 4);
   b.writeUInt16BE(messageId ?? 0, 3);
   b.writeDoubleBE(brokerCounter ?? 0, 5);
@@ -870,7 +861,11 @@ export class OrderedLevelPersistence {
 
   async cleanSubscriptions(client: ClientRef): Promise<void> {
     const subs = await this.subscriptionsByClient(client);
-    if (subs.length > 0) await this.removeSubscriptions(client, subs.map((s) => s.topic));
+    if (subs.length > 0)
+      await this.removeSubscriptions(
+        client,
+        subs.map((s) => s.topic),
+      );
   }
 
   getClientList(topic: string): Readable {

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AccountTable,
-  ConnectionRateLimiter,
-  clientIdAllowed,
-  decideConnect,
-  effectiveKeepalive,
-  isLoopbackAddress,
-} from './policy.ts';
+import { AccountTable, ConnectionRateLimiter, clientIdAllowed, decideConnect, effectiveKeepalive, isLoopbackAddress } from './policy.ts';
 import { PacketSizeScanner, PacketTooLargeError } from './packet-guard.ts';
 
 const accounts = new AccountTable([

@@ -69,9 +69,7 @@ export function clientIdAllowed(clientId: string, username: string | undefined):
   return clientId.startsWith(`${owner}-`) || clientId.startsWith(`${owner}:`);
 }
 
-export type ConnectDecision =
-  | { ok: true; identity: Identity }
-  | { ok: false; returnCode: 2 | 4 | 5; reason: string };
+export type ConnectDecision = { ok: true; identity: Identity } | { ok: false; returnCode: 2 | 4 | 5; reason: string };
 
 export interface ConnectPolicy {
   accounts: AccountTable;
@@ -82,13 +80,7 @@ export interface ConnectPolicy {
  * CONNECT decision. Return codes are MQTT 3.1.1 §3.2.2.3: 2 identifier
  * rejected, 4 bad user name or password, 5 not authorized.
  */
-export function decideConnect(
-  policy: ConnectPolicy,
-  remoteAddress: string | undefined,
-  clientId: string,
-  username: string | undefined,
-  password: Buffer | string | undefined,
-): ConnectDecision {
+export function decideConnect(policy: ConnectPolicy, remoteAddress: string | undefined, clientId: string, username: string | undefined, password: Buffer | string | undefined): ConnectDecision {
   const loopback = isLoopbackAddress(remoteAddress);
   let identity: Identity;
   if (username === '' && password !== undefined && password.length > 0) {

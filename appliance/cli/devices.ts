@@ -24,7 +24,14 @@ export async function runDevices(opts: DevicesOptions): Promise<number> {
     log.flush();
     return isTillboxError(err) ? 2 : 1;
   }
-  const lines = [`tillbox devices ready: store ${devices.storeId}, peripherals ${devices.host!.runners().map((r) => r.spec.id).join(', ') || '(none yet: plug one in)'}`];
+  const lines = [
+    `tillbox devices ready: store ${devices.storeId}, peripherals ${
+      devices
+        .host!.runners()
+        .map((r) => r.spec.id)
+        .join(', ') || '(none yet: plug one in)'
+    }`,
+  ];
   if (devices.demo) {
     lines.push(`  demo printer simulator ${devices.demo.printer.uri} (receipts appear here), scanner simulator ${devices.demo.scanner.path}`);
     lines.push(`  scan: publish store/${devices.storeId}/devices/scanner-1/cmd/simulate {"correlation":"1","args":{"code":"]E04006381333931"}}`);

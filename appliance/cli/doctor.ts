@@ -189,7 +189,11 @@ async function journalFromBox(rt: RuntimeInfo, secrets: Secrets | undefined): Pr
     if (!j.integrity) return { check: { name: 'journal', status: 'warn', detail: `lastSeq ${j.lastSeq}; integrity scan still running, ask again shortly` }, lastHlc: j.lastHlc, selling };
     const check: Check = j.integrity.ok
       ? { name: 'journal', status: 'ok', detail: `lastSeq ${j.lastSeq}, integrity ok (checked at start)` }
-      : { name: 'journal', status: 'fail', detail: `lastSeq ${j.lastSeq}: ${j.integrity.quarantined.length} corrupt quarantined, ${j.integrity.gaps.length} missing seq, ${j.integrity.hlcRegressions.length} HLC regressions` };
+      : {
+          name: 'journal',
+          status: 'fail',
+          detail: `lastSeq ${j.lastSeq}: ${j.integrity.quarantined.length} corrupt quarantined, ${j.integrity.gaps.length} missing seq, ${j.integrity.hlcRegressions.length} HLC regressions`,
+        };
     return { check, lastHlc: j.lastHlc, selling };
   } catch (err) {
     return { check: { name: 'journal', status: 'fail', detail: `${url}: ${(err as Error).message}` } };

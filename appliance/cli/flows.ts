@@ -75,7 +75,7 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
   }
 
   const { startFlows } = await import('../../flows/runtime.ts');
-  let flows;
+  let flows: Awaited<ReturnType<typeof startFlows>>;
   try {
     flows = await startFlows({
       stateDir,
@@ -110,7 +110,6 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
       `  store ${rt.storeId}, store flows ${flows.storeFlowsVersion ?? 'not deployed'}, broker ${rt.mqtt.tcp.host}:${rt.mqtt.tcp.port} as ${account.username}`,
     ].join('\n'),
   );
-
 
   // Core restarted on another broker port (port 0 in tests and demos): start
   // over so the broker settings are read again; the supervisor or systemd restarts us.

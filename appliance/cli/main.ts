@@ -10,10 +10,7 @@ enableCompileCache();
 // an exit code; this file only parses arguments. Subcommands are imported
 // lazily so `config check` does not load the broker and HTTP stacks.
 
-const program = new Command('tillbox')
-  .description('tillbox store appliance')
-  .showHelpAfterError()
-  .exitOverride();
+const program = new Command('tillbox').description('tillbox store appliance').showHelpAfterError().exitOverride();
 
 program
   .command('start')

@@ -38,6 +38,8 @@ export function setupProcess(opts: ProcessOptions): ProcessSetup | undefined {
     level: config.log.level,
     levels: config.log.levels,
     destination: pino.destination({ fd: 2, sync: false }) as unknown as NodeJS.WritableStream,
+    // JSON lines for journald and CI; a compact human format when stderr is a terminal.
+    fd: 2,
   });
   return { config, stateDir: resolveStateDir(process.env, opts.stateDir), log };
 }

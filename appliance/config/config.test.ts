@@ -59,9 +59,7 @@ describe('config', () => {
   });
 
   it('reports every problem of a bad file at once, each naming its field path', () => {
-    const issues = issuesOf(() =>
-      loadConfig({ file: file('version: 1\nhttp:\n  port: 70000\n  prot: 1\nmqtt:\n  tls:\n    port: "x"\nstore:\n  id: "has space"\n'), env: {} }),
-    );
+    const issues = issuesOf(() => loadConfig({ file: file('version: 1\nhttp:\n  port: 70000\n  prot: 1\nmqtt:\n  tls:\n    port: "x"\nstore:\n  id: "has space"\n'), env: {} }));
     const paths = issues.map((i) => i.path);
     expect(paths).toEqual(expect.arrayContaining(['http.port', 'http.prot', 'mqtt.tls.port', 'store.id']));
     expect(issues.find((i) => i.path === 'http.prot')?.message).toBe('unknown key');
@@ -110,9 +108,7 @@ describe('peripherals in the config', () => {
   it('reports a duplicate id and a bad URI with their list positions', () => {
     const issues = issuesOf(() =>
       loadConfig({
-        file: file(
-          'version: 1\nperipherals:\n  - { id: p1, kind: printer, uri: "tcp://127.0.0.1:9100" }\n  - { id: p1, kind: scanner, uri: "serial:///dev/ttyUSB0?baud=fast" }\n',
-        ),
+        file: file('version: 1\nperipherals:\n  - { id: p1, kind: printer, uri: "tcp://127.0.0.1:9100" }\n  - { id: p1, kind: scanner, uri: "serial:///dev/ttyUSB0?baud=fast" }\n'),
         env: {},
       }),
     );

@@ -9,17 +9,14 @@ export interface ConfigIssue {
 export class ConfigError extends TillboxError {
   readonly issues: ConfigIssue[];
   constructor(source: string, issues: ConfigIssue[]) {
-    super(
-      ErrorCode.ConfigInvalid,
-      `${source}: ${issues.length} problem${issues.length === 1 ? '' : 's'}:\n` +
-        issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n'),
-      { field: issues[0]?.path, detail: { issues } },
-    );
+    super(ErrorCode.ConfigInvalid, `${source}: ${issues.length} problem${issues.length === 1 ? '' : 's'}:\n` + issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n'), {
+      field: issues[0]?.path,
+      detail: { issues },
+    });
     this.name = 'ConfigError';
     this.issues = issues;
   }
 }
-
 
 /** Sets a nested key, creating intermediate mappings. */
 export function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { parse as parseYaml, type YAMLParseError } from 'yaml';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { ConfigSchema, type Config } from './schema.ts';
 import { applyEnvOverrides } from './env.ts';
@@ -13,7 +13,12 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const validate = ajv.compile<Config>(ConfigSchema);
 
 function toPath(instancePath: string): string {
-  return instancePath.replace(/^\//, '').split('/').filter(Boolean).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~')).join('.');
+  return instancePath
+    .replace(/^\//, '')
+    .split('/')
+    .filter(Boolean)
+    .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .join('.');
 }
 
 function describe(err: ErrorObject): ConfigIssue {

@@ -30,7 +30,7 @@ export function checkPeripherals(list: readonly PeripheralEntry[]): ConfigIssue[
     }
     if (p.kind === 'drawer' && p.printer !== undefined) {
       const target = list.find((q) => q.id === p.printer);
-      if (!target || target.kind !== 'printer') issues.push({ path: `${at}.printer`, message: `${JSON.stringify(p.printer)} is not a configured printer` });
+      if (target?.kind !== 'printer') issues.push({ path: `${at}.printer`, message: `${JSON.stringify(p.printer)} is not a configured printer` });
     }
     if (p.kind !== 'drawer' && (p.printer !== undefined || p.pin !== undefined)) issues.push({ path: `${at}.${p.printer !== undefined ? 'printer' : 'pin'}`, message: 'only for kind drawer' });
     if (p.mode !== undefined && p.kind !== 'scanner') issues.push({ path: `${at}.mode`, message: 'only for kind scanner' });

@@ -7,11 +7,7 @@ import { ANONYMOUS_ROLES } from '../../contract/roles.ts';
 // alone) yields a complete config.
 
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'letters, digits, . _ - (max 64)' });
-const Port = Type.Integer({ minimum: 0, maximum: 65535, description: '0 picks a free port (tests)' });
-const Host = Type.String({ minLength: 1 });
-const LogLevel = Type.Union(
-  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-);
+const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
 
 export const ConfigSchema = Type.Object(
   {
@@ -47,7 +43,10 @@ export const ConfigSchema = Type.Object(
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
         anonymousLoopback: Type.Boolean({ default: false }),
         // Only a role that cannot publish POS events or read everything (contract/roles.ts ANONYMOUS_ROLES).
-        anonymousRole: Type.Union(ANONYMOUS_ROLES.map((r) => Type.Literal(r)), { default: 'kiosk', description: `one of ${ANONYMOUS_ROLES.join(', ')}` }),
+        anonymousRole: Type.Union(
+          ANONYMOUS_ROLES.map((r) => Type.Literal(r)),
+          { default: 'kiosk', description: `one of ${ANONYMOUS_ROLES.join(', ')}` },
+        ),
         tls: Type.Object(
           {
             enabled: Type.Boolean({ default: false }),
@@ -192,7 +191,14 @@ export const ConfigSchema = Type.Object(
           kind: Type.Union([Type.Literal('scanner'), Type.Literal('scale'), Type.Literal('printer'), Type.Literal('drawer'), Type.Literal('gpio')]),
           // serial:///dev/serial/by-id/...?baud=9600&framing=7E1, tcp://host:9100, usb://04b8:0202, hid://0c2e:0b61, file:///dev/usb/lp0.
           // A drawer on a printer's kick connector has `printer` instead.
-          uri: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^(serial|tcp|usb|hid|file)://', description: 'serial:///dev/ttyUSB0?baud=9600, tcp://host:9100, usb://vid:pid, hid://vid:pid, file:///dev/usb/lp0' })),
+          uri: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 1024,
+              pattern: '^(serial|tcp|usb|hid|file)://',
+              description: 'serial:///dev/ttyUSB0?baud=9600, tcp://host:9100, usb://vid:pid, hid://vid:pid, file:///dev/usb/lp0',
+            }),
+          ),
           // Scales: sics | toledo8217 | cas | nci | auto.
           protocol: Type.Optional(Type.Union(['sics', 'toledo8217', 'cas', 'nci', 'auto', 'escpos'].map((p) => Type.Literal(p)))),
           // Printers: model id from drivers/printer/models.ts (epson-tm-t88, generic-80, generic-58 ...).

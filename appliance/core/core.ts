@@ -25,7 +25,6 @@ import { Catalog } from '../pos/catalog.ts';
 import { StorageGuard } from '../storage/storage-guard.ts';
 import { BoxStatusMonitor } from './box-status.ts';
 
-
 export interface CoreContext {
   config: Config;
   stateDir: string;

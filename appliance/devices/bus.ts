@@ -332,12 +332,18 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
     if (typeof doc === 'object' && doc !== null && typeof (doc as { correlation?: unknown }).correlation === 'string') correlation = (doc as { correlation: string }).correlation.slice(0, 128);
     if (!Value.Check(Envelope, doc)) {
       const first = [...Value.Errors(Envelope, doc)][0];
-      return reply({ status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `invalid command envelope: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'} (expected { correlation, replyTo?, args })` } });
+      return reply({
+        status: 'error',
+        error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `invalid command envelope: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'} (expected { correlation, replyTo?, args })` },
+      });
     }
     if (doc.replyTo !== undefined) {
       // The broker would refuse (and drop us for) a publish outside our ACL.
       if (!mayPublish('devices', s, doc.replyTo) || doc.replyTo.includes('#') || doc.replyTo.includes('+')) {
-        return reply({ status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `replyTo ${JSON.stringify(doc.replyTo)} is not a topic the devices process may publish to (use store/${s}/devices/...)` } });
+        return reply({
+          status: 'error',
+          error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `replyTo ${JSON.stringify(doc.replyTo)} is not a topic the devices process may publish to (use store/${s}/devices/...)` },
+        });
       }
       replyTo = doc.replyTo;
     }

@@ -38,11 +38,26 @@ export interface TableEntry {
 
 // ------------------------------------------------------------ matchers
 
-export const usbId = (vendorId: number, ...productIds: number[]): Matcher => (c) => c.usb !== undefined && c.usb.vendorId === vendorId && (productIds.length === 0 || productIds.includes(c.usb.productId));
-export const usbVendor = (...vendorIds: number[]): Matcher => (c) => c.usb !== undefined && vendorIds.includes(c.usb.vendorId);
-export const usbClass = (cls: number): Matcher => (c) => c.usb !== undefined && (c.usb.deviceClass === cls || (c.usb.interfaceClasses ?? []).includes(cls));
-export const hidUsagePage = (page: number): Matcher => (c) => c.usb?.usagePage === page;
-export const byIdName = (re: RegExp): Matcher => (c) => c.byId !== undefined && re.test(c.byId);
+export const usbId =
+  (vendorId: number, ...productIds: number[]): Matcher =>
+  (c) =>
+    c.usb !== undefined && c.usb.vendorId === vendorId && (productIds.length === 0 || productIds.includes(c.usb.productId));
+export const usbVendor =
+  (...vendorIds: number[]): Matcher =>
+  (c) =>
+    c.usb !== undefined && vendorIds.includes(c.usb.vendorId);
+export const usbClass =
+  (cls: number): Matcher =>
+  (c) =>
+    c.usb !== undefined && (c.usb.deviceClass === cls || (c.usb.interfaceClasses ?? []).includes(cls));
+export const hidUsagePage =
+  (page: number): Matcher =>
+  (c) =>
+    c.usb?.usagePage === page;
+export const byIdName =
+  (re: RegExp): Matcher =>
+  (c) =>
+    c.byId !== undefined && re.test(c.byId);
 
 export const USB_CLASS = { CDC: 0x02, HID: 0x03, PRINTER: 0x07, CDC_DATA: 0x0a } as const;
 export const HID_USAGE_PAGE_POS = 0x8c;
@@ -78,7 +93,9 @@ export const VENDORS = {
 
 export const DEVICE_TABLE: readonly TableEntry[] = [
   // Printers with a model entry of their own (drivers/printer/models.ts carries their USB ids).
-  ...Object.values(MODELS).flatMap((m) => m.usb.map((u) => entry(`${m.vendor} ${m.name}`, printer(m.id, m.vendor), u.productId === undefined ? usbVendor(u.vendorId) : usbId(u.vendorId, u.productId), usbClass(USB_CLASS.PRINTER)))),
+  ...Object.values(MODELS).flatMap((m) =>
+    m.usb.map((u) => entry(`${m.vendor} ${m.name}`, printer(m.id, m.vendor), u.productId === undefined ? usbVendor(u.vendorId) : usbId(u.vendorId, u.productId), usbClass(USB_CLASS.PRINTER))),
+  ),
   entry('Epson receipt printer', printer('generic-80', 'Epson'), usbVendor(VENDORS.epson), usbClass(USB_CLASS.PRINTER)),
   entry('Star receipt printer (ESC/POS mode)', printer('generic-80', 'Star'), usbVendor(VENDORS.star), usbClass(USB_CLASS.PRINTER)),
   entry('Bixolon receipt printer', printer('generic-80', 'Bixolon'), usbVendor(VENDORS.bixolon), usbClass(USB_CLASS.PRINTER)),

@@ -246,7 +246,14 @@ export class DevicesHost {
         return;
       }
       id = discoveredId(match.kind, key);
-      const spec: PeripheralSpec = { id, kind: match.kind, uri: usbUri(d, match.protocol === 'hid-pos' ? 'hid' : 'usb'), protocol: match.protocol, source: 'discovered', options: { ...match.options } };
+      const spec: PeripheralSpec = {
+        id,
+        kind: match.kind,
+        uri: usbUri(d, match.protocol === 'hid-pos' ? 'hid' : 'usb'),
+        protocol: match.protocol,
+        source: 'discovered',
+        options: { ...match.options },
+      };
       if (match.vendor) spec.vendor = match.vendor;
       if (match.model) spec.model = match.model;
       if (d.serialNumber) spec.serialNumber = d.serialNumber;
@@ -321,7 +328,7 @@ type Binding = { type: 'by-id'; name: string } | { type: 'usb'; key: string } | 
 
 /** Which hotplug event a configured peripheral follows. */
 export function bindingOf(spec: PeripheralSpec, byIdDir: string): Binding {
-  let u;
+  let u: ReturnType<typeof parseUri>;
   try {
     u = parseUri(spec.uri);
   } catch {

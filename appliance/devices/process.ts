@@ -152,7 +152,8 @@ export class DevicesProcess {
         bus.onCommand(async (cmd) => {
           if (cmd.peripheralId === 'scanner-1' && cmd.command === 'simulate') {
             const code = (cmd.args as { code?: unknown } | undefined)?.code;
-            if (typeof code !== 'string' || code.length === 0 || code.length > 200 || /[\r\n]/.test(code)) return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: 'args.code must be a non-empty string without line breaks' } };
+            if (typeof code !== 'string' || code.length === 0 || code.length > 200 || /[\r\n]/.test(code))
+              return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: 'args.code must be a non-empty string without line breaks' } };
             demo.scan(code);
             return { status: 'ok' };
           }
@@ -161,7 +162,8 @@ export class DevicesProcess {
             const states = ['stable', 'motion', 'overload', 'underzero'] as const;
             const okGrams = a.grams === undefined || (Number.isInteger(a.grams) && (a.grams as number) >= 0 && (a.grams as number) <= 1_000_000);
             const state = states.find((s) => s === a.state);
-            if (!okGrams || (a.state !== undefined && !state)) return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `args: { grams?: integer 0..1000000, state?: ${states.join('|')} }` } };
+            if (!okGrams || (a.state !== undefined && !state))
+              return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `args: { grams?: integer 0..1000000, state?: ${states.join('|')} }` } };
             demo.weigh({ ...(a.grams !== undefined ? { grams: a.grams as number } : {}), ...(state ? { state } : {}) });
             return { status: 'ok' };
           }

@@ -134,9 +134,10 @@ export class PeripheralRunner {
       const data = extra?.status === 'ok' && typeof extra.data === 'object' && extra.data !== null ? extra.data : {};
       return { status: 'ok', data: { ...data, ...this.#state } };
     }
-    if (!d || !d.command) {
+    if (!d?.command) {
       if (!d && this.#wanted === false) return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `${this.spec.id} is not connected`, retryable: true } };
-      if (!d) return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `${this.spec.id} is ${this.#state.state}${this.#state.reason ? ` (${this.#state.reason})` : ''}`, retryable: true } };
+      if (!d)
+        return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `${this.spec.id} is ${this.#state.state}${this.#state.reason ? ` (${this.#state.reason})` : ''}`, retryable: true } };
       return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_UNKNOWN', message: `${this.spec.kind} ${this.spec.id} has no command ${JSON.stringify(name)}` } };
     }
     return d.command(name, args, correlation);

@@ -89,8 +89,7 @@ describe('HTTP API: bad input is a clear 4xx problem and the journal is unchange
       name: 'a body over the limit',
       status: 413,
       code: 'TB_HTTP_BODY_TOO_LARGE',
-      req: (h) =>
-        post(h, '/api/v1/sales', { lines: Array.from({ length: 5000 }, () => ({ sku: 'MILK-1L', qty: 1 })), tenders: [{ type: 'cash', amount: 1 }] }, 'b'),
+      req: (h) => post(h, '/api/v1/sales', { lines: Array.from({ length: 5000 }, () => ({ sku: 'MILK-1L', qty: 1 })), tenders: [{ type: 'cash', amount: 1 }] }, 'b'),
     },
     { name: 'missing Idempotency-Key', status: 400, code: 'TB_VALIDATION', path: 'headers.idempotency-key', req: (h) => post(h, '/api/v1/sales', saleBody, undefined) },
     { name: 'negative qty', status: 400, code: 'TB_VALIDATION', path: 'lines.0.qty', req: (h) => post(h, '/api/v1/sales', { ...saleBody, lines: [{ sku: 'MILK-1L', qty: -2 }] }, 'b') },
@@ -108,7 +107,12 @@ describe('HTTP API: bad input is a clear 4xx problem and the journal is unchange
     { name: 'a float amount', status: 400, code: 'TB_VALIDATION', path: 'tenders.0.amount', req: (h) => post(h, '/api/v1/sales', { ...saleBody, tenders: [{ type: 'cash', amount: 10.5 }] }, 'b') },
     { name: 'an unknown sku', status: 422, code: 'TB_UNKNOWN_SKU', path: 'lines.0.sku', req: (h) => post(h, '/api/v1/sales', { ...saleBody, lines: [{ sku: 'CAVIAR', qty: 1 }] }, 'b') },
     { name: 'tenders short of the total', status: 422, code: 'TB_TENDER_MISMATCH', req: (h) => post(h, '/api/v1/sales', { ...saleBody, tenders: [{ type: 'cash', amount: 499 }] }, 'b') },
-    { name: 'a refund of an unknown sale', status: 404, code: 'TB_NOT_FOUND', req: (h) => post(h, '/api/v1/refunds', { saleId: '0190a5e4-0000-7000-8000-000000000000', lines: [{ line: 0, qty: 1 }], tenders: [{ type: 'cash', amount: 1 }], reason: 'x' }, 'b') },
+    {
+      name: 'a refund of an unknown sale',
+      status: 404,
+      code: 'TB_NOT_FOUND',
+      req: (h) => post(h, '/api/v1/refunds', { saleId: '0190a5e4-0000-7000-8000-000000000000', lines: [{ line: 0, qty: 1 }], tenders: [{ type: 'cash', amount: 1 }], reason: 'x' }, 'b'),
+    },
     { name: 'a bad journal query', status: 400, code: 'TB_VALIDATION', path: 'query.after', req: (h) => h.app.inject({ method: 'GET', url: '/api/v1/journal?after=-1', headers: till }) },
     { name: 'an unknown route', status: 404, code: 'TB_NOT_FOUND', req: (h) => h.app.inject({ method: 'GET', url: '/api/v1/nothing', headers: till }) },
   ];

@@ -174,15 +174,9 @@ export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
   });
   app.post('/api/v1/refunds', async (request, reply) => created(reply, await pos.refund(request.body, idempotencyKey(request), request.actor)));
   app.post('/api/v1/voids', async (request, reply) => created(reply, await pos.void(request.body, idempotencyKey(request), request.actor)));
-  app.post('/api/v1/inventory/adjustments', async (request, reply) =>
-    created(reply, await pos.adjustInventory(request.body, idempotencyKey(request), request.actor)),
-  );
-  app.post('/api/v1/price-overrides', { preHandler: requireManager }, async (request, reply) =>
-    created(reply, await pos.overridePrice(request.body, idempotencyKey(request), request.actor)),
-  );
-  app.post('/api/v1/drawer/open', async (request, reply) =>
-    created(reply, await pos.openDrawer(request.body ?? {}, idempotencyKey(request), request.actor)),
-  );
+  app.post('/api/v1/inventory/adjustments', async (request, reply) => created(reply, await pos.adjustInventory(request.body, idempotencyKey(request), request.actor)));
+  app.post('/api/v1/price-overrides', { preHandler: requireManager }, async (request, reply) => created(reply, await pos.overridePrice(request.body, idempotencyKey(request), request.actor)));
+  app.post('/api/v1/drawer/open', async (request, reply) => created(reply, await pos.openDrawer(request.body ?? {}, idempotencyKey(request), request.actor)));
 
   app.post('/api/v1/carts', async (_request, reply) => {
     const cart = pos.createCart();

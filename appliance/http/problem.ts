@@ -45,7 +45,10 @@ export const HttpCode = {
 } as const;
 
 export function problem(status: number, code: string, detail: string, errors?: FieldError[]): Problem {
-  const slug = code.replace(/^TB_(HTTP_)?/, '').toLowerCase().replaceAll('_', '-');
+  const slug = code
+    .replace(/^TB_(HTTP_)?/, '')
+    .toLowerCase()
+    .replaceAll('_', '-');
   const p: Problem = { type: `urn:tillbox:problem:${slug}`, title: TITLES[status] ?? 'Error', status, detail, code };
   if (errors && errors.length > 0) p.errors = errors;
   return p;

@@ -37,7 +37,12 @@ describe('HTTP API: scanning into a cart', () => {
     ]);
     expect(cart.quote.total).toBe(1599);
     expect(h.journal.lastSeq).toBe(seq); // scanning writes nothing
-    const sale = await h.app.inject({ method: 'POST', url: `/api/v1/carts/${id}/checkout`, payload: { tenders: [{ type: 'cash', amount: 2000 }] }, headers: { ...till, 'idempotency-key': 'scan-co-1' } });
+    const sale = await h.app.inject({
+      method: 'POST',
+      url: `/api/v1/carts/${id}/checkout`,
+      payload: { tenders: [{ type: 'cash', amount: 2000 }] },
+      headers: { ...till, 'idempotency-key': 'scan-co-1' },
+    });
     expect(sale.statusCode).toBe(201);
     expect(sale.json()).toMatchObject({ total: 1599, change: 401 });
     expect(h.journal.lastSeq).toBe(seq + 1);

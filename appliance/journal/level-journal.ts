@@ -5,20 +5,7 @@ import type { Logger } from '../log.ts';
 import { isDiskFullError } from '../../lib/atomic-file.ts';
 import { diskFullError } from '../storage/storage-guard.ts';
 import { HybridClock } from './hlc.ts';
-import {
-  EVENT_END,
-  EVENT_PREFIX,
-  META_KEY,
-  decodeMeta,
-  decodeRecord,
-  encodeRecord,
-  eventKey,
-  idIndexKey,
-  idempotencyIndexKey,
-  seqFromEventKey,
-  type Meta,
-  type StoredRecord,
-} from './record.ts';
+import { EVENT_END, EVENT_PREFIX, META_KEY, decodeMeta, decodeRecord, encodeRecord, eventKey, idIndexKey, idempotencyIndexKey, seqFromEventKey, type Meta, type StoredRecord } from './record.ts';
 import type { AppendRequest, AppendResult, IntegrityReport, Journal, JournalEvent, ReadOptions } from './types.ts';
 import { isCorruptionError, isLockedError, openDb, quarantine, repairDb, scanJournal, verifyJournal, type JournalDb } from './verify.ts';
 
@@ -210,11 +197,7 @@ export class LevelJournal implements Journal {
       await db.open();
     } catch (err) {
       if (isLockedError(err)) {
-        throw new TillboxError(
-          ErrorCode.JournalWriteFailed,
-          `journal is locked (is another tillbox running on ${this.options.dir}?)`,
-          { cause: err, retryable: true, detail: { locked: true } },
-        );
+        throw new TillboxError(ErrorCode.JournalWriteFailed, `journal is locked (is another tillbox running on ${this.options.dir}?)`, { cause: err, retryable: true, detail: { locked: true } });
       }
       if (isCorruptionError(err)) throw err;
       throw new TillboxError(ErrorCode.JournalWriteFailed, `cannot open journal at ${this.options.dir}`, { cause: err });
@@ -299,10 +282,7 @@ export class LevelJournal implements Journal {
       await quarantine(db, c.key, c.seq, c.reason, c.raw, this.wall());
     }
     if (tail && tail.event.deviceId !== this.options.deviceId) {
-      throw new TillboxError(
-        ErrorCode.JournalCorrupt,
-        `journal at ${this.options.dir} belongs to device ${tail.event.deviceId}, not ${this.options.deviceId}`,
-      );
+      throw new TillboxError(ErrorCode.JournalCorrupt, `journal at ${this.options.dir} belongs to device ${tail.event.deviceId}, not ${this.options.deviceId}`);
     }
     // Never reuse a seq that was ever written, even by a record now quarantined.
     this.committedSeq = Math.max(opts.keepClock ? this.committedSeq : 0, meta?.lastSeq ?? 0, highestKeySeq);
@@ -311,10 +291,7 @@ export class LevelJournal implements Journal {
     }
     const known = opts.keepClock ? 0 : (this.options.knownSeq?.() ?? 0);
     if (known > this.committedSeq) {
-      this.log.error(
-        { lastSeq: this.committedSeq, knownSeq: known },
-        'the journal lost its newest events (torn or corrupted log): the missing seqs are reported as gaps and never reused',
-      );
+      this.log.error({ lastSeq: this.committedSeq, knownSeq: known }, 'the journal lost its newest events (torn or corrupted log): the missing seqs are reported as gaps and never reused');
       this.lostTail = { from: this.committedSeq + 1, to: known };
       this.committedSeq = known;
       // Recorded in meta so every later scan (and doctor) reports the range.
@@ -463,9 +440,7 @@ export class LevelJournal implements Journal {
     } catch (err) {
       this.stats.failedBatches += 1;
       this.log.error({ err, size: committed.length }, 'journal batch failed; nothing in it was acknowledged; reopening the journal');
-      const failure = isDiskFullError(err)
-        ? diskFullError({ freeBytes: 0, minFreeBytes: 0 })
-        : new TillboxError(ErrorCode.JournalWriteFailed, 'journal write failed', { cause: err, retryable: true });
+      const failure = isDiskFullError(err) ? diskFullError({ freeBytes: 0, minFreeBytes: 0 }) : new TillboxError(ErrorCode.JournalWriteFailed, 'journal write failed', { cause: err, retryable: true });
       for (const c of committed) c.pending.reject(failure);
       this.options.onWriteError?.(err);
       this.beginRecovery(err);
@@ -499,13 +474,7 @@ export class LevelJournal implements Journal {
       const record = await this.loadRecord(db, Number(seqText));
       if (!record || record.event.idempotencyKey !== p.request.idempotencyKey) {
         // The original exists but cannot be served: never write a second sale for it.
-        p.reject(
-          new TillboxError(
-            ErrorCode.JournalCorrupt,
-            `the event for idempotency key ${p.request.idempotencyKey} is corrupt or missing`,
-            { detail: { seq: Number(seqText) } },
-          ),
-        );
+        p.reject(new TillboxError(ErrorCode.JournalCorrupt, `the event for idempotency key ${p.request.idempotencyKey} is corrupt or missing`, { detail: { seq: Number(seqText) } }));
       } else if (record.requestHash !== p.request.requestHash) {
         p.reject(conflict(p.request.idempotencyKey));
       } else {
@@ -681,11 +650,7 @@ export class LevelJournal implements Journal {
 }
 
 function conflict(key: string): TillboxError {
-  return new TillboxError(
-    ErrorCode.IdempotencyConflict,
-    'idempotency key was already used with a different request',
-    { detail: { idempotencyKey: key } },
-  );
+  return new TillboxError(ErrorCode.IdempotencyConflict, 'idempotency key was already used with a different request', { detail: { idempotencyKey: key } });
 }
 
 function validateRequest(r: AppendRequest): TillboxError | undefined {

@@ -2,18 +2,7 @@ import { existsSync } from 'node:fs';
 import { Level } from 'level';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
-import {
-  EVENT_END,
-  EVENT_PREFIX,
-  META_KEY,
-  decodeMeta,
-  decodeRecord,
-  idIndexKey,
-  idempotencyIndexKey,
-  quarantineKey,
-  seqFromEventKey,
-  type QuarantineEntry,
-} from './record.ts';
+import { EVENT_END, EVENT_PREFIX, META_KEY, decodeMeta, decodeRecord, idIndexKey, idempotencyIndexKey, quarantineKey, seqFromEventKey, type QuarantineEntry } from './record.ts';
 import type { IntegrityReport } from './types.ts';
 
 export type JournalDb = Level<string, string>;
@@ -26,14 +15,7 @@ export function openDb(dir: string, createIfMissing: boolean): JournalDb {
  * Moves a corrupt value out of the event keyspace into q!, atomically and
  * durably, so it is never served again but stays available for forensics.
  */
-export async function quarantine(
-  db: JournalDb,
-  key: string,
-  seq: number | null,
-  reason: string,
-  raw: string,
-  now: number,
-): Promise<void> {
+export async function quarantine(db: JournalDb, key: string, seq: number | null, reason: string, raw: string, now: number): Promise<void> {
   const entry: QuarantineEntry = { key, seq, reason, raw, quarantinedAt: new Date(now).toISOString() };
   await db.batch(
     [
@@ -129,17 +111,11 @@ export async function scanJournal(db: JournalDb, options: ScanOptions): Promise<
   // Committed per meta but absent from the event range: lost at the tail.
   for (let s = expected; s <= report.lastSeq; s++) report.gaps.push(s);
   report.gaps.sort((a, b) => a - b);
-  report.ok =
-    report.quarantined.length === 0 &&
-    report.gaps.length === 0 &&
-    report.hlcRegressions.length === 0 &&
-    indexErrors.length === 0;
+  report.ok = report.quarantined.length === 0 && report.gaps.length === 0 && report.hlcRegressions.length === 0 && indexErrors.length === 0;
   return report;
 }
 
-export type OfflineVerifyResult =
-  | { state: 'ok' | 'corrupt'; report: IntegrityReport; message: string }
-  | { state: 'locked' | 'missing' | 'error'; report: null; message: string };
+export type OfflineVerifyResult = { state: 'ok' | 'corrupt'; report: IntegrityReport; message: string } | { state: 'locked' | 'missing' | 'error'; report: null; message: string };
 
 export interface VerifyJournalOptions {
   dir: string;

@@ -22,7 +22,13 @@ describe('POS event contract', () => {
     harnesses.push(h);
     const boss: Actor = { name: 'boss', role: 'manager' };
     const { value: sale } = await h.pos.sell(
-      { lines: [{ sku: 'MILK-1L', qty: 2 }, { sku: 'CARROT', weightGrams: 640 }], tenders: [card(200), cash(500)] },
+      {
+        lines: [
+          { sku: 'MILK-1L', qty: 2 },
+          { sku: 'CARROT', weightGrams: 640 },
+        ],
+        tenders: [card(200), cash(500)],
+      },
       'e1',
     );
     await h.pos.refund({ saleId: sale.id, lines: [{ line: 0, qty: 1, restock: false }], tenders: [cash(119)], reason: 'dented' }, 'e2');

@@ -8,4 +8,3 @@ export { DEMO_STORE_ID, DEMO_VARIABLE_MEASURE, demoCatalogData } from '../../con
 export function createDemoCatalog(): Catalog {
   return new Catalog(demoCatalogData());
 }
-

@@ -101,7 +101,18 @@ describe('PosService on a LevelJournal', () => {
     expect(await codeOf(pos.refund({ saleId: sale.id, lines: [{ line: 5, qty: 1 }], tenders: [cash(100)], reason: 'x' }, 'r4'))).toBe(ErrorCode.Validation);
     expect(await codeOf(pos.refund({ saleId: '0190a5e4-0000-7000-8000-000000000000', lines: [{ line: 0, qty: 1 }], tenders: [cash(119)], reason: 'x' }, 'r5'))).toBe(ErrorCode.NotFound);
     // The weighed line refunds whole, at its line amount.
-    const r6 = await pos.refund({ saleId: sale.id, lines: [{ line: 1, qty: 1 }, { line: 0, qty: 1 }], tenders: [card(246 + 119)], reason: 'rest' }, 'r6');
+    const r6 = await pos.refund(
+      {
+        saleId: sale.id,
+        lines: [
+          { line: 1, qty: 1 },
+          { line: 0, qty: 1 },
+        ],
+        tenders: [card(246 + 119)],
+        reason: 'rest',
+      },
+      'r6',
+    );
     expect(r6.value.total).toBe(365);
     expect(pos.getSale(sale.id)?.state).toMatchObject({ refundedQty: [3, 1], refundedTotal: 603 });
     expect(pos.catalogItem('MILK-1L')?.stock).toBe(50);
@@ -118,10 +129,7 @@ describe('PosService on a LevelJournal', () => {
     for (let round = 0; round < 5; round++) {
       // Fresh sale each round so the race is always over the same 3 units.
       const { value: s } = await pos.sell(basket, `s-${round}`);
-      const results = await Promise.allSettled([
-        pos.refund({ ...body('a'), saleId: s.id }, `a-${round}`),
-        pos.refund({ ...body('b'), saleId: s.id }, `b-${round}`),
-      ]);
+      const results = await Promise.allSettled([pos.refund({ ...body('a'), saleId: s.id }, `a-${round}`), pos.refund({ ...body('b'), saleId: s.id }, `b-${round}`)]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
       expect(isTillboxError(rejected.reason, ErrorCode.StateConflict)).toBe(true);

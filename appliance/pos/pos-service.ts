@@ -431,19 +431,10 @@ export class PosService {
     return { ...q, tenders, paid, change, by: actor };
   }
 
-  async #write<T extends keyof PosPayloadMap>(
-    type: T,
-    clientKey: string,
-    actor: Actor,
-    body: unknown,
-    lockKeys: string[],
-    decide: () => PosPayloadMap[T],
-  ): Promise<AppendResult<PosPayloadMap[T]>> {
+  async #write<T extends keyof PosPayloadMap>(type: T, clientKey: string, actor: Actor, body: unknown, lockKeys: string[], decide: () => PosPayloadMap[T]): Promise<AppendResult<PosPayloadMap[T]>> {
     this.#assertStarted();
     if (typeof clientKey !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(clientKey)) {
-      throw validationError('invalid idempotency key', [
-        { path: 'headers.idempotency-key', message: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters` },
-      ]);
+      throw validationError('invalid idempotency key', [{ path: 'headers.idempotency-key', message: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters` }]);
     }
     // Scoped to the caller: till-2 reusing till-1's key is a new sale, not till-1's replayed.
     const idempotencyKey = scopedIdempotencyKey(actor.name, clientKey);

@@ -60,7 +60,14 @@ describe('pricing', () => {
 
   it('refuses unknown skus with UnknownSku naming every bad line', () => {
     try {
-      quote([{ sku: 'MILK-1L', qty: 1 }, { sku: 'NOPE', qty: 1 }, { sku: 'GONE', qty: 1 }], state());
+      quote(
+        [
+          { sku: 'MILK-1L', qty: 1 },
+          { sku: 'NOPE', qty: 1 },
+          { sku: 'GONE', qty: 1 },
+        ],
+        state(),
+      );
       expect.unreachable();
     } catch (err) {
       expect(isTillboxError(err, ErrorCode.UnknownSku)).toBe(true);
@@ -80,7 +87,12 @@ describe('pricing', () => {
   it('gives change from cash, never from a card, and refuses tenders that do not cover the total', () => {
     expect(settle(427, [{ type: 'cash', amount: 500 }])).toEqual({ paid: 500, change: 73 });
     expect(settle(427, [{ type: 'card', amount: 427, approvalRef: 'A1' }])).toEqual({ paid: 427, change: 0 });
-    expect(settle(427, [{ type: 'card', amount: 400, approvalRef: 'A1' }, { type: 'cash', amount: 50 }])).toEqual({ paid: 450, change: 23 });
+    expect(
+      settle(427, [
+        { type: 'card', amount: 400, approvalRef: 'A1' },
+        { type: 'cash', amount: 50 },
+      ]),
+    ).toEqual({ paid: 450, change: 23 });
     expect(codeOf(() => settle(427, [{ type: 'cash', amount: 426 }]))).toBe(ErrorCode.TenderMismatch);
     expect(codeOf(() => settle(427, [{ type: 'card', amount: 500, approvalRef: 'A1' }]))).toBe(ErrorCode.TenderMismatch);
     expect(codeOf(() => settleRefund(100, [{ type: 'cash', amount: 101 }]))).toBe(ErrorCode.TenderMismatch);

@@ -75,7 +75,10 @@ export class ScaleReadings implements WeightSource {
       throw err;
     }
     if (r.grams === undefined) {
-      throw new TillboxError(ErrorCode.StateConflict, `scale ${peripheralId} reads ${r.value} ${r.unit}, not a whole number of grams; set the scale to kg or g`, { field: 'scale', detail: { reading: r } });
+      throw new TillboxError(ErrorCode.StateConflict, `scale ${peripheralId} reads ${r.value} ${r.unit}, not a whole number of grams; set the scale to kg or g`, {
+        field: 'scale',
+        detail: { reading: r },
+      });
     }
     return r.grams;
   }

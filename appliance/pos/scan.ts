@@ -81,9 +81,7 @@ export function lineFromScan(scan: ScanPayload, catalog: Catalog, code: string =
   const item = candidates.map((c) => catalog.byBarcode(c)).find((i) => i !== undefined);
   if (!item) throw unknownCode(shown, [...new Set(candidates)]);
   if (item.soldByWeight) {
-    throw validationError(`${item.sku} is sold by weight: add it with { sku, scale } (the scale's stable weight) or scan its weight label`, [
-      { path: 'code', message: `${item.sku} needs a weight` },
-    ]);
+    throw validationError(`${item.sku} is sold by weight: add it with { sku, scale } (the scale's stable weight) or scan its weight label`, [{ path: 'code', message: `${item.sku} needs a weight` }]);
   }
   return { sku: item.sku, qty: 1, code: scan.data };
 }

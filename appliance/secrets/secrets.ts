@@ -167,7 +167,6 @@ function withLock<T>(file: string, fn: () => T): T {
   }
 }
 
-
 // ---------------------------------------------------------------- flows' own secrets
 
 /**

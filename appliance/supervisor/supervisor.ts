@@ -1,5 +1,6 @@
 import { backoffDelay } from '../../lib/backoff.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { isatty } from 'node:tty';
 import type { Logger } from '../log.ts';
 
 // Development and demo supervisor: `tillbox start` runs core, devices and
@@ -110,7 +111,8 @@ export class Supervisor {
   #spawn(r: Running): void {
     const { spec } = r;
     const child = spawn(this.#ctx.execPath ?? process.execPath, spec.args, {
-      env: { ...process.env, ...spec.env },
+      // Children write to a pipe, but a person reads the supervisor's terminal: keep their logs human there.
+      env: { ...(isatty(2) && !process.env.TILLBOX_LOG_FORMAT ? { TILLBOX_LOG_FORMAT: 'pretty' } : {}), ...process.env, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     r.child = child;

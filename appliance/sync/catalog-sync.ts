@@ -96,10 +96,12 @@ export class CatalogSync {
 
   /** Queues one update; updates are applied one at a time, in arrival order. */
   handle(update: CatalogUpdate): Promise<void> {
-    this.#chain = this.#chain.then(() => this.#handle(update)).catch((err: unknown) => {
-      this.#lastError = (err as Error).message;
-      this.#ctx.log.error({ err }, 'catalog update failed');
-    });
+    this.#chain = this.#chain
+      .then(() => this.#handle(update))
+      .catch((err: unknown) => {
+        this.#lastError = (err as Error).message;
+        this.#ctx.log.error({ err }, 'catalog update failed');
+      });
     return this.#chain;
   }
 

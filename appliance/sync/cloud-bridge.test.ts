@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CatalogData } from '../../contract/pos.ts';
-import type { CatalogUpdate, EventBatch, LossReport } from '../../contract/sync.ts';
+import type { CatalogUpdate, LossReport } from '../../contract/sync.ts';
 import { cloudTopics } from '../../contract/topics.ts';
 import { validateConfig } from '../config/load.ts';
 import { LevelJournal } from '../journal/level-journal.ts';
@@ -379,5 +379,3 @@ describe('CloudBridge mapped topics', { timeout: 60_000 }, () => {
     expect(inbound[0]).toBe(`store/${STORE}/flows/in/price=hello`);
   });
 });
-
-export type { EventBatch };

@@ -269,9 +269,7 @@ export class CloudBridge {
 
   #onUp(): void {
     const { log, deviceId } = this.#ctx;
-    void this.#publish(cloudTopics.fleetStatus(deviceId), this.#fleetStatus('online'), 1, true).catch((err: unknown) =>
-      log.debug({ err: (err as Error).message }, 'birth message not sent'),
-    );
+    void this.#publish(cloudTopics.fleetStatus(deviceId), this.#fleetStatus('online'), 1, true).catch((err: unknown) => log.debug({ err: (err as Error).message }, 'birth message not sent'));
     this.#lane?.online();
     this.#catalog?.onOnline();
     this.#mapped?.onOnline();
@@ -326,11 +324,9 @@ export class CloudBridge {
     let replyTo = cloudTopics.commandReply(deviceId, command);
     // Only reply inside this device's own namespace, whatever the request asks.
     const candidate = props?.responseTopic ?? cmd.replyTo;
-    if (candidate && candidate.startsWith(`tillbox/v1/${deviceId}/`) && !/[#+]/.test(candidate)) replyTo = candidate;
+    if (candidate?.startsWith(`tillbox/v1/${deviceId}/`) && !/[#+]/.test(candidate)) replyTo = candidate;
     const properties = props?.correlationData ? { correlationData: props.correlationData } : undefined;
-    await this.#publish(replyTo, JSON.stringify(reply), 1, false, properties).catch((err: unknown) =>
-      log.warn({ err: (err as Error).message, command }, 'command reply not sent'),
-    );
+    await this.#publish(replyTo, JSON.stringify(reply), 1, false, properties).catch((err: unknown) => log.warn({ err: (err as Error).message, command }, 'command reply not sent'));
   }
 
   async #runCommand(command: string, cmd: CloudCommand): Promise<unknown> {

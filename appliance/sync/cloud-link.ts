@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.ts';
-import { Backoff } from '../../lib/backoff.ts';
+import type { Backoff } from '../../lib/backoff.ts';
 import { SyncError, SyncErrorCode } from './errors.ts';
 
 // One logical connection to the cloud broker, made of short-lived mqtt.js

@@ -16,7 +16,11 @@ export class ConflictStore {
   constructor(file: string, log: Logger) {
     this.#file = file;
     this.#log = log;
-    this.#writer = new CoalescedWriter(file, () => [...this.#byId.values()], (err) => log.error({ err, file }, 'cannot persist conflicts'));
+    this.#writer = new CoalescedWriter(
+      file,
+      () => [...this.#byId.values()],
+      (err) => log.error({ err, file }, 'cannot persist conflicts'),
+    );
   }
 
   async load(): Promise<void> {

@@ -125,7 +125,12 @@ export class MappedTopics {
       );
     };
     client.on('connect', () => {
-      if (outs.length > 0) client.subscribe(outs.map((r) => r.local), { qos: 1 }, (err) => err && this.#ctx.log.error({ err }, 'mapped: local subscribe failed'));
+      if (outs.length > 0)
+        client.subscribe(
+          outs.map((r) => r.local),
+          { qos: 1 },
+          (err) => err && this.#ctx.log.error({ err }, 'mapped: local subscribe failed'),
+        );
     });
     client.on('error', (err) => this.#ctx.log.warn({ err: err.message }, 'mapped: local broker connection error'));
   }

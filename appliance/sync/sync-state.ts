@@ -73,7 +73,11 @@ export class SyncStateStore {
   constructor(file: string, log: Logger) {
     this.#file = file;
     this.#log = log;
-    this.#writer = new CoalescedWriter(file, () => this.snapshot(), (err) => this.#log.error({ err, file }, 'cannot persist sync state'));
+    this.#writer = new CoalescedWriter(
+      file,
+      () => this.snapshot(),
+      (err) => this.#log.error({ err, file }, 'cannot persist sync state'),
+    );
   }
 
   async load(): Promise<void> {

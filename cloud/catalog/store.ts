@@ -30,10 +30,10 @@ export class CatalogStore {
   /** Seeds the catalog when HQ has none yet; returns whether it did. */
   async seed(data: CatalogData): Promise<boolean> {
     return this.#db.transaction(async (tx) => {
-      const r = await tx.query(
-        'INSERT INTO catalog_meta (id, currency, tax_classes) VALUES (1, $1, $2::jsonb) ON CONFLICT (id) DO NOTHING RETURNING id',
-        [data.currency, JSON.stringify(data.taxClasses)],
-      );
+      const r = await tx.query('INSERT INTO catalog_meta (id, currency, tax_classes) VALUES (1, $1, $2::jsonb) ON CONFLICT (id) DO NOTHING RETURNING id', [
+        data.currency,
+        JSON.stringify(data.taxClasses),
+      ]);
       if (r.rows.length === 0) return false;
       for (const item of data.items) await this.#putItem(tx, item);
       return true;

@@ -242,4 +242,3 @@ export async function startHq(ctx: HqContext = {}): Promise<RunningHq> {
     throw err;
   }
 }
-

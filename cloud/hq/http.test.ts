@@ -40,7 +40,12 @@ describe('HQ HTTP API', () => {
   });
 
   const json = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}) =>
-    app.inject({ method, url, ...(body === undefined ? {} : { payload: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } }), ...(body === undefined ? { headers } : {}) });
+    app.inject({
+      method,
+      url,
+      ...(body === undefined ? {} : { payload: JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } }),
+      ...(body === undefined ? { headers } : {}),
+    });
 
   it('answers /healthz, and unknown routes and bad JSON as problem+json', async () => {
     expect((await json('GET', '/healthz')).json()).toEqual({ status: 'ok' });

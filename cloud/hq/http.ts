@@ -84,8 +84,21 @@ const checkAuthorization = validator<{ storeId: string; sku: string; minPrice?: 
 const statusCheck = ajv.compile(ConflictStatus);
 
 function problem(status: number, code: string, detail: string): Problem {
-  const titles: Record<number, string> = { 504: 'Gateway Timeout', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 500: 'Internal Server Error', 503: 'Service Unavailable' };
-  const slug = code.replace(/^TB_(HTTP_)?/, '').toLowerCase().replaceAll('_', '-');
+  const titles: Record<number, string> = {
+    504: 'Gateway Timeout',
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    404: 'Not Found',
+    409: 'Conflict',
+    413: 'Content Too Large',
+    415: 'Unsupported Media Type',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+  };
+  const slug = code
+    .replace(/^TB_(HTTP_)?/, '')
+    .toLowerCase()
+    .replaceAll('_', '-');
   return { type: `urn:tillbox:problem:${slug}`, title: titles[status] ?? 'Error', status, detail, code };
 }
 
@@ -126,7 +139,10 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
     reply.code(p.status).type(PROBLEM_CONTENT_TYPE).send(p);
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem(404, 'TB_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+    reply
+      .code(404)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(problem(404, 'TB_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
   app.addHook('onRequest', async (req) => {
     if (!token || !req.url.startsWith('/api/')) return;

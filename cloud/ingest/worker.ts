@@ -120,10 +120,7 @@ export class IngestWorker {
     if (r === 'gap') this.stats.gaps++;
     else if (r === 'duplicate') this.stats.duplicates++;
     else this.stats.applied++;
-    log.debug(
-      { deviceId, batchId: check.batch.batchId, lane: check.batch.lane, result: r, wm: outcome.ack.lastAppliedSeq, applied: outcome.applied, held: outcome.held },
-      'batch handled',
-    );
+    log.debug({ deviceId, batchId: check.batch.batchId, lane: check.batch.lane, result: r, wm: outcome.ack.lastAppliedSeq, applied: outcome.applied, held: outcome.held }, 'batch handled');
     this.#publishAck(outcome.ack);
     this.#publishConflicts(outcome.conflicts);
     this.#ctx.onApplied?.(outcome, check.batch.storeId);

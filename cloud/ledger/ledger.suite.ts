@@ -170,7 +170,10 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
 
     it('projects inventory from deltas: sales -qty, refunds with restock +qty, voids, adjustments ±delta; untracked items too', async () => {
       const box = new FakeBox({ deviceId: 'box-a', clock });
-      const s1 = box.sale([{ sku: 'MILK', qty: 3 }, { sku: 'BAG', qty: 2 }]);
+      const s1 = box.sale([
+        { sku: 'MILK', qty: 3 },
+        { sku: 'BAG', qty: 2 },
+      ]);
       box.refund(s1, [{ line: 0, qty: 1 }]);
       box.refund(s1, [{ line: 0, qty: 1, restock: false }]);
       const s2 = box.sale([{ sku: 'MILK', qty: 4 }]);
@@ -334,7 +337,12 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
         const box = i % 2 === 0 ? a : b;
         const k = rnd(10);
         if (k < 7) {
-          const sale = box.sale([{ sku: skus[rnd(3)]!, qty: 1 + rnd(3) }, { sku: skus[rnd(3)]!, qty: 1 + rnd(20) }].slice(0, 1 + rnd(2)));
+          const sale = box.sale(
+            [
+              { sku: skus[rnd(3)]!, qty: 1 + rnd(3) },
+              { sku: skus[rnd(3)]!, qty: 1 + rnd(20) },
+            ].slice(0, 1 + rnd(2)),
+          );
           if (rnd(6) === 0) box.refund(sale, [{ line: 0, qty: sale.payload.lines[0]!.qty }]);
         } else box.adjust(skus[rnd(2)]!, 1 + rnd(4));
       }
@@ -368,9 +376,7 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
       const stored = await db.query<{ event_id: string; line: number; shortfall: number }>('SELECT event_id, line, shortfall FROM stock_moves');
       expect(new Map(stored.rows.map((x) => [`${x.event_id}:${x.line}`, x.shortfall]))).toEqual(expected);
       const open = await db.query<{ dedupe_key: string; compensation: { qty: number } }>("SELECT dedupe_key, compensation FROM conflicts WHERE kind = 'oversell' AND status = 'open'");
-      expect(new Map(open.rows.map((c) => [c.dedupe_key.slice('oversell:'.length), c.compensation.qty]))).toEqual(
-        new Map([...expected].filter(([, short]) => short > 0)),
-      );
+      expect(new Map(open.rows.map((c) => [c.dedupe_key.slice('oversell:'.length), c.compensation.qty]))).toEqual(new Map([...expected].filter(([, short]) => short > 0)));
       const inv = await ledger.inventory('store-1');
       for (const sku of skus) expect(inv.find((i) => i.sku === sku)!.delta).toBe(balance[sku]! - initial[sku]!);
     });

@@ -1,13 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JournalEvent } from '../../contract/events.ts';
-import {
-  PosEventType,
-  type InventoryAdjustedPayload,
-  type PriceOverriddenPayload,
-  type RefundPayload,
-  type SalePayload,
-  type VoidPayload,
-} from '../../contract/pos.ts';
+import { PosEventType, type InventoryAdjustedPayload, type PriceOverriddenPayload, type RefundPayload, type SalePayload, type VoidPayload } from '../../contract/pos.ts';
 import type { ConflictKind, ConflictNotice, ConflictResolution, EventBatch, SyncAck } from '../../contract/sync.ts';
 import type { Logger } from '../log.ts';
 import type { Db, Queryable } from './db.ts';
@@ -272,10 +265,7 @@ export class Ledger {
       // the hot path: without fresh statistics the planner scanned all of a
       // device's events for them, per batch.
       const maxSeq = candidates[candidates.length - 1]!.seq;
-      const anomalyRows = await tx.query<{ seq: number; event_id: string }>(
-        'SELECT seq, event_id FROM event_anomalies WHERE device_id = $1 AND seq > $2 AND seq <= $3',
-        [deviceId, wm, maxSeq],
-      );
+      const anomalyRows = await tx.query<{ seq: number; event_id: string }>('SELECT seq, event_id FROM event_anomalies WHERE device_id = $1 AND seq > $2 AND seq <= $3', [deviceId, wm, maxSeq]);
       const anomalyBySeq = new Map(anomalyRows.rows.map((r) => [r.seq, r.event_id]));
       const seenIds = new Set<string>();
       const seenKeys = new Set<string>();
@@ -453,10 +443,9 @@ export class Ledger {
     }
     const sales = new Map<string, SaleLines>();
     if (saleIds.size > 0) {
-      const r = await tx.query<{ event_id: string; tax: number; lines: SaleLines['lines'] }>(
-        "SELECT event_id, tax, lines FROM sales_ledger WHERE kind = 'sale' AND event_id = ANY($1)",
-        [[...saleIds]],
-      );
+      const r = await tx.query<{ event_id: string; tax: number; lines: SaleLines['lines'] }>("SELECT event_id, tax, lines FROM sales_ledger WHERE kind = 'sale' AND event_id = ANY($1)", [
+        [...saleIds],
+      ]);
       for (const row of r.rows) sales.set(row.event_id, { tax: row.tax, lines: row.lines });
     }
 
@@ -468,10 +457,16 @@ export class Ledger {
       batchSaleIds.length === 0
         ? []
         : (
-            await tx.query<{ event_id: string; kind: 'refund' | 'void'; sale_id: string; lines: { line: number; sku: string; qty: number; restock: boolean }[]; hlc: string; device_id: string; seq: number; store_id: string }>(
-              "SELECT event_id, kind, sale_id, lines, hlc, device_id, seq, store_id FROM sales_ledger WHERE sale_id = ANY($1) AND kind IN ('refund', 'void')",
-              [batchSaleIds],
-            )
+            await tx.query<{
+              event_id: string;
+              kind: 'refund' | 'void';
+              sale_id: string;
+              lines: { line: number; sku: string; qty: number; restock: boolean }[];
+              hlc: string;
+              device_id: string;
+              seq: number;
+              store_id: string;
+            }>("SELECT event_id, kind, sale_id, lines, hlc, device_id, seq, store_id FROM sales_ledger WHERE sale_id = ANY($1) AND kind IN ('refund', 'void')", [batchSaleIds])
           ).rows;
 
     const ledgerRows: Record<string, unknown>[] = [];
@@ -493,7 +488,15 @@ export class Ledger {
         }
         case PosEventType.Refund: {
           const p = e.payload as RefundPayload;
-          ledgerRow(e, 'refund', p.saleId, p.currency, -p.total, -p.tax, p.lines.map((l) => ({ line: l.line, sku: l.sku, qty: l.qty, restock: l.restock })));
+          ledgerRow(
+            e,
+            'refund',
+            p.saleId,
+            p.currency,
+            -p.total,
+            -p.tax,
+            p.lines.map((l) => ({ line: l.line, sku: l.sku, qty: l.qty, restock: l.restock })),
+          );
           const sale = sales.get(p.saleId);
           if (!sale) this.#log.warn({ seq: e.seq, deviceId: e.deviceId, saleId: p.saleId }, 'refund of a sale HQ has not applied yet; restock when the sale arrives');
           p.lines.forEach((l, i) => {
@@ -576,8 +579,7 @@ export class Ledger {
     const flagged: MoveRow[] = [];
     const changed: MoveRow[] = [];
     const cleared: MoveRow[] = [];
-    const shortOf = (tracked: boolean, m: { kind: string; delta: number }, balance: number) =>
-      tracked && m.kind === 'sale' ? Math.min(-m.delta, Math.max(0, -balance)) : 0;
+    const shortOf = (tracked: boolean, m: { kind: string; delta: number }, balance: number) => (tracked && m.kind === 'sale' ? Math.min(-m.delta, Math.max(0, -balance)) : 0);
     for (const sku of skus) {
       const ms = bySku.get(sku)!.sort((a, b) => cmp(a.ord, b.ord));
       const s = state.get(sku)!;
@@ -720,11 +722,7 @@ export class Ledger {
       JSON.stringify({ saleId: m.event_id, line: m.line, sku: m.sku }),
       at,
     ]);
-    const r = await tx.query<ConflictRow>("UPDATE conflicts SET status = 'resolved', resolution = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING *", [
-      c.id,
-      JSON.stringify(resolution),
-      at,
-    ]);
+    const r = await tx.query<ConflictRow>("UPDATE conflicts SET status = 'resolved', resolution = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING *", [c.id, JSON.stringify(resolution), at]);
     return toNotice(r.rows[0]!);
   }
 
@@ -752,10 +750,7 @@ export class Ledger {
     });
   }
 
-  async #raise(
-    tx: Queryable,
-    c: { dedupeKey: string; event: JournalEvent; kind: ConflictKind; status: 'open' | 'held'; detail: string; sku?: string; at: Date },
-  ): Promise<ConflictNotice | undefined> {
+  async #raise(tx: Queryable, c: { dedupeKey: string; event: JournalEvent; kind: ConflictKind; status: 'open' | 'held'; detail: string; sku?: string; at: Date }): Promise<ConflictNotice | undefined> {
     const r = await tx.query<ConflictRow>(
       `INSERT INTO conflicts (id, dedupe_key, device_id, store_id, seq, event_id, kind, status, detail, sku, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (dedupe_key) DO NOTHING RETURNING *`,
@@ -811,11 +806,7 @@ export class Ledger {
           }
         }
       }
-      const u = await tx.query<ConflictRow>("UPDATE conflicts SET status = 'resolved', resolution = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING *", [
-        id,
-        JSON.stringify(resolution),
-        at,
-      ]);
+      const u = await tx.query<ConflictRow>("UPDATE conflicts SET status = 'resolved', resolution = $2::jsonb, updated_at = $3 WHERE id = $1 RETURNING *", [id, JSON.stringify(resolution), at]);
       notices.add(toNotice(u.rows[0]!));
       return notices.list();
     });
@@ -915,10 +906,9 @@ export class Ledger {
   }
 
   async lossReports(deviceId?: string): Promise<{ deviceId: string; receivedAt: string; report: unknown }[]> {
-    const r = await this.#db.query<{ device_id: string; received_at: Date; report: unknown }>(
-      'SELECT * FROM loss_reports WHERE ($1::text IS NULL OR device_id = $1) ORDER BY received_at',
-      [deviceId ?? null],
-    );
+    const r = await this.#db.query<{ device_id: string; received_at: Date; report: unknown }>('SELECT * FROM loss_reports WHERE ($1::text IS NULL OR device_id = $1) ORDER BY received_at', [
+      deviceId ?? null,
+    ]);
     return r.rows.map((x) => ({ deviceId: x.device_id, receivedAt: iso(x.received_at)!, report: x.report }));
   }
 }

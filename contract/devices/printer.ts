@@ -87,10 +87,7 @@ export const PrintRequest = CommandRequest(PrintArgs);
 export type PrintRequest = Static<typeof PrintRequest>;
 
 /** The reply says the job is durably queued — not that it printed (that is .../printed). */
-export const PrintAccepted = Type.Object(
-  { jobId: Type.String(), position: Type.Integer({ minimum: 0 }), duplicate: Type.Boolean() },
-  closed,
-);
+export const PrintAccepted = Type.Object({ jobId: Type.String(), position: Type.Integer({ minimum: 0 }), duplicate: Type.Boolean() }, closed);
 export const PrintReply = CommandReply(PrintAccepted);
 export type PrintReply = Static<typeof PrintReply>;
 

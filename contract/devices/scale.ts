@@ -14,14 +14,7 @@ import { Type, type Static } from '@sinclair/typebox';
 export const WeightUnit = Type.Union([Type.Literal('kg'), Type.Literal('g'), Type.Literal('lb'), Type.Literal('oz')]);
 export type WeightUnit = Static<typeof WeightUnit>;
 
-export const ScaleStatus = Type.Union([
-  Type.Literal('stable'),
-  Type.Literal('unstable'),
-  Type.Literal('zero'),
-  Type.Literal('overweight'),
-  Type.Literal('under-zero'),
-  Type.Literal('not-ready'),
-]);
+export const ScaleStatus = Type.Union([Type.Literal('stable'), Type.Literal('unstable'), Type.Literal('zero'), Type.Literal('overweight'), Type.Literal('under-zero'), Type.Literal('not-ready')]);
 export type ScaleStatus = Static<typeof ScaleStatus>;
 
 export const WeightReading = Type.Object(

@@ -9,9 +9,20 @@ export type LedPattern = readonly (readonly [Level, number])[];
 export const LED_PATTERNS = {
   off: [[0, 0]],
   online: [[1, 0]],
-  offline: [[1, 1000], [0, 1000]],
-  backlog: [[1, 100], [0, 100]],
-  error: [[1, 100], [0, 100], [1, 100], [0, 700]],
+  offline: [
+    [1, 1000],
+    [0, 1000],
+  ],
+  backlog: [
+    [1, 100],
+    [0, 100],
+  ],
+  error: [
+    [1, 100],
+    [0, 100],
+    [1, 100],
+    [0, 700],
+  ],
 } as const satisfies Record<string, LedPattern>;
 export type LedPatternName = keyof typeof LED_PATTERNS;
 

@@ -73,10 +73,14 @@ describe('ESC/POS command bytes', () => {
   it('GS ( k QR: functions 165, 167, 169, 180, 181 with cn = 49', () => {
     const q = hex(cmd.qrCode('ABC', { moduleSize: 4, errorCorrection: 'Q' }));
     expect(q).toBe(
-      '1d286b0400314132' + '00' + // fn 65: model 2
-        '1d286b03003143' + '04' + // fn 67: module size 4
-        '1d286b03003145' + '32' + // fn 69: error correction Q (50)
-        '1d286b0600315030' + '414243' + // fn 80: store, pL = k + 3
+      '1d286b0400314132' +
+        '00' + // fn 65: model 2
+        '1d286b03003143' +
+        '04' + // fn 67: module size 4
+        '1d286b03003145' +
+        '32' + // fn 69: error correction Q (50)
+        '1d286b0600315030' +
+        '414243' + // fn 80: store, pL = k + 3
         '1d286b0300315130', // fn 81: print
     );
   });

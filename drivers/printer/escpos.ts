@@ -32,8 +32,7 @@ export const underline = (dots: 0 | 1 | 2): Buffer => Buffer.from([ESC, 0x2d, by
  * GS ! n — character size: bits 4-6 width magnification - 1, bits 0-2
  * height magnification - 1 (1..8 each).
  */
-export const charSize = (width: number, height: number): Buffer =>
-  Buffer.from([GS, 0x21, ((byte(width, 'width', 1, 8) - 1) << 4) | (byte(height, 'height', 1, 8) - 1)]);
+export const charSize = (width: number, height: number): Buffer => Buffer.from([GS, 0x21, ((byte(width, 'width', 1, 8) - 1) << 4) | (byte(height, 'height', 1, 8) - 1)]);
 
 export type Align = 'left' | 'center' | 'right';
 const ALIGN: Record<Align, number> = { left: 0, center: 1, right: 2 };

@@ -341,7 +341,7 @@ export class EscPosPrinter extends EventEmitter<EscPosPrinterEvents> implements 
   async clearBuffers(): Promise<boolean> {
     if (!this.connected) throw new TransportError(TransportErrorCode.NotOpen, 'printer not connected');
     const answered = new Promise<boolean>((resolve, reject) => {
-      const timer = setTimeout(() => (this.#clearWaiter = undefined, resolve(false)), this.#replyMs);
+      const timer = setTimeout(() => ((this.#clearWaiter = undefined), resolve(false)), this.#replyMs);
       this.#clearWaiter = { resolve: (v) => (clearTimeout(timer), resolve(v)), reject: (e) => (clearTimeout(timer), reject(e)) };
     });
     await this.#t.write(cmd.clearBuffers());

@@ -78,7 +78,7 @@ describe('receipt rendering, read back by the simulator', () => {
     let cur = '';
     new EscPosTokenizer((t) => {
       if (t.name === 'text') cur += t.bytes.toString('latin1');
-      if (t.name === 'LF') (lines.push(cur), (cur = ''));
+      if (t.name === 'LF') lines.push(cur), (cur = '');
     }).push(data);
     expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(32);
     expect(data.subarray(-3).toString('hex')).toBe('1b6404');

@@ -35,7 +35,9 @@ export function formatMoney(minor: number, currency: string, fmt: MoneyFormat = 
 /** 1900 basis points -> "19%", 750 -> "7.5%". */
 export function formatRate(bp: number, decimalSeparator = '.'): string {
   const whole = Math.trunc(bp / 100);
-  const frac = String(bp % 100).padStart(2, '0').replace(/0+$/, '');
+  const frac = String(bp % 100)
+    .padStart(2, '0')
+    .replace(/0+$/, '');
   return frac ? `${whole}${decimalSeparator}${frac}%` : `${whole}%`;
 }
 

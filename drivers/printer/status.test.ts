@@ -78,12 +78,18 @@ describe('StatusFrameParser', () => {
     const { frames, p } = collect();
     for (const b of [0x3c, 0x00, 0x0f, 0x00, 0x37, 0x22, 0x7e, 0x7e]) p.push(Buffer.from([b]));
     p.push(Buffer.from([0x20, 0x21, 0x00]));
-    expect(frames).toEqual([{ kind: 'asb', bytes: Buffer.from([0x3c, 0, 0x0f, 0]) }, { kind: 'process-id', id: '~~ !' }]);
+    expect(frames).toEqual([
+      { kind: 'asb', bytes: Buffer.from([0x3c, 0, 0x0f, 0]) },
+      { kind: 'process-id', id: '~~ !' },
+    ]);
   });
   it('a status byte inside a broken ASB frame restarts the parse and is not lost', () => {
     const { frames, p } = collect();
     p.push(Buffer.from([0x10, 0x00, 0x12]));
-    expect(frames).toEqual([{ kind: 'unknown', bytes: Buffer.from([0x10, 0x00]) }, { kind: 'realtime', byte: 0x12 }]);
+    expect(frames).toEqual([
+      { kind: 'unknown', bytes: Buffer.from([0x10, 0x00]) },
+      { kind: 'realtime', byte: 0x12 },
+    ]);
   });
   it('an unfinished frame is dropped after the inter-byte timeout (injected timer)', () => {
     vi.useFakeTimers();

@@ -110,7 +110,7 @@ export interface ReadingFlags {
 }
 
 export function makeReading(protocol: ScaleProtocolName, value: string | null, unit: WeightUnit, flags: ReadingFlags): WeightReading {
-  const negative = value !== null && value.startsWith('-');
+  const negative = value?.startsWith('-');
   const underZero = flags.underZero === true || negative;
   let status: ScaleStatus;
   if (flags.overload) status = 'overweight';

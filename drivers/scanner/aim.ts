@@ -84,7 +84,7 @@ export function aimFor(symbology: string): string | undefined {
     'GS1 QR Code': ']Q3',
     'GS1 DataBar': ']e0',
     'Interleaved 2 of 5': ']I0',
-    'PDF417': ']L0',
+    PDF417: ']L0',
   };
   return table[symbology];
 }

@@ -64,7 +64,17 @@ describe('KeyboardWedgeDecoder (boot keyboard reports, HID 1.11 App. B.1)', () =
   it('German layout: Y/Z swap, shifted digits, AltGr', () => {
     const d = new KeyboardWedgeDecoder({ layout: 'de' });
     // Usage 0x1D is the key labelled Z on a US board, Y on a German one.
-    expect(type(d, [Buffer.from([0, 0, 0x1d, 0, 0, 0, 0, 0]), Buffer.alloc(8), Buffer.from([0x02, 0, 0x24, 0, 0, 0, 0, 0]), Buffer.alloc(8), Buffer.from([0x40, 0, 0x14, 0, 0, 0, 0, 0]), Buffer.alloc(8), Buffer.from([0, 0, 0x28, 0, 0, 0, 0, 0])])).toEqual(['y/@']);
+    expect(
+      type(d, [
+        Buffer.from([0, 0, 0x1d, 0, 0, 0, 0, 0]),
+        Buffer.alloc(8),
+        Buffer.from([0x02, 0, 0x24, 0, 0, 0, 0, 0]),
+        Buffer.alloc(8),
+        Buffer.from([0x40, 0, 0x14, 0, 0, 0, 0, 0]),
+        Buffer.alloc(8),
+        Buffer.from([0, 0, 0x28, 0, 0, 0, 0, 0]),
+      ]),
+    ).toEqual(['y/@']);
     expect(type(new KeyboardWedgeDecoder({ layout: 'de' }), encodeKeyboardReports('Zürich#1', 'de'))).toEqual(['Zürich#1']);
   });
   it('the same reports read with the wrong layout give different text (why layout is config)', () => {

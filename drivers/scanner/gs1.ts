@@ -95,8 +95,7 @@ const MEASURES: [string, string, string, keyof Gs1Fields | undefined][] = [
   ['320', 'NET WEIGHT (lb)', 'lb', 'netWeightLb'],
   ['330', 'GROSS WEIGHT (kg)', 'kg', 'grossWeightKg'],
 ];
-for (const [base, title, unit, field] of MEASURES)
-  for (let d = 0; d <= 5; d++) def(base + d, { title, fixed: 6, numeric: true, kind: 'decimal', unit, ...(field ? { field } : {}) });
+for (const [base, title, unit, field] of MEASURES) for (let d = 0; d <= 5; d++) def(base + d, { title, fixed: 6, numeric: true, kind: 'decimal', unit, ...(field ? { field } : {}) });
 // Amounts and prices (§3.6.x): variable n..15, last AI digit = decimals; 391n/393n lead with ISO 4217 numeric.
 for (let d = 0; d <= 9; d++) {
   def('390' + d, { title: 'AMOUNT', max: 15, numeric: true, kind: 'decimal', field: 'amount' });

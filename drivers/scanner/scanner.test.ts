@@ -111,7 +111,12 @@ describe('GS1 element strings (GS1 General Specifications §3, §7.8)', () => {
     expect(impliedDecimal('012345', 0)).toBe('12345');
   });
   it('encodeGs1 puts GS only after variable-length fields and round-trips', () => {
-    const s = encodeGs1([['01', '09506000134352'], ['10', 'ABC'], ['3103', '000195'], ['21', 'X1']]);
+    const s = encodeGs1([
+      ['01', '09506000134352'],
+      ['10', 'ABC'],
+      ['3103', '000195'],
+      ['21', 'X1'],
+    ]);
     expect(s).toBe(`0109506000134352` + `10ABC${GS}` + `3103000195` + `21X1`);
     expect(parseGs1(s).fields).toMatchObject({ batch: 'ABC', serial: 'X1', netWeightKg: '0.195' });
   });

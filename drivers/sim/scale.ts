@@ -158,7 +158,12 @@ export class ScaleModel {
     const sta = this.state === 'motion' ? 'U' : 'S';
     const net = this.netGrams;
     const sign = this.state === 'overload' ? 'F' : net < 0 || this.state === 'underzero' ? '-' : ' ';
-    const w = this.state === 'overload' ? '------' : fmtKg(Math.abs(this.state === 'underzero' ? Math.min(net, -1) : net)).padStart(6, '0').slice(-6);
+    const w =
+      this.state === 'overload'
+        ? '------'
+        : fmtKg(Math.abs(this.state === 'underzero' ? Math.min(net, -1) : net))
+            .padStart(6, '0')
+            .slice(-6);
     const data = Buffer.from(`${sta}${sign}${w}kg`, 'latin1');
     return Buffer.concat([Buffer.from([0x01, 0x02]), data, Buffer.from([casBcc(data), 0x03, 0x04])]);
   }

@@ -60,14 +60,16 @@ async function main(): Promise<void> {
   const sim = await SerialScannerSimulator.start({ terminator, ...(values.prefix ? { prefix: values.prefix } : {}), ...(values.link ? { link: values.link } : {}) });
   process.stdout.write(`${sim.path}\n`);
   sim.port.on('close', () => process.exit(0));
-  const unescape = (s: string): string => s.replace(/\\x1d/gi, '\x1d');
+  const unescapeGs = (s: string): string => s.replace(/\\x1d/gi, '\x1d');
   if (values.codes) {
-    const codes = values.codes.split(',').map(unescape);
+    const codes = values.codes.split(',').map(unescapeGs);
     // The pty reports the first termios change when the driver opens the port.
-    void sim.whenOpened().then(() => codes.forEach((c) => sim.scan(c)));
+    void sim.whenOpened().then(() => {
+      for (const c of codes) sim.scan(c);
+    });
   }
   const rl = createInterface({ input: process.stdin });
-  rl.on('line', (l) => l.trim() && sim.scan(unescape(l.trim())));
+  rl.on('line', (l) => l.trim() && sim.scan(unescapeGs(l.trim())));
   rl.on('close', () => void sim.close());
 }
 

@@ -74,7 +74,12 @@ export class HidTransport extends TransportBase {
     const o = this.#opts;
     const all = await o.binding.devices();
     const match = all.find(
-      (d) => d.vendorId === o.vendorId && d.productId === o.productId && (o.serialNumber === undefined || d.serialNumber === o.serialNumber) && (o.usagePage === undefined || d.usagePage === o.usagePage) && d.path,
+      (d) =>
+        d.vendorId === o.vendorId &&
+        d.productId === o.productId &&
+        (o.serialNumber === undefined || d.serialNumber === o.serialNumber) &&
+        (o.usagePage === undefined || d.usagePage === o.usagePage) &&
+        d.path,
     );
     if (!match?.path) throw new TransportError(TransportErrorCode.OpenFailed, `no HID device ${this.uri} present`);
     let handle: HidHandle;

@@ -48,7 +48,17 @@ export function createTransport(uri: string, opts: CreateTransportOptions): Tran
       return new TcpTransport({ host: u.host, port: u.port, uri, ...(opts.bindings.connect ? { connect: opts.bindings.connect } : {}) }, ctx);
     case 'hid':
       if (!opts.bindings.hid) throw new TransportError(TransportErrorCode.Unsupported, `no HID binding given for ${uri}`);
-      return new HidTransport({ vendorId: u.vendorId, productId: u.productId, binding: opts.bindings.hid, uri, ...(u.serialNumber ? { serialNumber: u.serialNumber } : {}), ...(u.usagePage !== undefined ? { usagePage: u.usagePage } : {}) }, ctx);
+      return new HidTransport(
+        {
+          vendorId: u.vendorId,
+          productId: u.productId,
+          binding: opts.bindings.hid,
+          uri,
+          ...(u.serialNumber ? { serialNumber: u.serialNumber } : {}),
+          ...(u.usagePage !== undefined ? { usagePage: u.usagePage } : {}),
+        },
+        ctx,
+      );
     case 'usb':
       // usb:// is the USB printer class (bulk OUT/IN); HID devices use hid://.
       if (!opts.bindings.usb) throw new TransportError(TransportErrorCode.Unsupported, `no USB binding given for ${uri}`);

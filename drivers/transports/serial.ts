@@ -157,7 +157,7 @@ export class SerialTransport extends TransportBase {
 
   async close(): Promise<void> {
     const port = this.#port;
-    if (!port || !port.isOpen) return;
+    if (!port?.isOpen) return;
     this.#closing = true;
     await new Promise<void>((resolve) => {
       port.close(() => resolve());
@@ -177,7 +177,14 @@ export class SerialTransport extends TransportBase {
       this.once('close', onClose);
       port.write(buf, (err) => {
         this.off('close', onClose);
-        if (err) reject(new TransportError((err as { disconnected?: boolean }).disconnected || !this.isOpen ? TransportErrorCode.Disconnected : TransportErrorCode.WriteFailed, `write to ${this.path} failed: ${err.message}`, { cause: err }));
+        if (err)
+          reject(
+            new TransportError(
+              (err as { disconnected?: boolean }).disconnected || !this.isOpen ? TransportErrorCode.Disconnected : TransportErrorCode.WriteFailed,
+              `write to ${this.path} failed: ${err.message}`,
+              { cause: err },
+            ),
+          );
         else resolve();
       });
     });

@@ -20,7 +20,13 @@ afterEach(async () => {
 
 describe('parseUri', () => {
   it('serial with baud and framing', () => {
-    expect(parseUri('serial:///dev/ttyUSB0?baud=9600&framing=7E1')).toEqual({ scheme: 'serial', path: '/dev/ttyUSB0', baudRate: 9600, framing: { dataBits: 7, parity: 'even', stopBits: 1 }, rtscts: false });
+    expect(parseUri('serial:///dev/ttyUSB0?baud=9600&framing=7E1')).toEqual({
+      scheme: 'serial',
+      path: '/dev/ttyUSB0',
+      baudRate: 9600,
+      framing: { dataBits: 7, parity: 'even', stopBits: 1 },
+      rtscts: false,
+    });
     expect(parseUri('serial:///dev/serial/by-id/usb-FTDI_X_A1-if00-port0')).toMatchObject({ baudRate: 9600, framing: { dataBits: 8, parity: 'none', stopBits: 1 } });
     expect(parseFraming('8N2')).toEqual({ dataBits: 8, parity: 'none', stopBits: 2 });
   });
@@ -49,7 +55,13 @@ describe('parseUri', () => {
 
 describe('stable identity from /dev/serial/by-id', () => {
   it('parses udev names', () => {
-    expect(parseByIdName('usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0')).toEqual({ bus: 'usb', idSerial: 'FTDI_FT232R_USB_UART_A50285BI', serialNumber: 'A50285BI', interfaceNumber: 0, stableId: 'FTDI_FT232R_USB_UART_A50285BI-if00-port0' });
+    expect(parseByIdName('usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0')).toEqual({
+      bus: 'usb',
+      idSerial: 'FTDI_FT232R_USB_UART_A50285BI',
+      serialNumber: 'A50285BI',
+      interfaceNumber: 0,
+      stableId: 'FTDI_FT232R_USB_UART_A50285BI-if00-port0',
+    });
     expect(parseByIdName('usb-Prolific_Technology_Inc._USB-Serial_Controller-if00-port0')?.serialNumber).toBeUndefined();
   });
   it('maps device nodes to their by-id link, whatever the enumeration order', async () => {
@@ -94,7 +106,15 @@ describe('TcpTransport', () => {
     const srv = createServer((s) => peers.push(s));
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as { port: number }).port;
-    return { port, peers, close: () => new Promise<void>((r) => { for (const p of peers) p.destroy(); srv.close(() => r()); }) };
+    return {
+      port,
+      peers,
+      close: () =>
+        new Promise<void>((r) => {
+          for (const p of peers) p.destroy();
+          srv.close(() => r());
+        }),
+    };
   }
   it('round-trips bytes; the peer going away is disconnected: true', async () => {
     const s = await server();

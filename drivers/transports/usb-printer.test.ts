@@ -20,7 +20,16 @@ function fakePrinter() {
     serialNumber: 'X5Y0001',
     configuration: {
       interfaces: [
-        { interfaceNumber: 0, alternate: { interfaceClass: 7, endpoints: [ { endpointNumber: 1, direction: 'out', type: 'bulk', packetSize: 64 }, { endpointNumber: 2, direction: 'in', type: 'bulk', packetSize: 64 } ] } },
+        {
+          interfaceNumber: 0,
+          alternate: {
+            interfaceClass: 7,
+            endpoints: [
+              { endpointNumber: 1, direction: 'out', type: 'bulk', packetSize: 64 },
+              { endpointNumber: 2, direction: 'in', type: 'bulk', packetSize: 64 },
+            ],
+          },
+        },
       ],
     },
     open: async () => void calls.push('open'),

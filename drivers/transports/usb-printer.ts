@@ -12,7 +12,10 @@ export interface UsbDeviceLike {
   readonly vendorId: number;
   readonly productId: number;
   readonly serialNumber?: string | undefined;
-  readonly configuration: { interfaces: { interfaceNumber: number; alternate: { interfaceClass: number; endpoints: { endpointNumber: number; direction: 'in' | 'out'; type: string; packetSize: number }[] } }[] } | null | undefined;
+  readonly configuration:
+    | { interfaces: { interfaceNumber: number; alternate: { interfaceClass: number; endpoints: { endpointNumber: number; direction: 'in' | 'out'; type: string; packetSize: number }[] } }[] }
+    | null
+    | undefined;
   open(): Promise<void>;
   close(): Promise<void>;
   selectConfiguration?(n: number): Promise<void>;

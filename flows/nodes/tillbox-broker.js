@@ -14,7 +14,7 @@ module.exports = function (RED) {
     node.name = config.name;
     /** @type {{ broker?: { url: string, username?: string, password?: string, clientId?: string }, storeId?: string } | undefined} */
     const settings = RED.settings.tillbox;
-    if (!settings || !settings.broker || !settings.storeId) {
+    if (!settings?.broker || !settings.storeId) {
       node.error('tillbox: the flows process did not pass broker settings (settings.tillbox); tillbox nodes stay disconnected');
       node.connection = undefined;
       return;
@@ -26,7 +26,10 @@ module.exports = function (RED) {
       log: { warn: (m) => node.warn(m) },
     });
     node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
-      node.connection.close().then(() => done(), () => done());
+      node.connection.close().then(
+        () => done(),
+        () => done(),
+      );
     });
   }
   RED.nodes.registerType('tillbox-broker', TillboxBrokerNode);

@@ -8,7 +8,9 @@ const { attach, brokerOf } = require('./lib/status.js');
 
 /** @param {string} sub */
 function subtopic(sub) {
-  const parts = String(sub ?? '').split('/').filter((p) => p !== '');
+  const parts = String(sub ?? '')
+    .split('/')
+    .filter((p) => p !== '');
   if (parts.length === 0 || parts.length > 8) throw new Error('cloud out: give a subtopic such as alerts/low-stock (node property or msg.topic)');
   return parts.map((p) => segment('subtopic segment', p)).join('/');
 }
@@ -35,7 +37,10 @@ module.exports = function (RED) {
       }
     });
     node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
-      detach().then(() => done(), () => done());
+      detach().then(
+        () => done(),
+        () => done(),
+      );
     });
   }
   RED.nodes.registerType('tillbox cloud out', TillboxCloudOutNode);

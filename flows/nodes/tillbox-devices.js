@@ -76,7 +76,10 @@ module.exports = function (RED) {
     node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
       unsubscribe();
       waiting = [];
-      detach().then(() => done(), () => done());
+      detach().then(
+        () => done(),
+        () => done(),
+      );
     });
   }
   RED.nodes.registerType('tillbox weigh', TillboxWeighNode);
@@ -108,7 +111,10 @@ module.exports = function (RED) {
       }
     });
     node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
-      detach().then(() => done(), () => done());
+      detach().then(
+        () => done(),
+        () => done(),
+      );
     });
   }
   RED.nodes.registerType('tillbox drawer', TillboxDrawerNode);
@@ -146,7 +152,10 @@ module.exports = function (RED) {
     });
     node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
       unsubscribe();
-      detach().then(() => done(), () => done());
+      detach().then(
+        () => done(),
+        () => done(),
+      );
     });
   }
   RED.nodes.registerType('tillbox device state', TillboxDeviceStateNode);

@@ -58,7 +58,10 @@ module.exports = function (RED) {
     });
     node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
       unsubscribe();
-      detach().then(() => done(), () => done());
+      detach().then(
+        () => done(),
+        () => done(),
+      );
     });
   }
   RED.nodes.registerType('tillbox in', TillboxInNode);

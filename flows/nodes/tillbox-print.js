@@ -104,7 +104,10 @@ module.exports = function (RED) {
       }
     });
     node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
-      detach().then(() => done(), () => done());
+      detach().then(
+        () => done(),
+        () => done(),
+      );
     });
   }
   RED.nodes.registerType('tillbox print', TillboxPrintNode);

@@ -18,7 +18,10 @@ const overlay = (o: Partial<Overlay> = {}): Overlay => ({ version: 1, store: 's1
 
 describe('store flows merge', () => {
   it('sets tab env and node properties, removes tabs with their nodes, adds nodes, locks store tabs and stamps the version', () => {
-    const m = mergeStoreFlows(base(), overlay({ env: { 'tbx-tab': { A: 5, B: { x: 1 }, C: 'text' } }, set: { 'tbx-a': { name: 'renamed' } }, remove: ['tbx-tab2'], add: [{ id: 'tbx-c', type: 'debug', z: 'tbx-tab' }] }));
+    const m = mergeStoreFlows(
+      base(),
+      overlay({ env: { 'tbx-tab': { A: 5, B: { x: 1 }, C: 'text' } }, set: { 'tbx-a': { name: 'renamed' } }, remove: ['tbx-tab2'], add: [{ id: 'tbx-c', type: 'debug', z: 'tbx-tab' }] }),
+    );
     expect(m.version).toBe('base 2 + s1 r3');
     const byId = new Map(m.flows.map((n) => [n.id, n]));
     expect(byId.get('tbx-tab')!.env).toEqual([

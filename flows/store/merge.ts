@@ -110,7 +110,7 @@ export function mergeStoreFlows(base: BaseFlows, overlay?: Overlay): MergedStore
     }
     for (const [tabId, vars] of Object.entries(overlay.env ?? {})) {
       const tab = nodes.get(tabId);
-      if (!tab || tab.type !== 'tab') throw new StoreFlowsError(`overlay env: no tab ${tabId}`);
+      if (tab?.type !== 'tab') throw new StoreFlowsError(`overlay env: no tab ${tabId}`);
       const env = Array.isArray(tab.env) ? (tab.env as Array<{ name: string; type: string; value: string }>) : [];
       for (const [name, value] of Object.entries(vars)) {
         const entry = envEntry(name, value);

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 // here, so this catches the typos that would make udev skip a line silently.
 
 const text = readFileSync(new URL('./60-tillbox-peripherals.rules', import.meta.url), 'utf8');
-const MATCH = /^(ACTION|DEVPATH|KERNEL|NAME|SYMLINK|SUBSYSTEM|DRIVER|ATTR\{[^}]+\}|SYSCTL\{[^}]+\}|KERNELS|SUBSYSTEMS|DRIVERS|ATTRS\{[^}]+\}|TAGS|TAG|ENV\{[^}]+\}|CONST\{[^}]+\}|TEST(\{[0-7]+\})?|PROGRAM|RESULT)$/;
+const MATCH =
+  /^(ACTION|DEVPATH|KERNEL|NAME|SYMLINK|SUBSYSTEM|DRIVER|ATTR\{[^}]+\}|SYSCTL\{[^}]+\}|KERNELS|SUBSYSTEMS|DRIVERS|ATTRS\{[^}]+\}|TAGS|TAG|ENV\{[^}]+\}|CONST\{[^}]+\}|TEST(\{[0-7]+\})?|PROGRAM|RESULT)$/;
 const ASSIGN = /^(NAME|SYMLINK|OWNER|GROUP|MODE|SECLABEL\{[^}]+\}|ATTR\{[^}]+\}|SYSCTL\{[^}]+\}|ENV\{[^}]+\}|TAG|RUN(\{[a-z]+\})?|LABEL|GOTO|IMPORT\{[a-z]+\}|OPTIONS|PROGRAM)$/;
 
 function pairs(line: string): { key: string; op: string; value: string }[] {
@@ -32,7 +33,13 @@ describe('udev rules', () => {
     }
   });
   it('every GOTO has its LABEL', () => {
-    const labels = new Set(rules.flatMap((l) => pairs(l).filter((p) => p.key === 'LABEL').map((p) => p.value)));
+    const labels = new Set(
+      rules.flatMap((l) =>
+        pairs(l)
+          .filter((p) => p.key === 'LABEL')
+          .map((p) => p.value),
+      ),
+    );
     for (const g of rules.flatMap((l) => pairs(l).filter((p) => p.key === 'GOTO'))) expect(labels.has(g.value)).toBe(true);
   });
   it('covers the common POS vendors, group tillbox, never world-writable, ModemManager ignored on serial', () => {

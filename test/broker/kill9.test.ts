@@ -67,7 +67,7 @@ function collect(client: mqtt.MqttClient, into: number[]): void {
 async function waitFor(cond: () => boolean, what: string, ms = 30_000, detail?: () => string): Promise<void> {
   const until = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${detail ? `: ${detail()}` : ""}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${detail ? `: ${detail()}` : ''}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -83,7 +83,9 @@ describe('broker kill -9 and restart', () => {
       const stateDir = tempStateDir();
       cleanup.push(() => rmSync(stateDir, { recursive: true, force: true }));
       let broker = await startChild(stateDir, sync);
-      cleanup.push(() => { broker.proc.kill('SIGKILL'); });
+      cleanup.push(() => {
+        broker.proc.kill('SIGKILL');
+      });
 
       const sub = await connectOk(broker.url, { clientId: 'anonymous-sub', clean: false });
       await sub.subscribeAsync(TOPIC, { qos: 1 });
@@ -96,11 +98,18 @@ describe('broker kill -9 and restart', () => {
       const got: number[] = [];
       const sub2 = mqtt.connect(broker.url, { clientId: 'anonymous-sub', clean: false, reconnectPeriod: 0, protocolVersion: 4 });
       collect(sub2, got);
-      cleanup.push(() => { sub2.end(true); });
-      await waitFor(() => [...acked].every((n) => got.includes(n)), 'every acked message', 30_000, () => {
-        const miss = [...acked].filter((n) => !got.includes(n));
-        return `acked ${acked.size}, got ${got.length}, missing ${miss.length}: ${miss.slice(0, 10).join(',')}... max got ${Math.max(...got)}`;
+      cleanup.push(() => {
+        sub2.end(true);
       });
+      await waitFor(
+        () => [...acked].every((n) => got.includes(n)),
+        'every acked message',
+        30_000,
+        () => {
+          const miss = [...acked].filter((n) => !got.includes(n));
+          return `acked ${acked.size}, got ${got.length}, missing ${miss.length}: ${miss.slice(0, 10).join(',')}... max got ${Math.max(...got)}`;
+        },
+      );
       const missing = [...acked].filter((n) => !got.includes(n));
       expect(missing).toEqual([]);
       const unique = [...new Set(got)];
@@ -112,7 +121,9 @@ describe('broker kill -9 and restart', () => {
     const stateDir = tempStateDir();
     cleanup.push(() => rmSync(stateDir, { recursive: true, force: true }));
     let broker = await startChild(stateDir, 'never');
-    cleanup.push(() => { broker.proc.kill('SIGKILL'); });
+    cleanup.push(() => {
+      broker.proc.kill('SIGKILL');
+    });
 
     const got: number[] = [];
     const sub = await connectOk(broker.url, { clientId: 'anonymous-sub', clean: false });
@@ -124,11 +135,18 @@ describe('broker kill -9 and restart', () => {
     broker = await startChild(stateDir, 'never');
     const sub2 = mqtt.connect(broker.url, { clientId: 'anonymous-sub', clean: false, reconnectPeriod: 0, protocolVersion: 4 });
     collect(sub2, got);
-    cleanup.push(() => { sub2.end(true); });
-    await waitFor(() => [...acked].every((n) => got.includes(n)), 'every acked message', 30_000, () => {
+    cleanup.push(() => {
+      sub2.end(true);
+    });
+    await waitFor(
+      () => [...acked].every((n) => got.includes(n)),
+      'every acked message',
+      30_000,
+      () => {
         const miss = [...acked].filter((n) => !got.includes(n));
         return `acked ${acked.size}, got ${got.length}, missing ${miss.length}: ${miss.slice(0, 10).join(',')}... max got ${Math.max(...got)}`;
-      });
+      },
+    );
     expect([...acked].filter((n) => !got.includes(n))).toEqual([]);
   }, 90_000);
 });

@@ -36,7 +36,10 @@ function connect(url: string, opts: mqtt.IClientOptions): Promise<mqtt.MqttClien
   return new Promise((resolve, reject) => {
     const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 10_000, ...opts });
     c.once('connect', () => resolve(c));
-    c.once('error', (e) => { c.end(true); reject(e); });
+    c.once('error', (e) => {
+      c.end(true);
+      reject(e);
+    });
   });
 }
 
@@ -56,12 +59,17 @@ export async function runQos1Load(o: LoadOptions): Promise<LoadResult> {
     let last = -1;
     let lastProgress = Date.now();
     let resolveAll: () => void = () => {};
-    const all = new Promise<void>((r) => { resolveAll = r; });
+    const all = new Promise<void>((r) => {
+      resolveAll = r;
+    });
     sub.on('message', (_t, payload) => {
       const n = payload.readUInt32BE(0);
       received++;
       lastProgress = Date.now();
-      if (n < o.count && seen[n]) { duplicates++; return; }
+      if (n < o.count && seen[n]) {
+        duplicates++;
+        return;
+      }
       if (n < o.count) seen[n] = 1;
       unique++;
       if (n !== last + 1) outOfOrder++;
@@ -76,7 +84,11 @@ export async function runQos1Load(o: LoadOptions): Promise<LoadResult> {
     for (let i = 0; i < o.count; i++) {
       const p = Buffer.from(base);
       p.writeUInt32BE(i, 0);
-      acks.push(pub.publishAsync(topic, p, { qos: 1 }).then(() => { acked++; }));
+      acks.push(
+        pub.publishAsync(topic, p, { qos: 1 }).then(() => {
+          acked++;
+        }),
+      );
     }
     await Promise.all(acks);
     const idle = o.idleTimeoutMs ?? 20_000;
@@ -84,15 +96,30 @@ export async function runQos1Load(o: LoadOptions): Promise<LoadResult> {
       all,
       new Promise<void>((resolve) => {
         const t = setInterval(() => {
-          if (unique === o.count || Date.now() - lastProgress > idle) { clearInterval(t); resolve(); }
+          if (unique === o.count || Date.now() - lastProgress > idle) {
+            clearInterval(t);
+            resolve();
+          }
         }, 100);
-        all.then(() => { clearInterval(t); resolve(); }, () => {});
+        all.then(
+          () => {
+            clearInterval(t);
+            resolve();
+          },
+          () => {},
+        );
       }),
     ]);
     const elapsedMs = performance.now() - started;
     return {
-      published: o.count, acked, received, unique, duplicates, outOfOrder,
-      missing: o.count - unique, elapsedMs,
+      published: o.count,
+      acked,
+      received,
+      unique,
+      duplicates,
+      outOfOrder,
+      missing: o.count - unique,
+      elapsedMs,
       msgPerSec: (unique / elapsedMs) * 1000,
     };
   } finally {

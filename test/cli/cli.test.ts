@@ -139,9 +139,7 @@ describe('tillbox secrets show', () => {
       const rt = JSON.parse(readFileSync(join(box.stateDir, 'runtime.json'), 'utf8')) as { mqtt: { tcp: { port: number } } };
       const client = await connectAsync(`mqtt://127.0.0.1:${rt.mqtt.tcp.port}`, { clientId: `${kiosk.username}-test`, username: kiosk.username, password: kiosk.password, reconnectPeriod: 0 });
       await client.endAsync();
-      await expect(
-        connectAsync(`mqtt://127.0.0.1:${rt.mqtt.tcp.port}`, { clientId: 'kiosk-test2', username: 'kiosk', password: 'wrong', reconnectPeriod: 0 }),
-      ).rejects.toThrow();
+      await expect(connectAsync(`mqtt://127.0.0.1:${rt.mqtt.tcp.port}`, { clientId: 'kiosk-test2', username: 'kiosk', password: 'wrong', reconnectPeriod: 0 })).rejects.toThrow();
       // Outside demo mode the API on loopback needs a token too.
       expect((await call(box.port, 'GET', '/api/v1/catalog')).status).toBe(401);
       expect(r.stdout).not.toBe('');

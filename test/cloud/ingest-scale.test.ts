@@ -176,7 +176,11 @@ describe('HQ scale-out on Mosquitto 2 with 3 workers', () => {
     expect(Object.fromEntries(inventory.map((i) => [i.sku, i.delta]))).toEqual(Object.fromEntries(want));
     // Oversell conflicts are exactly what the HLC-ordered history implies,
     // whatever order the batches arrived in (demo catalog: 50 of each packaged item).
-    const shortfalls = expectedShortfalls(fakes.flatMap((f) => f.events), 50, new Set(SKUS.filter((s) => s !== 'BANANA')));
+    const shortfalls = expectedShortfalls(
+      fakes.flatMap((f) => f.events),
+      50,
+      new Set(SKUS.filter((s) => s !== 'BANANA')),
+    );
     expect(shortfalls.size).toBeGreaterThan(0);
     const { conflicts } = (await (await fetch(`${hq.httpUrl}/api/v1/conflicts?status=open&limit=10000`)).json()) as {
       conflicts: { kind: string; eventId: string; storeId: string; compensation?: { qty?: number } }[];

@@ -197,7 +197,7 @@ export function ingestSuite(name: string, setup: () => Promise<IngestEnv>): void
       const ack = await box.send(fake.batch(1, 2));
       expect(ack).toMatchObject({ result: 'applied', lastAppliedSeq: 2 });
       expect(ack.conflicts).toEqual([expect.objectContaining({ kind: 'stale-event', status: 'held', seq: 1, eventId: old.id })]);
-      const inv = async () => ((await getJson<{ inventory: { delta: number }[] }>(env.hq, `/api/v1/inventory?storeId=${fake.storeId}`)).inventory[0]?.delta);
+      const inv = async () => (await getJson<{ inventory: { delta: number }[] }>(env.hq, `/api/v1/inventory?storeId=${fake.storeId}`)).inventory[0]?.delta;
       expect(await inv()).toBe(-1);
       const r = await fetch(`${env.hq.httpUrl}/api/v1/conflicts/${ack.conflicts[0]!.id}/resolve`, {
         method: 'POST',

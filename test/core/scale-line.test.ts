@@ -40,9 +40,11 @@ describe('a scale heard by core', () => {
     const client = await connectAsync(`mqtt://127.0.0.1:${rt.mqtt.tcp!.port}`, { clientId: 'devices-test', username: devices.username, password: devices.password, reconnectPeriod: 0 });
     cleanups.push(() => client.endAsync());
     const base = `store/${rt.storeId}/devices/scale-1`;
-    await client.publishAsync(`${base}/state`, JSON.stringify({ id: 'scale-1', kind: 'scale', state: 'online', uri: 'serial:///dev/pts/9', since: new Date().toISOString() }), { qos: 1, retain: true });
-    const reading = (grams: number, stable: boolean) =>
-      JSON.stringify({ value: (grams / 1000).toFixed(3), unit: 'kg', grams, stable, status: stable ? 'stable' : 'unstable', protocol: 'sics' });
+    await client.publishAsync(`${base}/state`, JSON.stringify({ id: 'scale-1', kind: 'scale', state: 'online', uri: 'serial:///dev/pts/9', since: new Date().toISOString() }), {
+      qos: 1,
+      retain: true,
+    });
+    const reading = (grams: number, stable: boolean) => JSON.stringify({ value: (grams / 1000).toFixed(3), unit: 'kg', grams, stable, status: stable ? 'stable' : 'unstable', protocol: 'sics' });
     await client.publishAsync(`${base}/weight`, reading(1234, true), { qos: 1 });
 
     const port = rt.http.port;

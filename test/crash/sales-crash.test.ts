@@ -50,7 +50,7 @@ describe('a box killed with SIGKILL during a burst of sales', () => {
         for (let i = 0; !stop; i++) {
           const key = `r${round}-t${t}-${i}`;
           unknown.add(key);
-          let r;
+          let r: Awaited<ReturnType<typeof postSale>>;
           try {
             r = await postSale(box.port, key, sale);
           } catch {

@@ -153,5 +153,4 @@ describe('devices process on a real box', { timeout: 90_000 }, () => {
     await obs.wait((m) => m.topic === dev('host', 'state') && m.json().state === 'online', since2);
     await obs.wait(isState('printer-1', 'online'), since2);
   });
-
 });

@@ -15,7 +15,6 @@ import { ManualUsbSource } from '../../appliance/devices/hotplug.ts';
 import { SaleSource } from '../../appliance/devices/sales.ts';
 import { PtyPort } from '../../drivers/sim/pty.ts';
 
-
 const name = (i: number) => `usb-Honeywell_Imaging_1900_SN${i}-if00`;
 const id = (i: number) => `scanner-honeywell_imaging_1900_sn${i}`;
 
@@ -83,8 +82,14 @@ describe('hotplug on /dev/serial/by-id', { timeout: 60_000 }, () => {
     symlinkSync(ptys[0]!.path, join(byId, name(0)));
     symlinkSync(ptys[2]!.path, join(byId, name(2)));
     await host.serialWatcher!.rescan();
-    await bus.until(() => bus.states.get(id(0))?.state === 'online' && bus.states.get(id(2))?.state === 'online' && (bus.states.get(id(1)) === undefined || bus.states.get(id(1))!.state === 'off-offline'));
-    const live = host.runners().filter((r) => r.live).map((r) => r.spec.id).sort();
+    await bus.until(
+      () => bus.states.get(id(0))?.state === 'online' && bus.states.get(id(2))?.state === 'online' && (bus.states.get(id(1)) === undefined || bus.states.get(id(1))!.state === 'off-offline'),
+    );
+    const live = host
+      .runners()
+      .filter((r) => r.live)
+      .map((r) => r.spec.id)
+      .sort();
     expect(live).toEqual([id(0), id(2)]);
     // Each still reads: no second driver instance fighting over the pty.
     const n = bus.events.length;

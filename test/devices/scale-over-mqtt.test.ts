@@ -45,14 +45,22 @@ describe('scales in the devices process on a real box', { timeout: 60_000 }, () 
     expect(w.retain).toBe(false);
     expect(sellableWeight(reading).grams).toBe(482);
     const status = await obs.command(dev('scale-1', 'cmd/status'), { correlation: 'st-1', args: {} });
-    expect(status.json()).toMatchObject({ status: 'ok', data: { id: 'scale-1', state: 'online', protocol: 'auto', activeProtocol: 'sics', supports: { zero: true, tare: true }, reading: { value: '0.482' } } });
+    expect(status.json()).toMatchObject({
+      status: 'ok',
+      data: { id: 'scale-1', state: 'online', protocol: 'auto', activeProtocol: 'sics', supports: { zero: true, tare: true }, reading: { value: '0.482' } },
+    });
   });
 
   it('goods moving on the platter publish stable:false (not sellable), settling publishes a stable weight again', async () => {
     await obs.wait(weight('scale-1', (r) => r.stable));
     const since = obs.mark();
     devices.demo!.weigh({ grams: 1034, state: 'motion' });
-    const moving = (await obs.wait(weight('scale-1', (r) => !r.stable), since)).json<WeightReading>();
+    const moving = (
+      await obs.wait(
+        weight('scale-1', (r) => !r.stable),
+        since,
+      )
+    ).json<WeightReading>();
     expect(moving).toMatchObject({ stable: false, status: 'unstable' });
     expect(() => sellableWeight(moving)).toThrow(/in motion/);
     // Zeroing while in motion is refused by the scale, and the reply says so.
@@ -60,7 +68,10 @@ describe('scales in the devices process on a real box', { timeout: 60_000 }, () 
     expect(refused.json()).toMatchObject({ status: 'error', correlation: 'z-motion', error: { code: expect.stringMatching(/^TB_SCALE_/) } });
     const since2 = obs.mark();
     devices.demo!.weigh({ state: 'stable' });
-    await obs.wait(weight('scale-1', (r) => r.stable && r.value === '1.034'), since2);
+    await obs.wait(
+      weight('scale-1', (r) => r.stable && r.value === '1.034'),
+      since2,
+    );
   });
 
   it('answers cmd/tare and cmd/zero with the new reading', async () => {

@@ -48,7 +48,15 @@ export class Observer {
   static async connect(stateDir: string, filter: string, clientId = `admin-obs-${process.pid}-${Math.random().toString(16).slice(2, 8)}`): Promise<Observer> {
     const rt = readRuntime(statePaths(stateDir).runtime)!;
     const admin = readSecrets(statePaths(stateDir).secrets).mqtt.find((a) => a.role === 'admin')!;
-    const client = await mqtt.connectAsync({ host: rt.mqtt.tcp!.host, port: rt.mqtt.tcp!.port, username: admin.username, password: admin.password, clientId, protocolVersion: 4, reconnectPeriod: 200 });
+    const client = await mqtt.connectAsync({
+      host: rt.mqtt.tcp!.host,
+      port: rt.mqtt.tcp!.port,
+      username: admin.username,
+      password: admin.password,
+      clientId,
+      protocolVersion: 4,
+      reconnectPeriod: 200,
+    });
     const o = new Observer(client);
     await client.subscribeAsync(filter, { qos: 1 });
     return o;
@@ -87,7 +95,10 @@ export function isState(id: string, state: string) {
   return (m: Observed) => m.topic.endsWith(`/devices/${id}/state`) && m.payload !== '' && m.json().state === state;
 }
 
-export async function startDevices(stateDir: string, opts: { demo?: boolean; config?: Record<string, unknown>; serialByIdDir?: string; printDemo?: (t: string) => void; bindings?: TransportBindings } = {}): Promise<DevicesProcess> {
+export async function startDevices(
+  stateDir: string,
+  opts: { demo?: boolean; config?: Record<string, unknown>; serialByIdDir?: string; printDemo?: (t: string) => void; bindings?: TransportBindings } = {},
+): Promise<DevicesProcess> {
   const config = validateConfig({ version: 1, demo: opts.demo ?? true, ...opts.config });
   const p = new DevicesProcess({
     config,

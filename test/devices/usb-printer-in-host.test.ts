@@ -16,7 +16,6 @@ import { SaleSource } from '../../appliance/devices/sales.ts';
 import { SimPrinter } from '../../drivers/sim/printer.ts';
 import type { UsbDeviceLike, UsbPrinterBinding } from '../../drivers/transports/index.ts';
 
-
 /** A printer-class USB device (bulk OUT 1 / IN 2) whose wire is a TCP connection to the simulator. */
 function usbPrinterOverSim(sim: SimPrinter, serialNumber: string): { binding: UsbPrinterBinding; finds: string[] } {
   const finds: string[] = [];
@@ -26,7 +25,20 @@ function usbPrinterOverSim(sim: SimPrinter, serialNumber: string): { binding: Us
     vendorId: 0x04b8,
     productId: 0x0202,
     serialNumber,
-    configuration: { interfaces: [{ interfaceNumber: 0, alternate: { interfaceClass: 7, endpoints: [{ endpointNumber: 1, direction: 'out', type: 'bulk', packetSize: 64 }, { endpointNumber: 2, direction: 'in', type: 'bulk', packetSize: 64 }] } }] },
+    configuration: {
+      interfaces: [
+        {
+          interfaceNumber: 0,
+          alternate: {
+            interfaceClass: 7,
+            endpoints: [
+              { endpointNumber: 1, direction: 'out', type: 'bulk', packetSize: 64 },
+              { endpointNumber: 2, direction: 'in', type: 'bulk', packetSize: 64 },
+            ],
+          },
+        },
+      ],
+    },
     async open() {
       const port = Number(new URL(sim.uri.replace('tcp://', 'http://')).port);
       socket = connect({ host: '127.0.0.1', port });
@@ -73,7 +85,11 @@ describe('usb:// printer in the devices host', { timeout: 60_000 }, () => {
     const usb = usbPrinterOverSim(sim, 'X5ZQ012345');
     finds = usb.finds;
     host = new DevicesHost({
-      config: validateConfig({ version: 1, peripherals: [{ id: 'printer-usb', kind: 'printer', uri: 'usb://04b8:0202/X5ZQ012345', model: 'epson-tm-t88' }], devices: { autoPrint: { enabled: false } } }),
+      config: validateConfig({
+        version: 1,
+        peripherals: [{ id: 'printer-usb', kind: 'printer', uri: 'usb://04b8:0202/X5ZQ012345', model: 'epson-tm-t88' }],
+        devices: { autoPrint: { enabled: false } },
+      }),
       bus,
       dataDir: join(root, 'data'),
       sales: new SaleSource({ baseUrl: () => undefined, log: silentLogger() }),

@@ -18,17 +18,32 @@ describe('cash drawer on the printer kick connector (simulator over TCP)', () =>
     drawer.start();
     printer.start();
     await printer.waitConnected();
-    await until(() => drawer.drawer === 'closed', (c) => (drawer.on('status', c), () => drawer.off('status', c)));
+    await until(
+      () => drawer.drawer === 'closed',
+      (c) => (drawer.on('status', c), () => drawer.off('status', c)),
+    );
     r.sim.setPaper('out');
-    await until(() => printer.status?.paper === 'empty', (c) => (printer.on('status', c), () => printer.off('status', c)));
+    await until(
+      () => printer.status?.paper === 'empty',
+      (c) => (printer.on('status', c), () => printer.off('status', c)),
+    );
     expect(await drawer.open({ pin: 2, pulseMs: 100 })).toMatchObject({ pulsed: true });
-    await until(() => drawer.drawer === 'open', (c) => (drawer.on('status', c), () => drawer.off('status', c)));
+    await until(
+      () => drawer.drawer === 'open',
+      (c) => (drawer.on('status', c), () => drawer.off('status', c)),
+    );
     expect(r.sim.state.drawerOpen).toBe(true);
     r.sim.setDrawer(false);
-    await until(() => drawer.drawer === 'closed', (c) => (drawer.on('status', c), () => drawer.off('status', c)));
+    await until(
+      () => drawer.drawer === 'closed',
+      (c) => (drawer.on('status', c), () => drawer.off('status', c)),
+    );
     expect(seen).toEqual(['closed', 'open', 'closed']);
     r.sim.setPower(false);
-    await until(() => drawer.drawer === 'unknown', (c) => (drawer.on('status', c), () => drawer.off('status', c)));
+    await until(
+      () => drawer.drawer === 'unknown',
+      (c) => (drawer.on('status', c), () => drawer.off('status', c)),
+    );
     drawer.stop();
   });
 });

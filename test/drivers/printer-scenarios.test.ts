@@ -36,7 +36,10 @@ describe('printer scenarios over real TCP against the simulator', () => {
     printer.start();
     await queue.start();
     await queue.enqueue({ saleId: ID1 });
-    await until(() => statuses.some((s) => s.conditions.includes('rec-empty') && !s.ready), (c) => (printer.on('status', c), () => printer.off('status', c)));
+    await until(
+      () => statuses.some((s) => s.conditions.includes('rec-empty') && !s.ready),
+      (c) => (printer.on('status', c), () => printer.off('status', c)),
+    );
     expect(queue.pending()).toHaveLength(1);
     expect(r.sim.receipts).toHaveLength(0);
     const done = nextResult(queue);
@@ -57,7 +60,10 @@ describe('printer scenarios over real TCP against the simulator', () => {
     onJobBytes(r.sim, () => r.sim.setPaper('out'));
     const done = nextResult(queue);
     await queue.enqueue({ saleId: ID1 });
-    await until(() => r.sim.queuedBytes > 0 && printer.status?.paper === 'empty', (c) => (printer.on('status', c), () => printer.off('status', c)));
+    await until(
+      () => r.sim.queuedBytes > 0 && printer.status?.paper === 'empty',
+      (c) => (printer.on('status', c), () => printer.off('status', c)),
+    );
     r.sim.setPaper('ok');
     expect(await done).toMatchObject({ status: 'printed', attempts: 1 });
     expect(receiptsFor(r.sim, ID1).filter((x) => x.complete)).toHaveLength(1);
@@ -143,12 +149,21 @@ describe('printer scenarios over real TCP against the simulator', () => {
     queue.on('result', (x) => results.push(x.saleId!));
     await queue.enqueue({ saleId: ID1 });
     await queue.enqueue({ saleId: ID2 });
-    await until(() => results.length === 2, (c) => (queue.on('result', c), () => queue.off('result', c)));
+    await until(
+      () => results.length === 2,
+      (c) => (queue.on('result', c), () => queue.off('result', c)),
+    );
     expect(results).toEqual([ID1, ID2]);
     expect(r.sim.state.drawerOpen).toBe(true);
-    await until(() => statuses.some((s) => s.drawer === 'open'), (c) => (printer.on('status', c), () => printer.off('status', c)));
+    await until(
+      () => statuses.some((s) => s.drawer === 'open'),
+      (c) => (printer.on('status', c), () => printer.off('status', c)),
+    );
     r.sim.setDrawer(false);
-    await until(() => printer.status?.drawer === 'closed', (c) => (printer.on('status', c), () => printer.off('status', c)));
+    await until(
+      () => printer.status?.drawer === 'closed',
+      (c) => (printer.on('status', c), () => printer.off('status', c)),
+    );
     expect(receiptsFor(r.sim, ID1)).toHaveLength(1);
     expect(receiptsFor(r.sim, ID2)).toHaveLength(1);
   });
@@ -163,8 +178,14 @@ describe('printer scenarios over real TCP against the simulator', () => {
     queue.on('result', (x) => results.push({ status: x.status, code: x.error?.code }));
     await queue.enqueue({ saleId: ID1 });
     await queue.enqueue({ saleId: ID2 });
-    await until(() => results.length === 2, (c) => (queue.on('result', c), () => queue.off('result', c)));
-    expect(results).toEqual([{ status: 'failed', code: 'TB_NOT_FOUND' }, { status: 'printed', code: undefined }]);
+    await until(
+      () => results.length === 2,
+      (c) => (queue.on('result', c), () => queue.off('result', c)),
+    );
+    expect(results).toEqual([
+      { status: 'failed', code: 'TB_NOT_FOUND' },
+      { status: 'printed', code: undefined },
+    ]);
   });
 
   it('printer powered off: offline state, job waits; powered on: reconnects and prints once', async () => {
@@ -177,7 +198,10 @@ describe('printer scenarios over real TCP against the simulator', () => {
     await queue.start();
     await printer.waitReady();
     r.sim.setPower(false);
-    await until(() => printer.state === 'off-offline', (c) => (printer.on('state', c), () => printer.off('state', c)));
+    await until(
+      () => printer.state === 'off-offline',
+      (c) => (printer.on('state', c), () => printer.off('state', c)),
+    );
     await queue.enqueue({ saleId: ID1 });
     const done = nextResult(queue);
     r.sim.setPower(true);

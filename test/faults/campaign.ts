@@ -23,13 +23,29 @@ for (const [name, scenario] of Object.entries(SCENARIOS)) {
   try {
     results.push({ ...(await scenario({ runs, ...(log ? { log } : {}) })), seconds: Math.round((Date.now() - t0) / 1000) } as ScenarioResult);
   } catch (err) {
-    results.push({ scenario: name, runs, acknowledged: 0, lost: 0, duplicated: 0, changed: 0, seqGaps: 0, hlcRegressions: 0, brokerLost: 0, brokerAcked: 0, recoverSecondsMax: 0, notes: [], violations: [`crashed: ${(err as Error).stack ?? String(err)}`] });
+    results.push({
+      scenario: name,
+      runs,
+      acknowledged: 0,
+      lost: 0,
+      duplicated: 0,
+      changed: 0,
+      seqGaps: 0,
+      hlcRegressions: 0,
+      brokerLost: 0,
+      brokerAcked: 0,
+      recoverSecondsMax: 0,
+      notes: [],
+      violations: [`crashed: ${(err as Error).stack ?? String(err)}`],
+    });
   }
 }
 
 const rows = [['scenario', 'runs', 'acked', 'lost', 'dup', 'seq gaps', 'HLC back', 'QoS1 acked', 'QoS1 lost', 'recover s', 'ok']];
 for (const r of results) {
-  rows.push([r.scenario, r.runs, r.acknowledged, r.lost, r.duplicated, r.seqGaps, r.hlcRegressions, r.brokerAcked, r.brokerLost, r.recoverSecondsMax, r.violations.length === 0 ? 'yes' : 'NO'].map(String));
+  rows.push(
+    [r.scenario, r.runs, r.acknowledged, r.lost, r.duplicated, r.seqGaps, r.hlcRegressions, r.brokerAcked, r.brokerLost, r.recoverSecondsMax, r.violations.length === 0 ? 'yes' : 'NO'].map(String),
+  );
 }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));

@@ -33,7 +33,7 @@ describe.skipIf(!canUseFaultFs)('faultfs (LazyFS-style power cuts; needs root an
     expect(readFileSync(join(fs.mountpoint, 'a'), 'utf8')).toBe('');
   });
 
-  it('fails the Nth write with ENOSPC and an fsync with EIO, dropping that file\'s unsynced data', async () => {
+  it("fails the Nth write with ENOSPC and an fsync with EIO, dropping that file's unsynced data", async () => {
     const fd = openSync(join(fs.mountpoint, 'b'), 'w');
     await fs.control('fail write 2 ENOSPC');
     writeSync(fd, 'one');

@@ -219,7 +219,9 @@ export async function ioErrors(opts: ScenarioOptions): Promise<ScenarioResult> {
       stop = true;
       await work;
       const status = (await call(box.port, 'GET', '/api/v1/status', undefined, managerAuth(stateDir))).json();
-      res.notes.push(`run ${run + 1}: journal failed batches ${status.health.journal.failedBatches}, reopens ${status.health.journal.reopens}; broker ${status.health.broker.failedBatches}/${status.health.broker.reopens}`);
+      res.notes.push(
+        `run ${run + 1}: journal failed batches ${status.health.journal.failedBatches}, reopens ${status.health.journal.reopens}; broker ${status.health.broker.failedBatches}/${status.health.broker.reopens}`,
+      );
       await box.kill();
       await fs.powerCut();
     }
@@ -287,7 +289,9 @@ export async function tornAndFlipped(opts: ScenarioOptions): Promise<ScenarioRes
         if (v.lost.length > 0 && integrity?.ok) {
           res.violations.push(`run ${run + 1}: ${v.lost.length} acknowledged sales gone but the integrity scan says ok`);
         }
-        res.notes.push(`run ${run + 1}: ${v.lost.length} damaged sale(s) dropped, scan ok=${integrity?.ok}, quarantined ${integrity?.quarantined?.length ?? '?'}, gaps ${integrity?.gaps?.length ?? '?'}`);
+        res.notes.push(
+          `run ${run + 1}: ${v.lost.length} damaged sale(s) dropped, scan ok=${integrity?.ok}, quarantined ${integrity?.quarantined?.length ?? '?'}, gaps ${integrity?.gaps?.length ?? '?'}`,
+        );
       } finally {
         await box.stop();
       }

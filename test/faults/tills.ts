@@ -44,7 +44,7 @@ export class Tills {
 
   async #send(port: number, key: string, timeoutMs: number): Promise<number> {
     this.unknown.add(key);
-    let r;
+    let r: Awaited<ReturnType<typeof postSale>>;
     try {
       r = await withTimeout(postSale(port, key, SALE), timeoutMs);
     } catch {

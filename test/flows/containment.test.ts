@@ -56,9 +56,29 @@ beforeAll(async () => {
   const attack = [
     { id: 'atk', type: 'tab', label: 'hostile integrator' },
     { id: 'atk-in', type: 'tillbox in', z: 'atk', broker: B, source: 'pos', eventType: 'sale', wires: [['atk-fn', 'ok-fn']] },
-    { id: 'atk-fn', type: 'function', z: 'atk', name: 'escape', func: `msg.stateDir = ${JSON.stringify(core.stateDir)}; msg.addon = ${JSON.stringify(addon)}; msg.corePid = ${core.box.child.pid};\n${ATTACK}`, outputs: 1, timeout: 0, libs: [], wires: [['atk-out']] },
+    {
+      id: 'atk-fn',
+      type: 'function',
+      z: 'atk',
+      name: 'escape',
+      func: `msg.stateDir = ${JSON.stringify(core.stateDir)}; msg.addon = ${JSON.stringify(addon)}; msg.corePid = ${core.box.child.pid};\n${ATTACK}`,
+      outputs: 1,
+      timeout: 0,
+      libs: [],
+      wires: [['atk-out']],
+    },
     // An ordinary function node next to it keeps working.
-    { id: 'ok-fn', type: 'function', z: 'atk', name: 'ordinary', func: "msg.topic = 'contained/ordinary'; msg.payload = { total: msg.payload.total }; return msg;", outputs: 1, timeout: 0, libs: [], wires: [['atk-out']] },
+    {
+      id: 'ok-fn',
+      type: 'function',
+      z: 'atk',
+      name: 'ordinary',
+      func: "msg.topic = 'contained/ordinary'; msg.payload = { total: msg.payload.total }; return msg;",
+      outputs: 1,
+      timeout: 0,
+      libs: [],
+      wires: [['atk-out']],
+    },
     // Reports go out on store/{s}/cloud/contained/... (the flows role may publish there).
     { id: 'atk-out', type: 'tillbox cloud out', z: 'atk', broker: B, topic: '', wires: [] },
   ];
@@ -76,11 +96,15 @@ describe('a function node that escapes the vm, in the contained flows process', 
   it('holds the real process but cannot spawn, start a worker, read other secrets, write outside its dir, link, load sqlite or addons, or signal core', async () => {
     // The redeployed 'tillbox in' subscribes a moment after the deploy answers: sell until it hears one.
     let n = 0;
-    const report = await until(async () => {
-      const found = seen.find((m) => m.topic.endsWith('/report'));
-      if (!found) expect((await postSale(core.httpPort, `contained-${n++}`, SALE([{ sku: 'MILK-1L', qty: 1 }]))).status).toBe(201);
-      return found;
-    }, 'the attack report', 60_000).catch((e: Error) => {
+    const report = await until(
+      async () => {
+        const found = seen.find((m) => m.topic.endsWith('/report'));
+        if (!found) expect((await postSale(core.httpPort, `contained-${n++}`, SALE([{ sku: 'MILK-1L', qty: 1 }]))).status).toBe(201);
+        return found;
+      },
+      'the attack report',
+      60_000,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}; seen: ${seen.map((m) => m.topic).join(', ')}\n${flows.output().slice(-3000)}`);
     });
     const r = JSON.parse(report.payload) as Record<string, unknown>;

@@ -45,7 +45,15 @@ afterAll(async () => {
 const passFlow = [
   { id: 'itg-in', type: 'tillbox in', broker: 'tbx-broker', source: 'pos', eventType: 'sale', x: 140, y: 100, wires: [['itg-ticket']] },
   {
-    id: 'itg-ticket', type: 'function', name: 'whole order to the pass', outputs: 1, timeout: 0, libs: [], x: 340, y: 100, wires: [['itg-print']],
+    id: 'itg-ticket',
+    type: 'function',
+    name: 'whole order to the pass',
+    outputs: 1,
+    timeout: 0,
+    libs: [],
+    x: 340,
+    y: 100,
+    wires: [['itg-print']],
     func: "msg.payload = { order: 'PASS ' + msg.event.seq, station: 'pass', lines: msg.payload.lines.map(l => ({ name: l.name, qty: l.qty })) };\nreturn msg;",
   },
   { id: 'itg-print', type: 'tillbox print', broker: 'tbx-broker', printer: 'pass', kind: 'kitchen', timeout: 15, x: 540, y: 100, wires: [[]] },
@@ -105,7 +113,14 @@ describe('Node-RED editor in Chromium', () => {
     const printed: Array<{ status: string }> = [];
     watcher.on('message', (_t, p) => printed.push(JSON.parse(p.toString())));
     await watcher.subscribeAsync(`store/${core.storeId}/devices/pass/printed`, { qos: 1 });
-    const r = await postSale(core.httpPort, `browser-${Date.now()}`, SALE([{ sku: 'PASTA-500', qty: 2 }, { sku: 'OIL-500', qty: 1 }]));
+    const r = await postSale(
+      core.httpPort,
+      `browser-${Date.now()}`,
+      SALE([
+        { sku: 'PASTA-500', qty: 2 },
+        { sku: 'OIL-500', qty: 1 },
+      ]),
+    );
     expect(r.status).toBe(201);
     const { seq } = r.json<{ seq: number }>();
     const ticket = await until(() => printer.completeReceipts().find((x) => printer.renderText(x).includes(`PASS ${seq}`)), 'the ticket on the simulator', 30_000);

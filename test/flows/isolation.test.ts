@@ -24,11 +24,25 @@ const chaos = [
   { id: 'c-in', type: 'tillbox in', z: 'chaos', broker: B, source: 'pos', eventType: 'sale', wires: [['c-throw', 'c-spin', 'c-wedge']] },
   { id: 'c-throw', type: 'function', z: 'chaos', name: 'throws', func: "throw new Error('integrator bug');", outputs: 1, timeout: 0, libs: [], wires: [[]] },
   {
-    id: 'c-spin', type: 'function', z: 'chaos', name: 'spins (sync)', outputs: 1, timeout: 0, libs: [], wires: [[]],
+    id: 'c-spin',
+    type: 'function',
+    z: 'chaos',
+    name: 'spins (sync)',
+    outputs: 1,
+    timeout: 0,
+    libs: [],
+    wires: [[]],
     func: "if (msg.payload.lines.some(l => l.sku === 'RICE-1K')) { while (true) {} }\nreturn null;",
   },
   {
-    id: 'c-wedge', type: 'function', z: 'chaos', name: 'spins for ever', outputs: 1, timeout: 0, libs: [], wires: [['c-out']],
+    id: 'c-wedge',
+    type: 'function',
+    z: 'chaos',
+    name: 'spins for ever',
+    outputs: 1,
+    timeout: 0,
+    libs: [],
+    wires: [['c-out']],
     func: "if (msg.payload.lines.some(l => l.sku === 'CHOC-100')) {\n  setTimeout(() => { while (true) {} }, 50);\n  return { topic: 'chaos/wedging', payload: {} };\n}\nreturn null;",
   },
   { id: 'c-out', type: 'tillbox cloud out', z: 'chaos', broker: B, topic: '', wires: [[]] },
@@ -108,7 +122,10 @@ describe('a broken flow does not affect selling', () => {
     let editorState = 'answered';
     while (editorState === 'answered') {
       editorState = 'pending';
-      const probe = fetch(new URL('auth/login', flows.url)).then(() => 'answered', () => 'failed');
+      const probe = fetch(new URL('auth/login', flows.url)).then(
+        () => 'answered',
+        () => 'failed',
+      );
       void probe.then((s) => (editorState = s));
       await Promise.race([probe, new Promise((r) => setTimeout(r, 2000))]);
     }

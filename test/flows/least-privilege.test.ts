@@ -44,7 +44,7 @@ describe('flows role on the broker', () => {
     expect(sales).toEqual([id]);
   }, 30_000);
 
-  it('also cannot publish other POS events, another store\'s topics, or fleet topics', async () => {
+  it("also cannot publish other POS events, another store's topics, or fleet topics", async () => {
     for (const topic of [`store/${core.storeId}/pos/refund`, `store/${core.storeId}/pos/inventory.adjusted`, 'store/other-store/flows/x', 'fleet/box/status']) {
       const flows = await roleClient(core, 'flows');
       const closed = new Promise<void>((r) => flows.once('close', () => r()));
@@ -62,7 +62,12 @@ describe('flows role on the broker', () => {
 
   it('can send device commands and publish store/S/flows/# and store/S/cloud/#', async () => {
     const flows = await roleClient(core, 'flows');
-    const topics = [`store/${core.storeId}/devices/kitchen/cmd/print`, `store/${core.storeId}/devices/drawer-1/cmd/open`, `store/${core.storeId}/flows/alerts/refund`, `store/${core.storeId}/cloud/alerts/low-stock`];
+    const topics = [
+      `store/${core.storeId}/devices/kitchen/cmd/print`,
+      `store/${core.storeId}/devices/drawer-1/cmd/open`,
+      `store/${core.storeId}/flows/alerts/refund`,
+      `store/${core.storeId}/cloud/alerts/low-stock`,
+    ];
     for (const t of topics) await flows.publishAsync(t, JSON.stringify({ correlation: 'c1', args: {} }), { qos: 1 });
     expect(flows.connected).toBe(true);
     await flows.endAsync();

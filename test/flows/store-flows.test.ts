@@ -58,7 +58,16 @@ describe('store flows (base + a two-station overlay)', () => {
   });
 
   it('routes a sale to the kitchen and bar printers by category, one ticket each', async () => {
-    const r = await postSale(core.httpPort, `sf-${Date.now()}`, SALE([{ sku: 'BREAD-WG', qty: 2 }, { sku: 'COFFEE-500', qty: 1 }, { sku: 'PASTA-500', qty: 1 }, { sku: 'CHEDDAR-200', qty: 1 }]));
+    const r = await postSale(
+      core.httpPort,
+      `sf-${Date.now()}`,
+      SALE([
+        { sku: 'BREAD-WG', qty: 2 },
+        { sku: 'COFFEE-500', qty: 1 },
+        { sku: 'PASTA-500', qty: 1 },
+        { sku: 'CHEDDAR-200', qty: 1 },
+      ]),
+    );
     expect(r.status).toBe(201);
     const sale = r.json<{ seq: number }>();
     await until(() => (printed('kitchen').length >= 1 && printed('bar').length >= 1) || undefined, 'both tickets');
@@ -89,7 +98,13 @@ describe('store flows (base + a two-station overlay)', () => {
     const small = (await postSale(core.httpPort, `sf-small-${Date.now()}`, SALE([{ sku: 'YOGURT-500', qty: 1 }]))).json<{ id: string; lines: Array<{ amount: number }> }>();
     const big = (await postSale(core.httpPort, `sf-big-${Date.now()}`, SALE([{ sku: 'OIL-500', qty: 4 }]))).json<{ id: string; lines: Array<{ amount: number }> }>();
     const refund = (sale: typeof big, key: string) =>
-      call(core.httpPort, 'POST', '/api/v1/refunds', { saleId: sale.id, lines: [{ line: 0, qty: sale.lines[0]!.amount === 99 ? 1 : 4 }], tenders: [{ type: 'cash', amount: sale.lines[0]!.amount }], reason: 'customer changed mind' }, { 'idempotency-key': key });
+      call(
+        core.httpPort,
+        'POST',
+        '/api/v1/refunds',
+        { saleId: sale.id, lines: [{ line: 0, qty: sale.lines[0]!.amount === 99 ? 1 : 4 }], tenders: [{ type: 'cash', amount: sale.lines[0]!.amount }], reason: 'customer changed mind' },
+        { 'idempotency-key': key },
+      );
     expect((await refund(small, `sf-r1-${Date.now()}`)).status).toBe(201);
     const r = await refund(big, `sf-r2-${Date.now()}`);
     expect(r.status).toBe(201);

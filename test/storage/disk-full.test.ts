@@ -74,7 +74,7 @@ describe.skipIf(!canMountSmallDisk)('a box whose disk fills up (needs root for a
     disks.push(disk);
     const stateDir = join(disk.dir, 'state');
     const env = { TILLBOX_CLOUD_URL: broker.url };
-    let box: BoxProcess = await startBox(stateDir, env);
+    const box: BoxProcess = await startBox(stateDir, env);
     const tills = new Tills('sync');
     try {
       // A backlog: the cloud broker is down while the box sells.
@@ -233,7 +233,11 @@ describe.skipIf(!canMountSmallDisk)('a box whose disk fills up (needs root for a
 
 /** The retained store/{storeId}/box/status as a kiosk sees it (waits for a current one). */
 async function boxStatus(box: BoxProcess): Promise<{ selling: boolean; state: string }> {
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${runtimeMqttPort(box)}`, { clientId: `anonymous-status-${Math.random().toString(36).slice(2)}`, connectTimeout: 10_000, reconnectPeriod: 0 });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${runtimeMqttPort(box)}`, {
+    clientId: `anonymous-status-${Math.random().toString(36).slice(2)}`,
+    connectTimeout: 10_000,
+    reconnectPeriod: 0,
+  });
   try {
     const got = new Promise<{ selling: boolean; state: string }>((r) => client.on('message', (_t, p) => r(JSON.parse(p.toString()))));
     await client.subscribeAsync('store/demo-store/box/status', { qos: 1 });

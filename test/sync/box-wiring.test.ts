@@ -23,7 +23,10 @@ describe('box with a cloud URL', { timeout: 120_000 }, () => {
       expect(typeof s.lastAckAt).toBe('string');
       const journal = await readJournal(box.port);
       const deviceId = [...hq.ledgers.keys()][0]!;
-      const report = checkHistory(journal.map((e) => ({ id: e.id, seq: e.seq, deviceId })), [...hq.ledger(deviceId).events.values()].map((e) => ({ id: e.id, seq: e.seq, deviceId: e.deviceId })));
+      const report = checkHistory(
+        journal.map((e) => ({ id: e.id, seq: e.seq, deviceId })),
+        [...hq.ledger(deviceId).events.values()].map((e) => ({ id: e.id, seq: e.seq, deviceId: e.deviceId })),
+      );
       expect(report.ok, describeHistory(report)).toBe(true);
       expect(report.boxEvents).toBe(200);
     } finally {

@@ -57,7 +57,10 @@ describe('clock jumps', { timeout: 120_000 }, () => {
       const events = await journal.read({ after: 0, limit: 1000 });
       expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
       for (let i = 1; i < events.length; i++) expect(events[i]!.hlc > events[i - 1]!.hlc).toBe(true);
-      const report = checkHistory(events.map((e) => ({ id: e.id, seq: e.seq, deviceId })), await cloud.hq.events(deviceId));
+      const report = checkHistory(
+        events.map((e) => ({ id: e.id, seq: e.seq, deviceId })),
+        await cloud.hq.events(deviceId),
+      );
       expect(report.ok, describeHistory(report)).toBe(true);
       expect(ages.every((a) => a >= 0)).toBe(true);
       expect((await cloud.hq.conflicts()).filter((c) => c.kind === 'stale-event')).toEqual([]);

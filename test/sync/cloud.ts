@@ -23,7 +23,7 @@ export interface CloudHq {
   stop(): Promise<void>;
 }
 
-export interface Cloud<H extends CloudHq = CloudHq> {
+export interface Cloud<_H extends CloudHq = CloudHq> {
   broker: BrokerKind;
   /** URL the box uses (through the proxy). */
   boxUrl: string;

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { call } from '../support/box.ts';
 import { cloudMatrix } from './matrix.ts';
 import { rng, syncStatus, trade } from './trading.ts';
 import { deviceIdOf, describeHistory, drain, history, inventoryDiff, startBoxOn, startCloud } from './scenario.ts';
@@ -105,5 +104,3 @@ describe('sync faults', { timeout: 240_000 }, () => {
     }
   });
 });
-
-export { call };

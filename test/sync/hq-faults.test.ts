@@ -79,7 +79,10 @@ describe('HQ-side faults and conflicts', { timeout: 240_000 }, () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       expect((await syncStatus(a.port)).conflicts).toBe(0);
-      for (const [box, id] of [[a, idA], [b, idB]] as const) {
+      for (const [box, id] of [
+        [a, idA],
+        [b, idB],
+      ] as const) {
         const r = await history(box, cloud, id);
         expect(r.ok, describeHistory(r)).toBe(true);
       }

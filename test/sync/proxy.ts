@@ -77,19 +77,19 @@ export class PartitionProxy {
   cut(mode: CutMode = 'reset'): void {
     this.cuts += 1;
     this.#mode = mode;
-    if (mode === 'reset') for (const [a, b] of this.#pairs) (a.destroy(), b.destroy());
+    if (mode === 'reset') for (const [a, b] of this.#pairs) a.destroy(), b.destroy();
   }
 
   /** Heals it: blackholed sockets are dropped so the client reconnects. */
   restore(): void {
-    for (const [a, b] of this.#mode === 'blackhole' ? this.#pairs : []) (a.destroy(), b.destroy());
+    for (const [a, b] of this.#mode === 'blackhole' ? this.#pairs : []) a.destroy(), b.destroy();
     for (const drop of this.#blackholed) drop();
     this.#blackholed.clear();
     this.#mode = null;
   }
 
   async close(): Promise<void> {
-    for (const [a, b] of this.#pairs) (a.destroy(), b.destroy());
+    for (const [a, b] of this.#pairs) a.destroy(), b.destroy();
     for (const drop of this.#blackholed) drop();
     await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
   }

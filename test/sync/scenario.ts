@@ -50,7 +50,12 @@ export async function history(box: BoxProcess, cloud: Cloud, deviceId: string): 
 
 /** Box stock minus the catalog's initial stock = the deltas HQ must hold, per tracked sku. */
 export async function inventoryDiff(boxes: BoxProcess[], cloud: Cloud, storeId = 'demo-store'): Promise<string[]> {
-  const initial = new Map(createDemoCatalog().items().filter((i) => i.trackStock).map((i) => [i.sku, i.stock ?? 0]));
+  const initial = new Map(
+    createDemoCatalog()
+      .items()
+      .filter((i) => i.trackStock)
+      .map((i) => [i.sku, i.stock ?? 0]),
+  );
   const boxDelta = new Map<string, number>();
   for (const box of boxes) for (const [sku, stock] of await boxStock(box.port)) boxDelta.set(sku, (boxDelta.get(sku) ?? 0) + stock - (initial.get(sku) ?? 0));
   const hq = await cloud.hq.inventory(storeId);

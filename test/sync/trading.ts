@@ -44,14 +44,26 @@ export async function trade(port: number, n: number, opts: { seed?: number; work
       const key = `${prefix}-${i}`;
       if (r < 0.1 && refundable.length > 0) {
         const sold = refundable.splice(Math.floor(random() * refundable.length), 1)[0]!;
-        const res = await call(port, 'POST', '/api/v1/refunds', { saleId: sold.saleId, lines: [{ line: 0, qty: 1, restock: true }], tenders: [{ type: 'cash', amount: sold.unitPrice }], reason: 'customer return' }, { 'idempotency-key': key });
+        const res = await call(
+          port,
+          'POST',
+          '/api/v1/refunds',
+          { saleId: sold.saleId, lines: [{ line: 0, qty: 1, restock: true }], tenders: [{ type: 'cash', amount: sold.unitPrice }], reason: 'customer return' },
+          { 'idempotency-key': key },
+        );
         if (res.status === 201 || res.status === 200) result.refunds++;
         else result.failures.push(`refund ${res.status} ${res.body}`);
       } else if (r < 0.2) {
         // Deliveries outweigh breakage, so stock stays positive (oversell is its own test).
         const received = random() < 0.8;
         const delta = received ? 20 + Math.floor(random() * 40) : -(1 + Math.floor(random() * 3));
-        const res = await call(port, 'POST', '/api/v1/inventory/adjustments', { sku: skus[Math.floor(random() * skus.length)], delta, reason: received ? 'received' : 'damaged' }, { 'idempotency-key': key });
+        const res = await call(
+          port,
+          'POST',
+          '/api/v1/inventory/adjustments',
+          { sku: skus[Math.floor(random() * skus.length)], delta, reason: received ? 'received' : 'damaged' },
+          { 'idempotency-key': key },
+        );
         if (res.status === 201 || res.status === 200) result.adjustments++;
         else result.failures.push(`adjustment ${res.status} ${res.body}`);
       } else {

@@ -21,7 +21,9 @@ export const PINNED = { aedes: '1.2.0', 'aedes-persistence': '11.0.0', 'aedes-pe
 export function assertPinnedVersions(): void {
   const wrong = Object.entries(PINNED).filter(([name, v]) => installedVersion(name) !== v);
   if (wrong.length > 0) {
-    throw new Error(`the broker's aedes patches are for ${wrong.map(([n, v]) => `${n} ${v}`).join(', ')}; found ${wrong.map(([n]) => `${n} ${installedVersion(n)}`).join(', ')}: review appliance/broker/aedes-patches before upgrading`);
+    throw new Error(
+      `the broker's aedes patches are for ${wrong.map(([n, v]) => `${n} ${v}`).join(', ')}; found ${wrong.map(([n]) => `${n} ${installedVersion(n)}`).join(', ')}: review appliance/broker/aedes-patches before upgrading`,
+    );
   }
 }
 

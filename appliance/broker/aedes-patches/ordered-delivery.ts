@@ -84,7 +84,7 @@ export function installOrderedDelivery(broker: GateableBroker): DeliveryGate {
   mq.emit = function gatedEmit(packet: object, cb?: Done): void {
     const p = packet as { brokerId?: string; brokerCounter?: number };
     const s = p.brokerId === broker.id && p.brokerCounter !== undefined ? slots.get(p.brokerCounter) : undefined;
-    if (!s || s.state !== 'waiting') {
+    if (s?.state !== 'waiting') {
       origEmit(packet, cb);
       return;
     }

@@ -179,7 +179,7 @@ class TillboxConnection extends EventEmitter {
       return Promise.reject(err);
     }
     const client = this.client;
-    if (!client || !client.connected) return Promise.reject(Object.assign(new Error('not connected to the tillbox broker'), { code: 'TBX_NOT_CONNECTED' }));
+    if (!client?.connected) return Promise.reject(Object.assign(new Error('not connected to the tillbox broker'), { code: 'TBX_NOT_CONNECTED' }));
     return new Promise((resolve, reject) => {
       client.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve()));
     });

@@ -25,7 +25,9 @@ const POS_EVENT_TYPES = ['sale', 'refund', 'void', 'inventory.adjusted', 'price.
  */
 function assertMayPublish(storeId, topic) {
   if (!roles.mayPublish(ROLE, storeId, topic)) {
-    const err = new Error(`the flows role may not publish ${topic} (contract/roles.ts): flows can send device commands and publish store/${storeId}/flows/# and store/${storeId}/cloud/#, never POS events`);
+    const err = new Error(
+      `the flows role may not publish ${topic} (contract/roles.ts): flows can send device commands and publish store/${storeId}/flows/# and store/${storeId}/cloud/#, never POS events`,
+    );
     /** @type {any} */ (err).code = 'TBX_FORBIDDEN_TOPIC';
     throw err;
   }
@@ -57,4 +59,17 @@ const deviceStateFilter = (storeId, peripheral) => `store/${segment('storeId', s
 /** @param {string} storeId @param {string} rest  already validated segments joined by '/' */
 const cloudTopic = (storeId, rest) => `store/${segment('storeId', storeId)}/cloud/${rest}`;
 
-module.exports = { posFilter, deviceFilter, deviceStateFilter, cloudTopic, topics, localTopics: topics.localTopics, topicMatches: topics.topicMatches, mayPublish: roles.mayPublish, assertMayPublish, segment, ROLE, POS_EVENT_TYPES };
+module.exports = {
+  posFilter,
+  deviceFilter,
+  deviceStateFilter,
+  cloudTopic,
+  topics,
+  localTopics: topics.localTopics,
+  topicMatches: topics.topicMatches,
+  mayPublish: roles.mayPublish,
+  assertMayPublish,
+  segment,
+  ROLE,
+  POS_EVENT_TYPES,
+};

@@ -19,7 +19,8 @@ function textJob(lines, opts = {}) {
     for (const ch of s.normalize('NFKD')) {
       const c = ch.charCodeAt(0);
       if (c >= 0x20 && c < 0x7f) out.push(c);
-      else if (c >= 0x300 && c < 0x370) continue; // combining accent dropped after NFKD
+      else if (c >= 0x300 && c < 0x370)
+        continue; // combining accent dropped after NFKD
       else out.push(0x3f);
     }
     out.push(0x0a);

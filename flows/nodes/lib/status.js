@@ -40,7 +40,7 @@ function attach(node, broker) {
  */
 function brokerOf(RED, node, config) {
   const broker = RED.nodes.getNode(config.broker);
-  if (!broker || !broker.connection) {
+  if (!broker?.connection) {
     node.status({ fill: 'red', shape: 'ring', text: 'no tillbox broker' });
     node.error('tillbox: this node needs a tillbox broker configuration node');
     return undefined;
