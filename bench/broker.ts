@@ -21,13 +21,13 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { runQos1Load, type LoadResult } from '../test/broker/qos1-load.ts';
+import { runQos1Load, type LoadResult } from '../harness/qos1-load.ts';
 import { percentile } from './stats.ts';
 
 const COUNT = 20_000;
 const PAYLOAD = 200;
 const MOSQUITTO = '/usr/sbin/mosquitto';
-const CHILD = fileURLToPath(new URL('../test/broker/broker-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../harness/broker-child.ts', import.meta.url));
 
 export interface BrokerBenchResult {
   qos1MsgPerSec: number;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile } from './stats.ts';
-import { postSale, startBox } from '../test/support/box.ts';
+import { postSale, startBox } from '../harness/box.ts';
 
 // Core benchmarks through the real process: `tillbox start --demo` in a child,
 // driven over HTTP on loopback. Durable sales/s here include HTTP, validation,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { percentile } from './stats.ts';
-import { postSale } from '../test/support/box.ts';
-import { startCore, startDevicesProcess, startFlowsProcess, until, SALE } from '../test/flows/support.ts';
+import { postSale } from '../harness/box.ts';
+import { startCore, startDevicesProcess, startFlowsProcess, until, SALE } from '../harness/flows.ts';
 import { SimPrinter } from '../drivers/sim/printer.ts';
 
 // The flows process through real processes: a demo core in a child, then

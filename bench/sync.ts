@@ -10,8 +10,8 @@ import { silentLogger } from '../appliance/log.ts';
 import { createDemoCatalog } from '../appliance/pos/demo-catalog.ts';
 import { PosService } from '../appliance/pos/pos-service.ts';
 import { CloudBridge } from '../appliance/sync/cloud-bridge.ts';
-import { startMosquitto } from '../test/support/mosquitto.ts';
-import { startRealHq } from '../test/sync/real-hq.ts';
+import { startMosquitto } from '../harness/mosquitto.ts';
+import { startRealHq } from '../harness/real-hq.ts';
 import { percentile } from './stats.ts';
 
 // Sync benchmark (issue 3 §4). A backlog of real POS sales (PosService on a

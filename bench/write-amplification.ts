@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { postSale, readJournal, startBox } from '../test/support/box.ts';
+import { postSale, readJournal, startBox } from '../harness/box.ts';
 
 export interface WriteAmplification {
   sales: number;

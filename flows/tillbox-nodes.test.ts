@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { postSale } from '../test/support/box.ts';
+import { postSale } from '../harness/box.ts';
 import { roleClient, startCore, startPrintResponder, until, SALE, type CoreBox } from '../test/flows/support.ts';
 
 // The tillbox nodes in node-red-node-test-helper (a flow JSON loaded into a

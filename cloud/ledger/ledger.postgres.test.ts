@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
-import { startPostgres, type Postgres } from '../../test/support/postgres.ts';
+import { startPostgres, type Postgres } from '../../harness/postgres.ts';
 import { ledgerContractSuite } from './ledger.suite.ts';
 import { PgDb } from './pg-db.ts';
 

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
-import { call, managerAuth, postSale } from '../support/box.ts';
+import { call, managerAuth, postSale } from '../../harness/box.ts';
 import { tryConnect } from './helpers.ts';
 
 // Issue 9 §2 on a real core: a flood of raw sockets, a subscription flood,

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { connectOk, tempStateDir } from './helpers.ts';
 
-const CHILD = fileURLToPath(new URL('./broker-child.ts', import.meta.url));
+const CHILD = fileURLToPath(new URL('../../harness/broker-child.ts', import.meta.url));
 const TOPIC = 'store/S1/pos/sale';
 
 interface Child {

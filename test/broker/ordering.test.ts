@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { runQos1Load } from './qos1-load.ts';
+import { runQos1Load } from '../../harness/qos1-load.ts';
 import { startBroker, type Started } from './helpers.ts';
 
 // moscajs/aedes#994: with stock aedes-persistence-level 4–7 % of these

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { connectAsync } from 'mqtt';
 import { Level } from 'level';
 import { tillbox } from '../support/cli.ts';
-import { call, postSale, startBox } from '../support/box.ts';
+import { call, postSale, startBox } from '../../harness/box.ts';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tillbox-${name}-`));
 const dirs: string[] = [];

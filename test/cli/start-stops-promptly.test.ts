@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { postSale } from '../support/box.ts';
+import { postSale } from '../../harness/box.ts';
 
 // Issue 8: after one receipt had printed, `tillbox start` did not stop on
 // SIGTERM (the devices process waited for a PUBACK from a broker that core had

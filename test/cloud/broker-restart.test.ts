@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHq, type RunningHq } from '../../cloud/hq/hq.ts';
 import { silentLogger } from '../../cloud/log.ts';
 import { FakeBox } from '../../cloud/testing.ts';
-import { startMosquitto, type Mosquitto } from '../support/mosquitto.ts';
-import { startPostgres, type Postgres } from '../support/postgres.ts';
+import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.ts';
+import { startPostgres, type Postgres } from '../../harness/postgres.ts';
 import { connectBox } from './box-client.ts';
 
 // The cloud broker restarts (and, separately, is killed) under HQ: its

@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeBox } from '../../cloud/testing.ts';
-import { startMosquitto, type Mosquitto } from '../support/mosquitto.ts';
-import { startPostgres, type Postgres } from '../support/postgres.ts';
+import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.ts';
+import { startPostgres, type Postgres } from '../../harness/postgres.ts';
 import { connectBox } from './box-client.ts';
 
 // HQ killed with SIGKILL between its COMMIT and its ack (HQ_TEST_KILL_AFTER_COMMIT):

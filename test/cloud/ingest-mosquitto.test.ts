@@ -1,7 +1,7 @@
 import { startHq } from '../../cloud/hq/hq.ts';
 import { silentLogger } from '../../cloud/log.ts';
-import { startMosquitto } from '../support/mosquitto.ts';
-import { startPostgres } from '../support/postgres.ts';
+import { startMosquitto } from '../../harness/mosquitto.ts';
+import { startPostgres } from '../../harness/postgres.ts';
 import { ingestSuite } from './ingest.suite.ts';
 
 // Production shape: Mosquitto 2 (MQTT 5, shared subscriptions) with three

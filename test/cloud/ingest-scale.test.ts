@@ -5,8 +5,8 @@ import { startHq, type RunningHq } from '../../cloud/hq/hq.ts';
 import { moveOrd } from '../../cloud/ledger/ledger.ts';
 import { silentLogger } from '../../cloud/log.ts';
 import { FakeBox } from '../../cloud/testing.ts';
-import { startMosquitto, type Mosquitto } from '../support/mosquitto.ts';
-import { startPostgres, type Postgres } from '../support/postgres.ts';
+import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.ts';
+import { startPostgres, type Postgres } from '../../harness/postgres.ts';
 import { connectBox } from './box-client.ts';
 
 // Scale-out: three ingest workers behind one MQTT 5 shared subscription on

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import pg from 'pg';
-import { startMosquitto } from '../support/mosquitto.ts';
-import { startPostgres } from '../support/postgres.ts';
+import { startMosquitto } from '../../harness/mosquitto.ts';
+import { startPostgres } from '../../harness/postgres.ts';
 
 describe('test support: real servers', () => {
   it('starts PostgreSQL 15 on a free port and answers a query', async () => {

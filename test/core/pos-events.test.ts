@@ -7,7 +7,7 @@ import { Core } from '../../appliance/core/core.ts';
 import { loadConfig } from '../../appliance/config/index.ts';
 import { silentLogger } from '../../appliance/log.ts';
 import { statePaths } from '../../appliance/state/state-dir.ts';
-import { postSale } from '../support/box.ts';
+import { postSale } from '../../harness/box.ts';
 
 // Core in-process on real sockets: a committed sale reaches MQTT subscribers
 // on store/{storeId}/pos/sale, and a restart republishes what was committed

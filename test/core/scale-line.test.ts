@@ -8,7 +8,7 @@ import { loadConfig } from '../../appliance/config/index.ts';
 import { silentLogger } from '../../appliance/log.ts';
 import { readSecrets } from '../../appliance/secrets/secrets.ts';
 import { statePaths } from '../../appliance/state/state-dir.ts';
-import { call } from '../support/box.ts';
+import { call } from '../../harness/box.ts';
 
 // Core wiring: the weights a scale publishes (as the devices process does,
 // with the devices account) reach the POS, so a cart line { sku, scale }

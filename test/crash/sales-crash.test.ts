@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { call, postSale, readJournal, startBox } from '../support/box.ts';
+import { call, postSale, readJournal, startBox } from '../../harness/box.ts';
 import { verifyJournal } from '../../appliance/journal/verify.ts';
 import { clientIdempotencyKey } from '../../contract/ids.ts';
 

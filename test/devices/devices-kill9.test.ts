@@ -3,7 +3,7 @@
 // online on the broker.
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBox, postSale, type BoxProcess } from '../support/box.ts';
+import { startBox, postSale, type BoxProcess } from '../../harness/box.ts';
 import { Supervisor } from '../../appliance/supervisor/supervisor.ts';
 import { silentLogger } from '../../appliance/log.ts';
 import { Observer } from './support.ts';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HidPlaybackBinding, loadHidRecording } from '../../drivers/sim/hid-playback.ts';
 import type { HidBinding } from '../../drivers/transports/index.ts';
-import { startBox, type BoxProcess } from '../support/box.ts';
+import { startBox, type BoxProcess } from '../../harness/box.ts';
 import type { DevicesProcess } from '../../appliance/devices/process.ts';
 import { Observer, isState, startDevices } from './support.ts';
 

@@ -1,7 +1,7 @@
 // The devices process against a real core (startBox) over real MQTT, with the
 // demo simulators: a pty serial scanner and the TCP 9100 ESC/POS printer.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBox, postSale, type BoxProcess } from '../support/box.ts';
+import { startBox, postSale, type BoxProcess } from '../../harness/box.ts';
 import type { DevicesProcess } from '../../appliance/devices/process.ts';
 import { Observer, isState, startDevices } from './support.ts';
 

@@ -6,7 +6,7 @@ import { Value } from '@sinclair/typebox/value';
 import { WeightReading } from '../../contract/devices/scale.ts';
 import { sellableWeight } from '../../drivers/scale/scale.ts';
 import { ScaleSimulator } from '../../drivers/sim/scale.ts';
-import { startBox, type BoxProcess } from '../support/box.ts';
+import { startBox, type BoxProcess } from '../../harness/box.ts';
 import type { DevicesProcess } from '../../appliance/devices/process.ts';
 import { Observer, isState, startDevices, type Observed } from './support.ts';
 

@@ -4,7 +4,7 @@
 // calls that back, so stop() hung and the next devices process on the same
 // persistent session never got to publish its birth.
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { startBox, type BoxProcess } from '../support/box.ts';
+import { startBox, type BoxProcess } from '../../harness/box.ts';
 import { Observer, startDevices } from './support.ts';
 
 const S = 'demo-store';

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync, openSync, closeSync
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
-import { call, managerAuth, startBox, type BoxProcess } from '../support/box.ts';
+import { call, managerAuth, startBox, type BoxProcess } from '../../harness/box.ts';
 import { verifyJournal } from '../../appliance/journal/verify.ts';
 import { FaultFs } from './faultfs.ts';
 import { Tills, waitHealthy } from './tills.ts';

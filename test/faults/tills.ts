@@ -1,4 +1,4 @@
-import { call, postSale, readJournal, type BoxProcess } from '../support/box.ts';
+import { call, postSale, readJournal, type BoxProcess } from '../../harness/box.ts';
 import { clientIdempotencyKey } from '../../contract/ids.ts';
 
 // Tills that sell against a box while faults happen, and the one checker every

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { postSale } from '../support/box.ts';
+import { postSale } from '../../harness/box.ts';
 import { admin, adminToken, roleClient, startCore, startFlowsProcess, until, SALE, type CoreBox, type FlowsProcess } from './support.ts';
 
 // Issue 9 §1: a function node that escapes Node-RED's vm holds the flows

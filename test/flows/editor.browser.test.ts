@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { postSale } from '../support/box.ts';
+import { postSale } from '../../harness/box.ts';
 import { SimPrinter } from '../../drivers/sim/printer.ts';
 import { roleClient, startCore, startDevicesProcess, startFlowsProcess, until, SALE, type CoreBox, type FlowsProcess } from './support.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { postSale, readJournal } from '../support/box.ts';
+import { postSale, readJournal } from '../../harness/box.ts';
 import { admin, adminToken, roleClient, startCore, startFlowsProcess, startPrintResponder, until, SALE, type CoreBox, type FlowsProcess } from './support.ts';
 
 const TWO_STATIONS = new URL('./fixtures/two-stations.json', import.meta.url).pathname;

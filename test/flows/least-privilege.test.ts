@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { postSale } from '../support/box.ts';
+import { postSale } from '../../harness/box.ts';
 import { roleClient, startCore, until, SALE, type CoreBox } from './support.ts';
 
 // The flows role on a real core's broker, with the credentials the box

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { call, postSale } from '../support/box.ts';
+import { call, postSale } from '../../harness/box.ts';
 import { tillbox } from '../support/cli.ts';
 import { admin, adminToken, roleClient, startCore, startFlowsProcess, startPrintResponder, until, SALE, type CoreBox, type FlowsProcess } from './support.ts';
 

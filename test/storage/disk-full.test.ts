@@ -3,14 +3,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import mqtt from 'mqtt';
-import { call, managerAuth, postSale, readJournal, startBox, type BoxProcess } from '../support/box.ts';
+import { call, managerAuth, postSale, readJournal, startBox, type BoxProcess } from '../../harness/box.ts';
 import { canMountSmallDisk, mountSmallDisk } from '../support/small-disk.ts';
 import { verifyJournal } from '../../appliance/journal/verify.ts';
 import { clientIdempotencyKey } from '../../contract/ids.ts';
 import { tillbox } from '../support/cli.ts';
-import { startMosquitto } from '../support/mosquitto.ts';
-import { startRealHq } from '../sync/real-hq.ts';
-import { checkHistory, describeHistory } from '../sync/history.ts';
+import { startMosquitto } from '../../harness/mosquitto.ts';
+import { startRealHq } from '../../harness/real-hq.ts';
+import { checkHistory, describeHistory } from '../../harness/history.ts';
 import { Tills } from '../faults/tills.ts';
 
 // Issue 8's reproduction: the state dir on a 24 MB filesystem that something

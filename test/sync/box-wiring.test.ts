@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeHq, startTestBroker } from '../../appliance/sync/testing.ts';
-import { readJournal, startBox } from '../support/box.ts';
-import { checkHistory, describeHistory } from './history.ts';
+import { readJournal, startBox } from '../../harness/box.ts';
+import { checkHistory, describeHistory } from '../../harness/history.ts';
 import { drainWithLiveness } from './liveness.ts';
 import { syncStatus, trade } from './trading.ts';
 

@@ -9,7 +9,7 @@ import { createDemoCatalog } from '../../appliance/pos/demo-catalog.ts';
 import { PosService } from '../../appliance/pos/pos-service.ts';
 import { CloudBridge } from '../../appliance/sync/cloud-bridge.ts';
 import { cloudMatrix } from './matrix.ts';
-import { checkHistory, describeHistory } from './history.ts';
+import { checkHistory, describeHistory } from '../../harness/history.ts';
 import { drainWithLiveness } from './liveness.ts';
 import { startCloud } from './scenario.ts';
 

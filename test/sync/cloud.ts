@@ -1,8 +1,8 @@
 import { FakeHq, startTestBroker, type TestBroker } from '../../appliance/sync/testing.ts';
-import { startMosquitto, type Mosquitto } from '../support/mosquitto.ts';
-import type { HistoryEvent } from './history.ts';
+import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.ts';
+import type { HistoryEvent } from '../../harness/history.ts';
 import { PartitionProxy } from './proxy.ts';
-import { startRealHq } from './real-hq.ts';
+import { startRealHq } from '../../harness/real-hq.ts';
 
 // The cloud side of an end-to-end sync test: a cloud broker (embedded aedes
 // or a real Mosquitto 2), HQ on it, and a partition proxy the box connects
@@ -12,16 +12,8 @@ import { startRealHq } from './real-hq.ts';
 export type BrokerKind = 'aedes' | 'mosquitto';
 export type DbKind = 'pglite' | 'postgres' | 'model';
 
-export interface CloudHq {
-  /** HQ's contiguous watermark for a device (0 when unknown). */
-  watermark(deviceId: string): Promise<number>;
-  /** Every event HQ holds for a device, in seq order. */
-  events(deviceId: string): Promise<HistoryEvent[]>;
-  /** HQ's inventory delta per sku for a store. */
-  inventory(storeId: string): Promise<Map<string, number>>;
-  conflicts(): Promise<Array<{ kind: string; eventId: string; deviceId: string; sku?: string; status: string }>>;
-  stop(): Promise<void>;
-}
+import type { CloudHq } from '../../harness/history.ts';
+export type { CloudHq };
 
 export interface Cloud<_H extends CloudHq = CloudHq> {
   broker: BrokerKind;

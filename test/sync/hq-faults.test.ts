@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { call } from '../support/box.ts';
+import { call } from '../../harness/box.ts';
 import { cloudMatrix } from './matrix.ts';
 import { PartitionProxy } from './proxy.ts';
-import type { RealHq } from './real-hq.ts';
+import type { RealHq } from '../../harness/real-hq.ts';
 import { deviceIdOf, describeHistory, drain, history, inventoryDiff, startBoxOn, startCloud } from './scenario.ts';
 import { syncStatus, trade } from './trading.ts';
 

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJournal, startBox, type BoxProcess } from '../support/box.ts';
+import { readJournal, startBox, type BoxProcess } from '../../harness/box.ts';
 import { createDemoCatalog } from '../../appliance/pos/demo-catalog.ts';
 import { startCloud, type Cloud, type CloudOptions } from './cloud.ts';
-import { checkHistory, describeHistory, type HistoryReport } from './history.ts';
+import { checkHistory, describeHistory, type HistoryReport } from '../../harness/history.ts';
 import { drainWithLiveness } from './liveness.ts';
 import { boxStock, syncStatus } from './trading.ts';
 

@@ -1,4 +1,4 @@
-import { call, postSale } from '../support/box.ts';
+import { call, postSale } from '../../harness/box.ts';
 
 // Store trading against a real box over HTTP, time-compressed: the mix of a
 // day (sales, refunds with restock, inventory adjustments) as fast as the box

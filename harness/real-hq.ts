@@ -2,16 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startPostgres, type Postgres } from '../support/postgres.ts';
-import type { CloudHq } from './cloud.ts';
-import type { HistoryEvent } from './history.ts';
+import { startPostgres, type Postgres } from './postgres.ts';
+import type { CloudHq, HistoryEvent } from './history.ts';
 
 // The reference HQ (cloud/, `tillbox-hq`) in its own process, on PGlite or a
 // real PostgreSQL 15, for the end-to-end sync tests. Its own process so that
 // kill -9 is a real crash (HQ_TEST_KILL_AFTER_COMMIT: SIGKILL right after a
 // batch COMMIT, before its ack) and so it does not share the test's event loop.
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const ROOT = resolve(import.meta.dirname, '..');
 
 export interface RealHq extends CloudHq {
   readonly httpUrl: string;

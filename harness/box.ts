@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 // A real box in a child process (`tillbox start --demo`), on free ports and
 // its own state dir, for integration tests, crash tests and benchmarks.
 
-const ROOT = resolve(import.meta.dirname, '../..');
+const ROOT = resolve(import.meta.dirname, '..');
 
 export interface BoxProcess {
   child: ChildProcess;

@@ -55,3 +55,15 @@ export function describeHistory(r: HistoryReport): string {
   const few = (xs: string[]) => (xs.length > 5 ? `${xs.slice(0, 5).join(', ')} … (${xs.length})` : xs.join(', ') || 'none');
   return `box ${r.boxEvents}, hq ${r.hqEvents}; lost: ${few(r.lost)}; duplicated: ${few(r.duplicated)}; unseen: ${few(r.unseen)}; mismatched: ${few(r.mismatched)}`;
 }
+
+/** What a sync test or benchmark asks HQ (the model HQ in tests, the real one in its own process). */
+export interface CloudHq {
+  /** HQ's contiguous watermark for a device (0 when unknown). */
+  watermark(deviceId: string): Promise<number>;
+  /** Every event HQ holds for a device, in seq order. */
+  events(deviceId: string): Promise<HistoryEvent[]>;
+  /** HQ's inventory delta per sku for a store. */
+  inventory(storeId: string): Promise<Map<string, number>>;
+  conflicts(): Promise<Array<{ kind: string; eventId: string; deviceId: string; sku?: string; status: string }>>;
+  stop(): Promise<void>;
+}

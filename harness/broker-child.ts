@@ -1,8 +1,8 @@
 // A broker in its own process, for kill -9 tests and the benchmark. argv[2]:
 // JSON { stateDir, accounts?, anonymous?, sync? }. Prints one JSON line with
 // the bound addresses once listening.
-import { LocalBroker, DEFAULT_LIMITS } from '../../appliance/broker/broker.ts';
-import { createRootLogger, silentLogger } from '../../appliance/log.ts';
+import { LocalBroker, DEFAULT_LIMITS } from '../appliance/broker/broker.ts';
+import { createRootLogger, silentLogger } from '../appliance/log.ts';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as {
   stateDir: string;
