@@ -1,32 +1,23 @@
 import { readFileSync, rmSync } from 'node:fs';
+import { Ajv } from 'ajv';
 import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
+import { RuntimeInfo as RuntimeInfoSchema, type Listener, type RuntimeInfo } from '../../contract/runtime.ts';
 
-// runtime.json: what a running box actually bound (ports may be 0 in tests),
-// so `tillbox doctor`, tests and the bench find it. Removed on clean stop.
-export interface Listener {
-  host: string;
-  port: number;
-  scheme?: string;
-}
+// runtime.json (its schema: contract/runtime.ts). Removed on clean stop.
+export type { Listener, RuntimeInfo };
 
-export interface RuntimeInfo {
-  pid: number;
-  startedAt: string;
-  storeId: string;
-  deviceId: string;
-  http: { host: string; port: number };
-  /** Each bound listener with the scheme clients use (ws or wss follows mqtt.ws.tls). */
-  mqtt: { tcp?: Listener; tls?: Listener; ws?: Listener };
-}
+const valid = new Ajv({ allErrors: true }).compile<RuntimeInfo>(RuntimeInfoSchema);
 
 export function writeRuntime(file: string, info: RuntimeInfo): void {
   // crash-safe, not durable: it describes this boot's process only and is rewritten at every start.
   writeFileAtomicSync(file, JSON.stringify(info, null, 2) + '\n', { durability: 'crash-safe', mode: 0o644 });
 }
 
+/** The running core's runtime.json, or undefined when missing, unreadable or not of the contract's shape. */
 export function readRuntime(file: string): RuntimeInfo | undefined {
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as RuntimeInfo;
+    const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    return valid(doc) ? doc : undefined;
   } catch {
     return undefined;
   }

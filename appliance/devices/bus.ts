@@ -23,7 +23,7 @@ import { createConnection } from 'node:net';
 import { MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
 import { Value } from '@sinclair/typebox/value';
 import { Type } from '@sinclair/typebox';
-import { localTopics, isValidId } from '../../contract/topics.ts';
+import { localTopics, isValidId, topicFilter, parseTopic } from '../../contract/topics.ts';
 import { mayPublish } from '../../contract/roles.ts';
 import { CommandRequest, type PeripheralState } from '../../contract/devices.ts';
 import { hostStateTopic, HOST_PERIPHERAL_ID, type HostState } from '../../contract/devices-host.ts';
@@ -189,7 +189,7 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
     const s = this.#ctx.storeId;
     this.#ctx.log.info('connected to the local broker');
     try {
-      await client.subscribeAsync({ [`store/${s}/devices/+/cmd/+`]: { qos: 1 }, [localTopics.posEvents(s)]: { qos: 1 } });
+      await client.subscribeAsync({ [topicFilter('deviceCommand', { storeId: s })]: { qos: 1 }, [localTopics.posEvents(s)]: { qos: 1 } });
       await this.#publishHost('online');
       for (const id of this.#cleared) await client.publishAsync(localTopics.deviceState(s, id), '', { qos: 1, retain: true });
       this.#cleared.clear();
@@ -298,10 +298,11 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
   // ------------------------------------------------------------ inbound
 
   async #message(packet: IPublishPacket): Promise<void> {
-    const parts = packet.topic.split('/');
-    // store/{s}/devices/{id}/cmd/{command}
-    if (parts.length === 6 && parts[2] === 'devices' && parts[4] === 'cmd') return this.#command(parts[3]!, parts[5]!, packet.payload);
-    if (parts.length === 4 && parts[2] === 'pos' && this.#posHandler) {
+    const storeId = this.#ctx.storeId;
+    const cmd = parseTopic('deviceCommand', packet.topic, { storeId });
+    if (cmd) return this.#command(cmd.peripheralId!, cmd.command!, packet.payload);
+    const pos = parseTopic('posEvent', packet.topic, { storeId });
+    if (pos && this.#posHandler) {
       let event: unknown;
       try {
         event = JSON.parse(packet.payload.toString('utf8'));
@@ -309,7 +310,7 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
         this.#ctx.log.warn({ topic: packet.topic }, 'POS event is not JSON; ignored');
         return;
       }
-      await this.#posHandler(parts[3]!, event);
+      await this.#posHandler(pos.eventType!, event);
     }
   }
 

@@ -9,6 +9,7 @@
 //   store/{s}/devices/{id}/state   retained birth/death: a reading of a scale
 //                                  that is not online is not used
 // Core subscribes and calls onMessage(); nothing here touches MQTT.
+import { parseTopic, topicFilter } from '../../contract/topics.ts';
 import { Value } from '@sinclair/typebox/value';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { WeightReading } from '../../contract/devices/scale.ts';
@@ -31,16 +32,16 @@ export class ScaleReadings implements WeightSource {
 
   /** MQTT filters to subscribe to. */
   get topics(): string[] {
-    return [`store/${this.#storeId}/devices/+/weight`, `store/${this.#storeId}/devices/+/state`];
+    return [topicFilter('deviceEvent', { storeId: this.#storeId, event: 'weight' }), topicFilter('deviceState', { storeId: this.#storeId })];
   }
 
   /** Feed one message; anything that is not a valid reading or state is ignored. */
   onMessage(topic: string, payload: Buffer | string): void {
-    const parts = topic.split('/');
-    if (parts.length !== 5 || parts[0] !== 'store' || parts[1] !== this.#storeId || parts[2] !== 'devices') return;
-    const id = parts[3]!;
+    const t = parseTopic('deviceEvent', topic, { storeId: this.#storeId });
+    if (!t) return;
+    const id = t.peripheralId!;
     const text = payload.toString();
-    if (parts[4] === 'state') {
+    if (t.event === 'state') {
       if (text === '') {
         this.#online.delete(id);
         this.#readings.delete(id);
@@ -52,7 +53,7 @@ export class ScaleReadings implements WeightSource {
       if (state.state !== 'online') this.#readings.delete(id); // a scale that comes back must weigh again
       return;
     }
-    if (parts[4] === 'weight') {
+    if (t.event === 'weight') {
       const r = parseJson(text);
       if (Value.Check(WeightReading, r)) this.#readings.set(id, r);
     }

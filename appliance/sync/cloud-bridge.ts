@@ -1,7 +1,7 @@
 import type { IPublishPacket } from 'mqtt';
 import type { CatalogData } from '../../contract/pos.ts';
 import type { CloudCommand, FleetStatus, LossReport } from '../../contract/sync.ts';
-import { cloudTopics } from '../../contract/topics.ts';
+import { cloudTopics, topicFilter, parseTopic } from '../../contract/topics.ts';
 import type { Config } from '../config/index.ts';
 import type { Journal } from '../journal/types.ts';
 import type { Logger } from '../log.ts';
@@ -165,7 +165,7 @@ export class CloudBridge {
       cloudTopics.acks(deviceId),
       cloudTopics.catalog(deviceId),
       cloudTopics.conflicts(deviceId),
-      `${cloudTopics.command(deviceId, 'x').slice(0, -1)}+`,
+      topicFilter('command', { deviceId }),
       ...(this.#mapped?.remoteSubscriptions() ?? []),
     ];
     this.#link = new CloudLink({
@@ -301,9 +301,8 @@ export class CloudBridge {
         void this.#catalog?.handle(parseCatalogUpdate(payload));
       } else if (topic === cloudTopics.conflicts(deviceId)) {
         this.#conflicts?.record(parseConflictUpdate(payload).conflicts);
-      } else if (topic.startsWith(`tillbox/v1/${deviceId}/cmd/`) && !topic.endsWith('/reply')) {
-        const command = topic.slice(`tillbox/v1/${deviceId}/cmd/`.length);
-        void this.#onCommand(command, parseCommand(payload), packet);
+      } else if (parseTopic('command', topic, { deviceId })) {
+        void this.#onCommand(parseTopic('command', topic)!.command!, parseCommand(payload), packet);
       } else if (!this.#mapped?.handleRemote(topic, payload)) {
         log.debug({ topic }, 'cloud message on an unexpected topic ignored');
       }
@@ -324,7 +323,7 @@ export class CloudBridge {
     let replyTo = cloudTopics.commandReply(deviceId, command);
     // Only reply inside this device's own namespace, whatever the request asks.
     const candidate = props?.responseTopic ?? cmd.replyTo;
-    if (candidate?.startsWith(`tillbox/v1/${deviceId}/`) && !/[#+]/.test(candidate)) replyTo = candidate;
+    if (candidate?.startsWith(cloudTopics.deviceNamespace(deviceId)) && !/[#+]/.test(candidate)) replyTo = candidate;
     const properties = props?.correlationData ? { correlationData: props.correlationData } : undefined;
     await this.#publish(replyTo, JSON.stringify(reply), 1, false, properties).catch((err: unknown) => log.warn({ err: (err as Error).message, command }, 'command reply not sent'));
   }

@@ -1,9 +1,9 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { cloudTopics, isValidId } from '../../contract/topics.ts';
+import { cloudTopics, isValidId, topicFilter, parseTopic } from '../../contract/topics.ts';
 import { randomUUID } from 'node:crypto';
 import type { CatalogChange, CloudCommand, ConflictNotice, ConflictUpdate } from '../../contract/sync.ts';
 import type { AddressedUpdate, CatalogStore } from '../catalog/store.ts';
-import { createClient, deviceOfTopic, type ProtocolVersion } from '../ingest/mqtt.ts';
+import { createClient, type ProtocolVersion } from '../ingest/mqtt.ts';
 import { parseJson, validateFleetStatus, validateLoss, validateResync } from '../ingest/validate.ts';
 import { LedgerError, type Ledger } from '../ledger/ledger.ts';
 import type { Logger } from '../log.ts';
@@ -59,7 +59,7 @@ export class HqControl {
       this.#onMessage(topic, payload).catch((err: unknown) => log.error({ err, topic }, 'control message failed'));
     });
     await new Promise<void>((resolve) => (client.connected ? resolve() : client.once('connect', () => resolve())));
-    await client.subscribeAsync(['fleet/+/status', 'tillbox/v1/+/catalog/resync', 'tillbox/v1/+/loss', 'tillbox/v1/+/cmd/+/reply'], { qos: 1 });
+    await client.subscribeAsync([topicFilter('fleetStatus'), topicFilter('catalogResync'), topicFilter('loss'), topicFilter('commandReply')], { qos: 1 });
     log.info({ mqtt: this.#ctx.protocolVersion }, 'HQ control connected');
   }
 
@@ -72,16 +72,17 @@ export class HqControl {
 
   async #onMessage(topic: string, payload: Buffer): Promise<void> {
     const { ledger, log } = this.#ctx;
-    const deviceId = deviceOfTopic(topic);
-    if (!deviceId || !isValidId(deviceId)) return;
+    const kind = (['commandReply', 'fleetStatus', 'catalogResync', 'loss'] as const).find((k) => parseTopic(k, topic));
+    const deviceId = kind ? parseTopic(kind, topic)!.deviceId : undefined;
+    if (!kind || !deviceId || !isValidId(deviceId)) return;
     const body = parseJson(payload);
-    if (topic.endsWith('/reply')) {
+    if (kind === 'commandReply') {
       const reply = body as Partial<CommandReply> | undefined;
       const waiter = typeof reply?.correlation === 'string' ? this.#pending.get(reply.correlation) : undefined;
       if (waiter && (reply!.status === 'ok' || reply!.status === 'error')) waiter(reply as CommandReply);
       return;
     }
-    if (topic.startsWith('fleet/')) {
+    if (kind === 'fleetStatus') {
       if (payload.length === 0) return; // a cleared retained status
       if (!validateFleetStatus(body) || body.deviceId !== deviceId) {
         log.warn({ topic }, 'invalid fleet status ignored');
@@ -91,14 +92,14 @@ export class HqControl {
       log.info({ deviceId, state: body.state }, 'fleet status');
       if (body.state === 'online' && r.catalogVersion === 0) await this.greet(deviceId, body.storeId);
       else if (r.catalogVersion > 0) this.#greeted.add(deviceId);
-    } else if (topic.endsWith('/catalog/resync')) {
+    } else if (kind === 'catalogResync') {
       if (!validateResync(body) || body.deviceId !== deviceId) {
         log.warn({ topic }, 'invalid catalog resync request ignored');
         return;
       }
       log.info({ deviceId, haveVersion: body.haveVersion, reason: body.reason }, 'catalog resync requested');
       await this.#enqueue(async () => [await this.#ctx.catalog.fullFor(deviceId)]);
-    } else if (topic.endsWith('/loss')) {
+    } else if (kind === 'loss') {
       if (!validateLoss(body) || body.deviceId !== deviceId) {
         log.warn({ topic }, 'invalid loss report ignored');
         return;

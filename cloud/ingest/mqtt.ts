@@ -1,3 +1,4 @@
+import { parseTopic } from '../../contract/topics.ts';
 import { backoffDelay } from '../../lib/backoff.ts';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.ts';
@@ -85,6 +86,5 @@ export function setNoDelay(client: MqttClient): void {
 
 /** `tillbox/v1/{deviceId}/...` → deviceId */
 export function deviceOfTopic(topic: string): string | undefined {
-  const parts = topic.split('/');
-  return parts[0] === 'tillbox' && parts[1] === 'v1' ? parts[2] : parts[0] === 'fleet' ? parts[1] : undefined;
+  return parseTopic('events', topic)?.deviceId;
 }

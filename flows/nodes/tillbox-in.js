@@ -5,7 +5,7 @@
 //   device: store/{storeId}/devices/{id}/{event} msg.payload = the device payload, msg.peripheral = id
 // POS events are published at least once (core replays after a crash), so the
 // node drops an event id it has already sent.
-const { posFilter, deviceFilter } = require('./lib/contract.js');
+const { posFilter, deviceFilter, topics, POS_EVENT_TYPES } = require('./lib/contract.js');
 const { attach, brokerOf } = require('./lib/status.js');
 
 const SEEN_MAX = 2000;
@@ -39,7 +39,6 @@ module.exports = function (RED) {
         node.warn(`tillbox in: ${topic} carried a payload that is not JSON; dropped`);
         return;
       }
-      const parts = topic.split('/');
       if (source === 'pos') {
         if (!body || typeof body !== 'object' || typeof body.id !== 'string') {
           node.warn(`tillbox in: ${topic} is not a journal event; dropped`);
@@ -52,8 +51,9 @@ module.exports = function (RED) {
         node.send({ topic, payload: eventPayload, event: meta, storeId });
       } else {
         // Device command traffic (cmd/...) is not an event.
-        if (parts[4] === 'cmd') return;
-        node.send({ topic, payload: body, peripheral: parts[3], event: parts.slice(4).join('/'), storeId, retained: packet.retain === true });
+        const t = topics.parseTopic('deviceEvent', topic);
+        if (!t || t.event === 'cmd') return;
+        node.send({ topic, payload: body, peripheral: t.peripheralId, event: t.event, storeId, retained: packet.retain === true });
       }
     });
     node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
@@ -65,4 +65,8 @@ module.exports = function (RED) {
     });
   }
   RED.nodes.registerType('tillbox in', TillboxInNode);
+  // The editor reads the POS event types from here (contract/pos.ts), so the list is never a copy.
+  RED.httpAdmin.get('/tillbox/contract', RED.auth.needsPermission('flows.read'), (/** @type {any} */ _req, /** @type {any} */ res) => {
+    res.json({ posEventTypes: POS_EVENT_TYPES });
+  });
 };

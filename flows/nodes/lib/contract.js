@@ -12,8 +12,10 @@ const roles = require('../../../contract/roles.ts');
 /** The role the flows process connects with. */
 const ROLE = 'flows';
 
-/** POS event types core publishes on store/{storeId}/pos/{type}. */
-const POS_EVENT_TYPES = ['sale', 'refund', 'void', 'inventory.adjusted', 'price.overridden', 'drawer.opened'];
+/** @type {typeof import('../../../contract/pos.ts')} */
+const pos = require('../../../contract/pos.ts');
+/** POS event types core publishes on store/{storeId}/pos/{type} (contract/pos.ts). */
+const POS_EVENT_TYPES = pos.POS_EVENT_TYPES;
 
 /**
  * Throws a clear error when the flows role may not publish `topic`. The broker
@@ -47,17 +49,17 @@ function segment(kind, value) {
 /** @param {string} kind @param {string} value */
 const segOrAny = (kind, value) => (value === '+' ? '+' : segment(kind, value));
 
-// Subscription filters with '+' and the cloud lane topic. contract/topics.ts
-// builds concrete topics only (and has no builder for store/{s}/cloud/...
-// yet); these mirror its layout, with every segment validated the same way.
+// Filters and the cloud lane topic, from contract/topics.ts's template table
+// ('+' in a parameter means any; each other segment is validated there).
 /** @param {string} storeId @param {string} type  '+' for all */
-const posFilter = (storeId, type) => `store/${segment('storeId', storeId)}/pos/${segOrAny('event type', type)}`;
+const posFilter = (storeId, type) => topics.topicFilter('posEvent', { storeId: segment('storeId', storeId), eventType: segOrAny('event type', type) });
 /** @param {string} storeId @param {string} peripheral @param {string} event */
-const deviceFilter = (storeId, peripheral, event) => `store/${segment('storeId', storeId)}/devices/${segOrAny('peripheral id', peripheral)}/${segOrAny('event', event)}`;
+const deviceFilter = (storeId, peripheral, event) =>
+  topics.topicFilter('deviceEvent', { storeId: segment('storeId', storeId), peripheralId: segOrAny('peripheral id', peripheral), event: segOrAny('event', event) });
 /** @param {string} storeId @param {string} peripheral */
-const deviceStateFilter = (storeId, peripheral) => `store/${segment('storeId', storeId)}/devices/${segOrAny('peripheral id', peripheral)}/state`;
-/** @param {string} storeId @param {string} rest  already validated segments joined by '/' */
-const cloudTopic = (storeId, rest) => `store/${segment('storeId', storeId)}/cloud/${rest}`;
+const deviceStateFilter = (storeId, peripheral) => topics.topicFilter('deviceState', { storeId: segment('storeId', storeId), peripheralId: segOrAny('peripheral id', peripheral) });
+/** @param {string} storeId @param {string} rest  segments joined by '/' */
+const cloudTopic = (storeId, rest) => topics.buildTopic('cloudOut', { storeId: segment('storeId', storeId), rest });
 
 module.exports = {
   posFilter,
