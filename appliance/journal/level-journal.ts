@@ -513,9 +513,10 @@ export class LevelJournal implements Journal {
         this.db = db;
         this.stats.reopens += 1;
         this.failure = undefined;
+        // Announce an adopted batch before taking appends again: onCommit stays in seq order.
+        await this.announceRecovered(db, before);
         if (this.state === 'recovering') this.state = 'open';
         this.log.warn({ lastSeq: this.committedSeq }, 'journal reopened after a failed write');
-        await this.announceRecovered(db, before);
         return;
       }
     })().finally(() => {
