@@ -1,3 +1,4 @@
+import { ErrorCode, TillboxError } from '../contract/errors.ts';
 import { join, resolve } from 'node:path';
 
 // Node-RED settings for the flows process, built from a plain options object
@@ -30,8 +31,11 @@ export interface FlowsOptions {
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'off';
 }
 
-export class FlowsConfigError extends Error {
-  override name = 'FlowsConfigError';
+export class FlowsConfigError extends TillboxError {
+  constructor(message: string) {
+    super(ErrorCode.ConfigInvalid, message);
+    this.name = 'FlowsConfigError';
+  }
 }
 
 export function isLoopbackHost(host: string): boolean {

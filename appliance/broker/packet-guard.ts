@@ -10,11 +10,12 @@
 // with message_size_limit). The scan hooks the connection's own push() (see
 // guardPacketSize) instead of adding a stream layer.
 import type { Duplex } from 'node:stream';
+import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 
-export class PacketTooLargeError extends Error {
+export class PacketTooLargeError extends TillboxError {
   readonly size: number;
   constructor(size: number, limit: number) {
-    super(`MQTT packet of ${size} bytes exceeds the limit of ${limit}`);
+    super(ErrorCode.PacketTooLarge, `MQTT packet of ${size} bytes exceeds the limit of ${limit}`, { detail: { size, limit } });
     this.name = 'PacketTooLargeError';
     this.size = size;
   }

@@ -16,6 +16,7 @@
 //   a sale heard just before a crash is delivered again after the restart.
 // - Reconnect with exponential backoff and full jitter; the endpoint is asked
 //   again before every attempt (core may come back on another port).
+import { DeviceErrorCode } from '../../contract/errors.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelay } from '../../lib/backoff.ts';
 import { EventEmitter } from 'node:events';
@@ -323,19 +324,19 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
       const body = result.status === 'ok' ? { status: 'ok', correlation, ...(result.data === undefined ? {} : { data: result.data }) } : { status: 'error', correlation, error: result.error };
       this.#publish(replyTo, JSON.stringify(body), false);
     };
-    if (payload.length > MAX_COMMAND_BYTES) return reply({ status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `command larger than ${MAX_COMMAND_BYTES} bytes` } });
+    if (payload.length > MAX_COMMAND_BYTES) return reply({ status: 'error', error: { code: DeviceErrorCode.CommandInvalid, message: `command larger than ${MAX_COMMAND_BYTES} bytes` } });
     let doc: unknown;
     try {
       doc = JSON.parse(payload.toString());
     } catch {
-      return reply({ status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: 'payload is not JSON' } });
+      return reply({ status: 'error', error: { code: DeviceErrorCode.CommandInvalid, message: 'payload is not JSON' } });
     }
     if (typeof doc === 'object' && doc !== null && typeof (doc as { correlation?: unknown }).correlation === 'string') correlation = (doc as { correlation: string }).correlation.slice(0, 128);
     if (!Value.Check(Envelope, doc)) {
       const first = [...Value.Errors(Envelope, doc)][0];
       return reply({
         status: 'error',
-        error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `invalid command envelope: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'} (expected { correlation, replyTo?, args })` },
+        error: { code: DeviceErrorCode.CommandInvalid, message: `invalid command envelope: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'} (expected { correlation, replyTo?, args })` },
       });
     }
     if (doc.replyTo !== undefined) {
@@ -343,7 +344,7 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
       if (!mayPublish('devices', s, doc.replyTo) || doc.replyTo.includes('#') || doc.replyTo.includes('+')) {
         return reply({
           status: 'error',
-          error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `replyTo ${JSON.stringify(doc.replyTo)} is not a topic the devices process may publish to (use store/${s}/devices/...)` },
+          error: { code: DeviceErrorCode.CommandInvalid, message: `replyTo ${JSON.stringify(doc.replyTo)} is not a topic the devices process may publish to (use store/${s}/devices/...)` },
         });
       }
       replyTo = doc.replyTo;
@@ -353,7 +354,7 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
     const seen = this.#recentReplies.get(key);
     if (seen) return reply(seen);
     const handler = this.#commandHandler;
-    if (!handler) return reply({ status: 'error', error: { code: 'TB_DEVICE_UNAVAILABLE', message: 'devices process is starting', retryable: true } });
+    if (!handler) return reply({ status: 'error', error: { code: DeviceErrorCode.Unavailable, message: 'devices process is starting', retryable: true } });
     let result: CommandResult;
     try {
       result = await withTimeout(handler({ peripheralId, command, correlation, args: doc.args }), this.#ctx.commandTimeoutMs ?? 30_000);
@@ -373,14 +374,14 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
 
 export function toCommandError(err: unknown): CommandError {
   const e = err as { code?: unknown; message?: unknown; retryable?: unknown };
-  const out: CommandError = { code: typeof e?.code === 'string' ? e.code : 'TB_DEVICE_COMMAND_FAILED', message: typeof e?.message === 'string' ? e.message : String(err) };
+  const out: CommandError = { code: typeof e?.code === 'string' ? e.code : DeviceErrorCode.CommandFailed, message: typeof e?.message === 'string' ? e.message : String(err) };
   if (typeof e?.retryable === 'boolean') out.retryable = e.retryable;
   return out;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'TB_DEVICE_TIMEOUT', retryable: true })), ms);
+    const t = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: DeviceErrorCode.Timeout, retryable: true })), ms);
     p.then(
       (v) => (clearTimeout(t), resolve(v)),
       (e: unknown) => (clearTimeout(t), reject(e)),

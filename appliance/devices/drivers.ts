@@ -1,6 +1,7 @@
 // Peripheral kinds → driver handles for the runner. Each adapter turns a
 // driver from drivers/ into start/stop/command plus events, nothing more:
 // protocol logic stays in drivers/.
+import { DeviceErrorCode } from '../../contract/errors.ts';
 import { join } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { PrintArgs, type PrintResult } from '../../contract/devices/printer.ts';
@@ -40,10 +41,10 @@ export function createTransport(uri: string, deps: TransportDeps, serialOverride
 }
 
 const ok = (data?: unknown): CommandResult => (data === undefined ? { status: 'ok' } : { status: 'ok', data });
-const invalid = (message: string): CommandResult => ({ status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message } });
+const invalid = (message: string): CommandResult => ({ status: 'error', error: { code: DeviceErrorCode.CommandInvalid, message } });
 const unknown = (spec: PeripheralSpec, name: string): CommandResult => ({
   status: 'error',
-  error: { code: 'TB_DEVICE_COMMAND_UNKNOWN', message: `${spec.kind} ${spec.id} has no command ${JSON.stringify(name)}` },
+  error: { code: DeviceErrorCode.CommandUnknown, message: `${spec.kind} ${spec.id} has no command ${JSON.stringify(name)}` },
 });
 
 function firstError(schema: Parameters<typeof Value.Errors>[0], value: unknown): string {
@@ -108,10 +109,10 @@ export function scaleFactory(deps: TransportDeps, settings: ScaleSettings = {}):
     let protocol: ScaleProtocolName | undefined = wanted === 'auto' ? undefined : (wanted as ScaleProtocolName);
     let stopped = false;
 
-    const offline = (): CommandResult => ({ status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `scale ${spec.id} is not connected`, retryable: true } });
+    const offline = (): CommandResult => ({ status: 'error', error: { code: DeviceErrorCode.Offline, message: `scale ${spec.id} is not connected`, retryable: true } });
     const failed = (err: unknown): CommandResult => {
       const e = err as { code?: unknown; retryable?: unknown };
-      const out: CommandResult = { status: 'error', error: { code: typeof e?.code === 'string' ? e.code : 'TB_DEVICE_COMMAND_FAILED', message: errorText(err) } };
+      const out: CommandResult = { status: 'error', error: { code: typeof e?.code === 'string' ? e.code : DeviceErrorCode.CommandFailed, message: errorText(err) } };
       if (typeof e?.retryable === 'boolean') out.error.retryable = e.retryable;
       return out;
     };
@@ -349,7 +350,7 @@ export function printerFactory(deps: TransportDeps, services: Map<string, Printe
 async function kick(printer: EscPosPrinter, args: unknown): Promise<CommandResult> {
   const a = args ?? {};
   if (!Value.Check(DrawerOpenArgs, a)) return invalid(firstError(DrawerOpenArgs, a));
-  if (!printer.connected) return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: 'printer not connected', retryable: true } };
+  if (!printer.connected) return { status: 'error', error: { code: DeviceErrorCode.Offline, message: 'printer not connected', retryable: true } };
   const opts: { pin?: 2 | 5; onMs?: number } = {};
   if (a.pin !== undefined) opts.pin = a.pin;
   if (a.pulseMs !== undefined) opts.onMs = a.pulseMs;
@@ -388,14 +389,14 @@ export function drawerFactory(printers: Map<string, PrinterService>, log: Logger
       async command(name, args) {
         if (name !== 'open') return unknown(spec, name);
         const p = service.socket.current;
-        if (!p) return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `printer ${printerId} not connected`, retryable: true } };
+        if (!p) return { status: 'error', error: { code: DeviceErrorCode.Offline, message: `printer ${printerId} not connected`, retryable: true } };
         const a = (args ?? {}) as Record<string, unknown>;
         const withPin = a.pin === undefined && spec.options.pin !== undefined ? { ...a, pin: spec.options.pin } : a;
         try {
           return await kick(p, withPin);
         } catch (err) {
           log.warn({ err, peripheral: spec.id }, 'drawer kick failed');
-          return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_FAILED', message: errorText(err), retryable: true } };
+          return { status: 'error', error: { code: DeviceErrorCode.CommandFailed, message: errorText(err), retryable: true } };
         }
       },
     };

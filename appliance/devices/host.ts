@@ -2,6 +2,7 @@
 // hotplug events bound to them, commands routed, receipts auto-printed.
 // Context in, lifecycle out (STYLE.md item 6): the constructor assigns,
 // start() does the work, stop() undoes all of it.
+import { DeviceErrorCode } from '../../contract/errors.ts';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import { join } from 'node:path';
@@ -287,7 +288,7 @@ export class DevicesHost {
 
   async #command(cmd: IncomingCommand): Promise<CommandResult> {
     const runner = this.#runners.get(cmd.peripheralId);
-    if (!runner) return { status: 'error', error: { code: 'TB_DEVICE_UNKNOWN', message: `no peripheral ${JSON.stringify(cmd.peripheralId)} on this box` } };
+    if (!runner) return { status: 'error', error: { code: DeviceErrorCode.Unknown, message: `no peripheral ${JSON.stringify(cmd.peripheralId)} on this box` } };
     try {
       // Print jobs queue durably even while the printer is unplugged or offline.
       const service = this.#printers.get(cmd.peripheralId);

@@ -3,6 +3,7 @@
 // and runs the host. Its crash never stops selling: core does not depend on
 // it, and with a persistent MQTT session the sales it missed are delivered
 // (and auto-printed once) when it is back.
+import { DeviceErrorCode } from '../../contract/errors.ts';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff } from '../../lib/backoff.ts';
@@ -153,7 +154,7 @@ export class DevicesProcess {
           if (cmd.peripheralId === 'scanner-1' && cmd.command === 'simulate') {
             const code = (cmd.args as { code?: unknown } | undefined)?.code;
             if (typeof code !== 'string' || code.length === 0 || code.length > 200 || /[\r\n]/.test(code))
-              return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: 'args.code must be a non-empty string without line breaks' } };
+              return { status: 'error', error: { code: DeviceErrorCode.CommandInvalid, message: 'args.code must be a non-empty string without line breaks' } };
             demo.scan(code);
             return { status: 'ok' };
           }
@@ -163,7 +164,7 @@ export class DevicesProcess {
             const okGrams = a.grams === undefined || (Number.isInteger(a.grams) && (a.grams as number) >= 0 && (a.grams as number) <= 1_000_000);
             const state = states.find((s) => s === a.state);
             if (!okGrams || (a.state !== undefined && !state))
-              return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_INVALID', message: `args: { grams?: integer 0..1000000, state?: ${states.join('|')} }` } };
+              return { status: 'error', error: { code: DeviceErrorCode.CommandInvalid, message: `args: { grams?: integer 0..1000000, state?: ${states.join('|')} }` } };
             demo.weigh({ ...(a.grams !== undefined ? { grams: a.grams as number } : {}), ...(state ? { state } : {}) });
             return { status: 'ok' };
           }

@@ -5,6 +5,7 @@
 // per peripheral, so a storm of attach/detach events is applied in order and
 // never leaves two driver instances alive. Hooks of an old driver instance
 // (a late 'down' after it was replaced) are ignored by generation.
+import { DeviceErrorCode } from '../../contract/errors.ts';
 import { backoffDelay } from '../../lib/backoff.ts';
 import type { PeripheralKind, PeripheralState, PowerState } from '../../contract/devices.ts';
 import type { Logger } from '../log.ts';
@@ -135,10 +136,13 @@ export class PeripheralRunner {
       return { status: 'ok', data: { ...data, ...this.#state } };
     }
     if (!d?.command) {
-      if (!d && this.#wanted === false) return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `${this.spec.id} is not connected`, retryable: true } };
+      if (!d && this.#wanted === false) return { status: 'error', error: { code: DeviceErrorCode.Offline, message: `${this.spec.id} is not connected`, retryable: true } };
       if (!d)
-        return { status: 'error', error: { code: 'TB_DEVICE_OFFLINE', message: `${this.spec.id} is ${this.#state.state}${this.#state.reason ? ` (${this.#state.reason})` : ''}`, retryable: true } };
-      return { status: 'error', error: { code: 'TB_DEVICE_COMMAND_UNKNOWN', message: `${this.spec.kind} ${this.spec.id} has no command ${JSON.stringify(name)}` } };
+        return {
+          status: 'error',
+          error: { code: DeviceErrorCode.Offline, message: `${this.spec.id} is ${this.#state.state}${this.#state.reason ? ` (${this.#state.reason})` : ''}`, retryable: true },
+        };
+      return { status: 'error', error: { code: DeviceErrorCode.CommandUnknown, message: `${this.spec.kind} ${this.spec.id} has no command ${JSON.stringify(name)}` } };
     }
     return d.command(name, args, correlation);
   }

@@ -43,7 +43,7 @@ export class CatalogStore {
   async catalog(q: Queryable = this.#db): Promise<CatalogData> {
     const meta = await q.query<{ currency: string; tax_classes: CatalogData['taxClasses'] }>('SELECT currency, tax_classes FROM catalog_meta WHERE id = 1');
     const m = meta.rows[0];
-    if (!m) throw new LedgerError(503, 'TB_NOT_READY', 'HQ has no catalog yet');
+    if (!m) throw new LedgerError('TB_NOT_READY', 'HQ has no catalog yet');
     const items = await q.query<{ item: CatalogItem }>('SELECT item FROM catalog_items ORDER BY sku');
     return { currency: m.currency, taxClasses: m.tax_classes, items: items.rows.map((r) => r.item) };
   }
@@ -69,18 +69,18 @@ export class CatalogStore {
     return this.#db.transaction(async (tx) => {
       const taxes = await tx.query<{ tax_classes: CatalogData['taxClasses'] }>('SELECT tax_classes FROM catalog_meta WHERE id = 1 FOR UPDATE');
       const taxClasses = taxes.rows[0]?.tax_classes;
-      if (!taxClasses) throw new LedgerError(503, 'TB_NOT_READY', 'HQ has no catalog yet');
+      if (!taxClasses) throw new LedgerError('TB_NOT_READY', 'HQ has no catalog yet');
       for (const c of changes) {
         if (c.op === 'upsert') {
-          if (!taxClasses.some((t) => t.name === c.item.taxClass)) throw new LedgerError(400, 'TB_VALIDATION', `unknown tax class ${c.item.taxClass}`);
+          if (!taxClasses.some((t) => t.name === c.item.taxClass)) throw new LedgerError('TB_VALIDATION', `unknown tax class ${c.item.taxClass}`);
           await this.#putItem(tx, c.item);
         } else if (c.op === 'delete') {
           const r = await tx.query('DELETE FROM catalog_items WHERE sku = $1', [c.sku]);
-          if (r.rowCount === 0) throw new LedgerError(404, 'TB_NOT_FOUND', `no catalog item ${c.sku}`);
+          if (r.rowCount === 0) throw new LedgerError('TB_NOT_FOUND', `no catalog item ${c.sku}`);
         } else {
           const r = await tx.query<{ item: CatalogItem }>('SELECT item FROM catalog_items WHERE sku = $1 FOR UPDATE', [c.sku]);
           const item = r.rows[0]?.item;
-          if (!item) throw new LedgerError(404, 'TB_NOT_FOUND', `no catalog item ${c.sku}`);
+          if (!item) throw new LedgerError('TB_NOT_FOUND', `no catalog item ${c.sku}`);
           await this.#putItem(tx, { ...item, price: c.price });
         }
       }

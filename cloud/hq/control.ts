@@ -148,21 +148,21 @@ export class HqControl {
    */
   async command(deviceId: string, command: string, args: Record<string, unknown> | undefined, timeoutMs: number): Promise<CommandReply> {
     const c = this.#client;
-    if (!c) throw new LedgerError(503, 'TB_NOT_READY', 'HQ is not connected to the cloud broker');
+    if (!c) throw new LedgerError('TB_NOT_READY', 'HQ is not connected to the cloud broker');
     let topic: string;
     let replyTo: string;
     try {
       topic = cloudTopics.command(deviceId, command);
       replyTo = cloudTopics.commandReply(deviceId, command);
     } catch (err) {
-      throw new LedgerError(400, 'TB_VALIDATION', (err as Error).message);
+      throw new LedgerError('TB_VALIDATION', (err as Error).message);
     }
     const correlation = randomUUID();
     const cmd: CloudCommand = { correlation, replyTo, ...(args ? { args } : {}) };
     const reply = new Promise<CommandReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(correlation);
-        reject(new LedgerError(504, 'TB_TIMEOUT', `no reply from ${deviceId} to ${command} within ${timeoutMs} ms`));
+        reject(new LedgerError('TB_TIMEOUT', `no reply from ${deviceId} to ${command} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(correlation, (r) => {
         clearTimeout(timer);

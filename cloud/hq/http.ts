@@ -3,7 +3,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { CatalogItem, MinorUnits, Sku } from '../../contract/pos.ts';
-import { PROBLEM_CONTENT_TYPE, type Problem } from '../../contract/problem.ts';
+import { PROBLEM_CONTENT_TYPE, problem, statusOf, type Problem } from '../../contract/problem.ts';
 import { CatalogChange, ConflictResolution, ConflictStatus } from '../../contract/sync.ts';
 import type { AddressedUpdate, CatalogStore } from '../catalog/store.ts';
 import { LedgerError, type Ledger } from '../ledger/ledger.ts';
@@ -51,7 +51,7 @@ function validator<T>(schema: TSchema): (value: unknown) => T {
     if (check(value)) return value as T;
     const e = check.errors?.[0];
     const extra = e?.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';
-    throw new LedgerError(400, 'TB_VALIDATION', `body${e?.instancePath ?? ''} ${e?.message ?? 'invalid'}${extra}`);
+    throw new LedgerError('TB_VALIDATION', `body${e?.instancePath ?? ''} ${e?.message ?? 'invalid'}${extra}`);
   };
 }
 
@@ -83,27 +83,11 @@ const checkAuthorization = validator<{ storeId: string; sku: string; minPrice?: 
 );
 const statusCheck = ajv.compile(ConflictStatus);
 
-function problem(status: number, code: string, detail: string): Problem {
-  const titles: Record<number, string> = {
-    504: 'Gateway Timeout',
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    404: 'Not Found',
-    409: 'Conflict',
-    413: 'Content Too Large',
-    415: 'Unsupported Media Type',
-    500: 'Internal Server Error',
-    503: 'Service Unavailable',
-  };
-  const slug = code
-    .replace(/^TB_(HTTP_)?/, '')
-    .toLowerCase()
-    .replaceAll('_', '-');
-  return { type: `urn:tillbox:problem:${slug}`, title: titles[status] ?? 'Error', status, detail, code };
-}
-
 function toProblem(err: unknown): Problem {
-  if (err instanceof LedgerError) return problem(err.status, err.code, err.status === 500 ? 'internal error' : err.message);
+  if (err instanceof LedgerError) {
+    const status = statusOf(err.code);
+    return problem(status, err.code, status === 500 ? 'internal error' : err.message);
+  }
   const e = err as { statusCode?: number; code?: string; message?: string } | null;
   if (e?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problem(413, 'TB_HTTP_BODY_TOO_LARGE', 'request body too large');
   if (e?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return problem(415, 'TB_HTTP_UNSUPPORTED_MEDIA_TYPE', 'use application/json');
@@ -117,9 +101,9 @@ function toProblem(err: unknown): Problem {
 function intQuery(value: unknown, name: string, dflt: number, min: number, max: number): number {
   if (value === undefined || value === '') return dflt;
   const s = String(value);
-  if (!/^-?[0-9]{1,16}$/.test(s)) throw new LedgerError(400, 'TB_VALIDATION', `${name} must be an integer`);
+  if (!/^-?[0-9]{1,16}$/.test(s)) throw new LedgerError('TB_VALIDATION', `${name} must be an integer`);
   const n = Number(s);
-  if (n < min) throw new LedgerError(400, 'TB_VALIDATION', `${name} must be >= ${min}`);
+  if (n < min) throw new LedgerError('TB_VALIDATION', `${name} must be >= ${min}`);
   return Math.min(n, max);
 }
 
@@ -148,7 +132,7 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
     if (!token || !req.url.startsWith('/api/')) return;
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     const given = m ? Buffer.from(m[1]!) : Buffer.alloc(0);
-    if (given.length !== token.length || !timingSafeEqual(given, token)) throw new LedgerError(401, 'TB_UNAUTHORIZED', 'a valid bearer token is required');
+    if (given.length !== token.length || !timingSafeEqual(given, token)) throw new LedgerError('TB_UNAUTHORIZED', 'a valid bearer token is required');
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -163,7 +147,7 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
 
   app.get<{ Querystring: Record<string, string> }>('/api/v1/conflicts', async (req) => {
     const status = req.query.status;
-    if (status !== undefined && !statusCheck(status)) throw new LedgerError(400, 'TB_VALIDATION', 'status must be open, held or resolved');
+    if (status !== undefined && !statusCheck(status)) throw new LedgerError('TB_VALIDATION', 'status must be open, held or resolved');
     const filter: { status?: string; deviceId?: string; limit: number } = { limit: intQuery(req.query.limit, 'limit', 1000, 1, 10000) };
     if (status) filter.status = status;
     if (req.query.deviceId) filter.deviceId = req.query.deviceId;
@@ -172,7 +156,7 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
 
   app.get<{ Params: { id: string } }>('/api/v1/conflicts/:id', async (req) => {
     const c = await ledger.conflict(req.params.id);
-    if (!c) throw new LedgerError(404, 'TB_NOT_FOUND', `no conflict ${req.params.id}`);
+    if (!c) throw new LedgerError('TB_NOT_FOUND', `no conflict ${req.params.id}`);
     return c;
   });
 
@@ -193,7 +177,7 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
 
   app.put<{ Params: { sku: string } }>('/api/v1/catalog/items/:sku', async (req) => {
     const item = checkItem(req.body);
-    if (item.sku !== req.params.sku) throw new LedgerError(400, 'TB_VALIDATION', 'body sku does not match the path');
+    if (item.sku !== req.params.sku) throw new LedgerError('TB_VALIDATION', 'body sku does not match the path');
     return { item, published: published(await control.changeCatalog([{ op: 'upsert', item }])) };
   });
   app.delete<{ Params: { sku: string } }>('/api/v1/catalog/items/:sku', async (req) => {

@@ -315,8 +315,8 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
       await ledger.resolveConflict(c2.id, { decision: 'reject', by: 'ops-anna', at, note: 'test sale' });
       expect((await ledger.inventory('store-1')).find((i) => i.sku === 'MILK')!.delta).toBe(-3);
       expect((await ledger.events('box-a')).map((e) => e.disposition)).toEqual(['applied', 'rejected', 'applied']);
-      await expect(ledger.resolveConflict(c1.id, { decision: 'accept', by: 'ops-anna', at })).rejects.toMatchObject({ status: 409 });
-      await expect(ledger.resolveConflict('nope', { decision: 'accept', by: 'ops-anna', at })).rejects.toMatchObject({ status: 404 });
+      await expect(ledger.resolveConflict(c1.id, { decision: 'accept', by: 'ops-anna', at })).rejects.toMatchObject({ code: 'TB_STATE_CONFLICT' });
+      await expect(ledger.resolveConflict('nope', { decision: 'accept', by: 'ops-anna', at })).rejects.toMatchObject({ code: 'TB_NOT_FOUND' });
       expect((await ledger.devices())[0]!.openConflicts).toBe(0);
     });
 

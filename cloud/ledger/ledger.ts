@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { TillboxError } from '../../contract/errors.ts';
 import type { JournalEvent } from '../../contract/events.ts';
 import { PosEventType, type InventoryAdjustedPayload, type PriceOverriddenPayload, type RefundPayload, type SalePayload, type VoidPayload } from '../../contract/pos.ts';
 import type { ConflictKind, ConflictNotice, ConflictResolution, EventBatch, SyncAck } from '../../contract/sync.ts';
@@ -98,14 +99,11 @@ export interface PriceAuthorization {
   createdAt: string;
 }
 
-export class LedgerError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
+/** An HQ request the ledger refuses; the HTTP status follows the code (contract/problem.ts). */
+export class LedgerError extends TillboxError<string> {
+  constructor(code: string, message: string, options: { retryable?: boolean } = {}) {
+    super(code, message, options);
     this.name = 'LedgerError';
-    this.status = status;
-    this.code = code;
   }
 }
 
@@ -786,14 +784,14 @@ export class Ledger {
     return this.#db.transaction(async (tx) => {
       const r = await tx.query<ConflictRow>('SELECT * FROM conflicts WHERE id = $1 FOR UPDATE', [id]);
       const c = r.rows[0];
-      if (!c) throw new LedgerError(404, 'TB_NOT_FOUND', `no conflict ${id}`);
-      if (c.status === 'resolved') throw new LedgerError(409, 'TB_STATE_CONFLICT', `conflict ${id} is already resolved`);
-      if (resolution.decision === 'substitute' && !resolution.substituteSku) throw new LedgerError(400, 'TB_VALIDATION', 'substitute needs substituteSku');
+      if (!c) throw new LedgerError('TB_NOT_FOUND', `no conflict ${id}`);
+      if (c.status === 'resolved') throw new LedgerError('TB_STATE_CONFLICT', `conflict ${id} is already resolved`);
+      if (resolution.decision === 'substitute' && !resolution.substituteSku) throw new LedgerError('TB_VALIDATION', 'substitute needs substituteSku');
       const at = new Date(this.#now());
       const notices = new NoticeSet();
       if (c.kind === 'stale-event') {
         if (resolution.decision !== 'accept' && resolution.decision !== 'reject') {
-          throw new LedgerError(400, 'TB_VALIDATION', 'a held event is resolved with accept (apply it) or reject (never apply it)');
+          throw new LedgerError('TB_VALIDATION', 'a held event is resolved with accept (apply it) or reject (never apply it)');
         }
         const ev = await tx.query<{ disposition: string } & Record<string, unknown>>('SELECT * FROM events WHERE id = $1 FOR UPDATE', [c.event_id]);
         const row = ev.rows[0];

@@ -28,6 +28,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { writeFileAtomic } from '../../lib/atomic-file.ts';
+import { DeviceErrorCode, TillboxError } from '../../contract/errors.ts';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { PrintArgs, PrintResult } from '../../contract/devices/printer.ts';
@@ -53,13 +54,12 @@ export interface PrintJob {
   confirmedBy?: 'process-id' | 'status';
 }
 
-export class PrintJobError extends Error {
-  readonly code: string;
+export class PrintJobError extends TillboxError<string> {
+  /** Retrying cannot help (a bad job); the inverse of `retryable`. */
   readonly permanent: boolean;
   constructor(code: string, message: string, permanent: boolean) {
-    super(message);
+    super(code, message, { retryable: !permanent });
     this.name = 'PrintJobError';
-    this.code = code;
     this.permanent = permanent;
   }
 }
@@ -197,7 +197,7 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
     }
     if ('raw' in args) {
       const bytes = Buffer.from(args.raw, 'base64');
-      if (bytes.length === 0 || bytes.length > 256 * 1024) throw new PrintJobError('TB_PRINT_INVALID', 'raw job must be 1 byte .. 256 KiB', true);
+      if (bytes.length === 0 || bytes.length > 256 * 1024) throw new PrintJobError(DeviceErrorCode.PrintInvalid, 'raw job must be 1 byte .. 256 KiB', true);
     }
     const now = new Date().toISOString();
     const job: PrintJob = { id: randomUUID(), seq: ++this.#seq, args, state: 'queued', attempts: 0, sent: false, createdAt: now, updatedAt: now };
@@ -285,13 +285,13 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
     if ('raw' in a) return Buffer.from(a.raw, 'base64');
     if ('ticket' in a) return renderKitchenTicket(model, a.ticket);
     const resolve = this.#ctx.resolveSale;
-    if (!resolve) throw new PrintJobError('TB_PRINT_NO_RESOLVER', 'no sale resolver configured', true);
+    if (!resolve) throw new PrintJobError(DeviceErrorCode.PrintNoResolver, 'no sale resolver configured', true);
     let sale: ReceiptSale | undefined;
     try {
       sale = await resolve(a.saleId);
     } catch (err) {
       // Core unreachable: transient, retry later.
-      throw new PrintJobError('TB_PRINT_SALE_UNAVAILABLE', `cannot fetch sale ${a.saleId}: ${err instanceof Error ? err.message : String(err)}`, false);
+      throw new PrintJobError(DeviceErrorCode.PrintSaleUnavailable, `cannot fetch sale ${a.saleId}: ${err instanceof Error ? err.message : String(err)}`, false);
     }
     if (!sale) throw new PrintJobError('TB_NOT_FOUND', `sale ${a.saleId} not found`, true);
     const opts: ReceiptOptions = { ...this.#ctx.receipt };

@@ -2,6 +2,7 @@
 // every protocol parser produces, and the ScaleProtocol description (device
 // models as data, STYLE.md item 14: a protocol is a parser + a few request
 // functions + default line settings, not a class hierarchy).
+import { ScaleErrorCode, TillboxError } from '../../contract/errors.ts';
 import type { WeightReading, WeightUnit, ScaleStatus } from '../../contract/devices/scale.ts';
 import type { Framing } from '../transports/uri.ts';
 
@@ -47,25 +48,12 @@ export interface ScaleProtocol {
   tare(io: ScaleIo): Promise<void>;
 }
 
-export const ScaleErrorCode = {
-  Timeout: 'TB_SCALE_TIMEOUT',
-  Framing: 'TB_SCALE_FRAMING',
-  Protocol: 'TB_SCALE_PROTOCOL',
-  Refused: 'TB_SCALE_REFUSED',
-  Unsupported: 'TB_SCALE_UNSUPPORTED',
-  NotSellable: 'TB_SCALE_NOT_SELLABLE',
-  Closed: 'TB_SCALE_CLOSED',
-} as const;
-export type ScaleErrorCode = (typeof ScaleErrorCode)[keyof typeof ScaleErrorCode];
+export { ScaleErrorCode } from '../../contract/errors.ts';
 
-export class ScaleError extends Error {
-  readonly code: ScaleErrorCode;
-  readonly retryable: boolean;
+export class ScaleError extends TillboxError<ScaleErrorCode> {
   constructor(code: ScaleErrorCode, message: string, retryable = code === ScaleErrorCode.Timeout || code === ScaleErrorCode.Refused) {
-    super(message);
+    super(code, message, { retryable });
     this.name = 'ScaleError';
-    this.code = code;
-    this.retryable = retryable;
   }
 }
 

@@ -3,6 +3,7 @@
 // or received from a kiosk. It never throws on content: undecodable data is
 // published as symbology 'unknown' (a till can still look the string up),
 // and only empty or oversized input is rejected.
+import { DeviceErrorCode, TillboxError } from '../../contract/errors.ts';
 import type { ScanPayload, VariableMeasureLayout } from '../../contract/devices/scanner.ts';
 import { describeAim, splitAim } from './aim.ts';
 import { expandUpcE, hasValidCheckDigit, toGtin14 } from './ean.ts';
@@ -27,10 +28,9 @@ export interface ParseScanOptions {
   source?: string;
 }
 
-export class ScanError extends Error {
-  readonly code = 'TB_SCAN_INVALID';
+export class ScanError extends TillboxError<typeof DeviceErrorCode.ScanInvalid> {
   constructor(message: string) {
-    super(message);
+    super(DeviceErrorCode.ScanInvalid, message);
     this.name = 'ScanError';
   }
 }

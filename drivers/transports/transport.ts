@@ -15,6 +15,7 @@
 //   closed, TB_TRANSPORT_DISCONNECTED when the device vanished mid-write).
 // - Listeners that throw are not the transport's problem: implementations
 //   emit through safeEmit() so one failing listener cannot kill the read loop.
+import { TillboxError, TransportErrorCode } from '../../contract/errors.ts';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 
@@ -62,30 +63,18 @@ export interface TransportContext {
   wireLog?: boolean;
 }
 
-// Error codes for the peripheral band. contract/errors.ts holds the core
-// bands; these live beside the transports until the lead folds them in.
-export const TransportErrorCode = {
-  UriInvalid: 'TB_TRANSPORT_URI_INVALID',
-  OpenFailed: 'TB_TRANSPORT_OPEN_FAILED',
-  NotOpen: 'TB_TRANSPORT_NOT_OPEN',
-  Disconnected: 'TB_TRANSPORT_DISCONNECTED',
-  WriteFailed: 'TB_TRANSPORT_WRITE_FAILED',
-  Timeout: 'TB_TRANSPORT_TIMEOUT',
-  Unsupported: 'TB_TRANSPORT_UNSUPPORTED',
-} as const;
-export type TransportErrorCode = (typeof TransportErrorCode)[keyof typeof TransportErrorCode];
+// Error codes: the TB_TRANSPORT_* band of contract/errors.ts.
+export { TransportErrorCode } from '../../contract/errors.ts';
 
-export class TransportError extends Error {
-  readonly code: TransportErrorCode;
-  /** serialport's convention: the device went away. */
-  readonly disconnected: boolean;
-  readonly retryable: boolean;
+export class TransportError extends TillboxError<TransportErrorCode> {
   constructor(code: TransportErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, {
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+      // serialport's convention: the device went away.
+      disconnected: code === TransportErrorCode.Disconnected,
+      retryable: options.retryable ?? (code === TransportErrorCode.Disconnected || code === TransportErrorCode.OpenFailed || code === TransportErrorCode.Timeout),
+    });
     this.name = 'TransportError';
-    this.code = code;
-    this.disconnected = code === TransportErrorCode.Disconnected;
-    this.retryable = options.retryable ?? (code === TransportErrorCode.Disconnected || code === TransportErrorCode.OpenFailed || code === TransportErrorCode.Timeout);
   }
 }
 

@@ -1,3 +1,4 @@
+import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { writeFileAtomic } from '../../lib/atomic-file.ts';
 import { dirname, join, resolve } from 'node:path';
@@ -50,8 +51,11 @@ export interface MergedStoreFlows {
   flows: FlowNode[];
 }
 
-export class StoreFlowsError extends Error {
-  override name = 'StoreFlowsError';
+export class StoreFlowsError extends TillboxError {
+  constructor(message: string) {
+    super(ErrorCode.ConfigInvalid, message);
+    this.name = 'StoreFlowsError';
+  }
 }
 
 export function readBase(file = join(STORE_DIR, 'base.json')): BaseFlows {
