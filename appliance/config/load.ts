@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { compileSchema } from '../../lib/validate.ts';
 import { parse as parseYaml, type YAMLParseError } from 'yaml';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { ConfigSchema, type Config } from './schema.ts';
@@ -9,8 +10,9 @@ import { checkPeripherals } from './peripherals.ts';
 
 export { ConfigError, type ConfigIssue };
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validate = ajv.compile<Config>(ConfigSchema);
+// Defaults filled in: the schema's defaults are the config's defaults. The wording of
+// config problems ('unknown key', union branches folded) is the config's own (describe below).
+const validate = compileSchema(ConfigSchema, { defaults: true });
 
 function toPath(instancePath: string): string {
   return instancePath

@@ -1,12 +1,12 @@
 import { readFileSync, rmSync } from 'node:fs';
-import { Ajv } from 'ajv';
+import { compileSchema } from '../../lib/validate.ts';
 import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import { RuntimeInfo as RuntimeInfoSchema, type Listener, type RuntimeInfo } from '../../contract/runtime.ts';
 
 // runtime.json (its schema: contract/runtime.ts). Removed on clean stop.
 export type { Listener, RuntimeInfo };
 
-const valid = new Ajv({ allErrors: true }).compile<RuntimeInfo>(RuntimeInfoSchema);
+const valid = compileSchema(RuntimeInfoSchema);
 
 export function writeRuntime(file: string, info: RuntimeInfo): void {
   // crash-safe, not durable: it describes this boot's process only and is rewritten at every start.

@@ -22,7 +22,7 @@ import { backoffDelay } from '../../lib/backoff.ts';
 import { EventEmitter } from 'node:events';
 import { createConnection } from 'node:net';
 import { MqttClient, type IClientOptions, type IPublishPacket } from 'mqtt';
-import { Value } from '@sinclair/typebox/value';
+import { compileSchema, describeErrors } from '../../lib/validate.ts';
 import { Type } from '@sinclair/typebox';
 import { localTopics, isValidId, topicFilter, parseTopic } from '../../contract/topics.ts';
 import { mayPublish } from '../../contract/roles.ts';
@@ -79,6 +79,8 @@ export interface DeviceBusEvents {
 const Envelope = CommandRequest(Type.Unknown());
 const MAX_COMMAND_BYTES = 512 * 1024;
 const EARLY_EVENTS_MAX = 1000;
+
+const checkEnvelope = compileSchema(Envelope);
 
 /** How long stop() waits for the broker to confirm the offline states. */
 const STOP_PUBLISH_MS = 1000;
@@ -332,11 +334,10 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
       return reply({ status: 'error', error: { code: DeviceErrorCode.CommandInvalid, message: 'payload is not JSON' } });
     }
     if (typeof doc === 'object' && doc !== null && typeof (doc as { correlation?: unknown }).correlation === 'string') correlation = (doc as { correlation: string }).correlation.slice(0, 128);
-    if (!Value.Check(Envelope, doc)) {
-      const first = [...Value.Errors(Envelope, doc)][0];
+    if (!checkEnvelope(doc)) {
       return reply({
         status: 'error',
-        error: { code: DeviceErrorCode.CommandInvalid, message: `invalid command envelope: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'} (expected { correlation, replyTo?, args })` },
+        error: { code: DeviceErrorCode.CommandInvalid, message: `invalid command envelope: ${describeErrors(checkEnvelope.errors)} (expected { correlation, replyTo?, args })` },
       });
     }
     if (doc.replyTo !== undefined) {

@@ -3,7 +3,7 @@
 // protocol logic stays in drivers/.
 import { DeviceErrorCode } from '../../contract/errors.ts';
 import { join } from 'node:path';
-import { Value } from '@sinclair/typebox/value';
+import { compileSchema, describeErrors } from '../../lib/validate.ts';
 import { PrintArgs, type PrintResult } from '../../contract/devices/printer.ts';
 import { DrawerOpenArgs } from '../../contract/devices/drawer.ts';
 import { ScannerDriver, type ScannerMode } from '../../drivers/scanner/scanner.ts';
@@ -47,9 +47,11 @@ const unknown = (spec: PeripheralSpec, name: string): CommandResult => ({
   error: { code: DeviceErrorCode.CommandUnknown, message: `${spec.kind} ${spec.id} has no command ${JSON.stringify(name)}` },
 });
 
-function firstError(schema: Parameters<typeof Value.Errors>[0], value: unknown): string {
-  const e = [...Value.Errors(schema, value)][0];
-  return e ? `args${e.path || ''}: ${e.message}` : 'invalid args';
+const checkPrintArgs = compileSchema(PrintArgs);
+const checkDrawerArgs = compileSchema(DrawerOpenArgs);
+
+function firstError(check: { errors?: Parameters<typeof describeErrors>[0] }): string {
+  return `args: ${describeErrors(check.errors)}`;
 }
 
 // ------------------------------------------------------------ scanner
@@ -302,7 +304,7 @@ export class PrinterService {
 
   /** .../cmd/print: durably queued (the reply), printed later (.../printed). Works while unplugged. */
   async print(args: unknown, correlation: string): Promise<CommandResult> {
-    if (!Value.Check(PrintArgs, args)) return invalid(`${firstError(PrintArgs, args)} (expected { saleId } | { raw } | { ticket })`);
+    if (!checkPrintArgs(args)) return invalid(`${firstError(checkPrintArgs)} (expected { saleId } | { raw } | { ticket })`);
     const r = await this.queue.enqueue(args, { key: `cmd:${correlation}` });
     return ok(r);
   }
@@ -349,7 +351,7 @@ export function printerFactory(deps: TransportDeps, services: Map<string, Printe
 
 async function kick(printer: EscPosPrinter, args: unknown): Promise<CommandResult> {
   const a = args ?? {};
-  if (!Value.Check(DrawerOpenArgs, a)) return invalid(firstError(DrawerOpenArgs, a));
+  if (!checkDrawerArgs(a)) return invalid(firstError(checkDrawerArgs));
   if (!printer.connected) return { status: 'error', error: { code: DeviceErrorCode.Offline, message: 'printer not connected', retryable: true } };
   const opts: { pin?: 2 | 5; onMs?: number } = {};
   if (a.pin !== undefined) opts.pin = a.pin;

@@ -10,13 +10,15 @@
 //                                  that is not online is not used
 // Core subscribes and calls onMessage(); nothing here touches MQTT.
 import { parseTopic, topicFilter } from '../../contract/topics.ts';
-import { Value } from '@sinclair/typebox/value';
+import { compileSchema } from '../../lib/validate.ts';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
 import { WeightReading } from '../../contract/devices/scale.ts';
 import { sellableWeight } from '../../drivers/scale/scale.ts';
 import { isScaleError } from '../../drivers/scale/types.ts';
 
 /** What the POS needs: the grams of a sellable reading, or a TillboxError saying why not. */
+const checkReading = compileSchema(WeightReading);
+
 export interface WeightSource {
   sellableGrams(peripheralId: string): number;
 }
@@ -55,7 +57,7 @@ export class ScaleReadings implements WeightSource {
     }
     if (t.event === 'weight') {
       const r = parseJson(text);
-      if (Value.Check(WeightReading, r)) this.#readings.set(id, r);
+      if (checkReading(r)) this.#readings.set(id, r);
     }
   }
 

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import { Type, type Static } from '@sinclair/typebox';
-import { Ajv } from 'ajv';
+import { compileSchema } from '../../lib/validate.ts';
 import { ROLES, type Role } from '../../contract/roles.ts';
 
 // Per-device secrets, generated on the box the first time it starts: there is
@@ -43,7 +43,7 @@ export type CompleteSecrets = Secrets & { nodeRed: NodeRedAdminSecrets };
 export type MqttAccount = Static<typeof Account>;
 export type ApiTokenEntry = Static<typeof ApiToken>;
 
-const validate = new Ajv({ allErrors: true }).compile<Secrets>(SecretsSchema);
+const validate = compileSchema(SecretsSchema);
 
 /** 192 bits from the OS CSPRNG, URL-safe so it survives copy/paste and shells. */
 export function newSecret(): string {
@@ -183,7 +183,7 @@ export const FlowsSecretsSchema = Type.Object({
   nodeRed: Type.Object({ username: Type.String({ minLength: 1 }), passwordHash: Type.String({ pattern: '^\\$2[aby]\\$\\d{2}\\$' }), credentialSecret: Type.String({ minLength: 32 }) }),
 });
 export type FlowsSecrets = Static<typeof FlowsSecretsSchema>;
-const validateFlows = new Ajv({ allErrors: true }).compile<FlowsSecrets>(FlowsSecretsSchema);
+const validateFlows = compileSchema(FlowsSecretsSchema);
 
 /** `<state dir>/flows-secrets.json`, beside secrets.json. */
 export function flowsSecretsFileOf(secretsFile: string): string {

@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { compileSchema, describeErrors } from '../../lib/validate.ts';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { CatalogUpdate, CloudCommand, ConflictUpdate, SyncAck } from '../../contract/sync.ts';
 import { SyncError, SyncErrorCode } from './errors.ts';
@@ -6,12 +6,10 @@ import { SyncError, SyncErrorCode } from './errors.ts';
 // Every message from the cloud is checked against the contract before it
 // touches anything; a bad one is logged and counted, never applied.
 
-const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, useDefaults: false, removeAdditional: false });
-
 export type Parser<T> = (payload: Buffer) => T;
 
 function parser<S extends TSchema>(schema: S, name: string): Parser<Static<S>> {
-  const validate = ajv.compile(schema);
+  const validate = compileSchema(schema);
   return (payload) => {
     let value: unknown;
     try {
@@ -20,8 +18,7 @@ function parser<S extends TSchema>(schema: S, name: string): Parser<Static<S>> {
       throw new SyncError(SyncErrorCode.BadMessage, `${name} is not JSON`);
     }
     if (!validate(value)) {
-      const e = validate.errors?.[0];
-      throw new SyncError(SyncErrorCode.BadMessage, `${name} does not match the contract: ${e?.instancePath || '/'} ${e?.message ?? ''}`.trim());
+      throw new SyncError(SyncErrorCode.BadMessage, `${name} does not match the contract: ${describeErrors(validate.errors)}`);
     }
     return value as Static<S>;
   };

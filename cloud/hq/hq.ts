@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
 import { Aedes } from 'aedes';
-import { Ajv } from 'ajv';
+import { compileSchema, describeErrors } from '../../lib/validate.ts';
 import type { FastifyInstance } from 'fastify';
 import type { IClientOptions } from 'mqtt';
 import { CatalogData } from '../../contract/pos.ts';
@@ -157,8 +157,8 @@ async function startEmbeddedBroker(host: string, port: number, log: Logger): Pro
 function loadSeedCatalog(file: string | undefined): CatalogData {
   if (!file) return hqDemoCatalog();
   const data: unknown = JSON.parse(readFileSync(file, 'utf8'));
-  const check = new Ajv({ strict: false }).compile<CatalogData>(CatalogData);
-  if (!check(data)) throw new Error(`HQ_CATALOG_FILE ${file}: ${check.errors?.[0]?.instancePath ?? ''} ${check.errors?.[0]?.message ?? 'invalid'}`);
+  const check = compileSchema(CatalogData);
+  if (!check(data)) throw new Error(`HQ_CATALOG_FILE ${file}: ${describeErrors(check.errors)}`);
   return data;
 }
 

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { Ajv } from 'ajv';
+import { compileSchema, describeErrors } from '../../lib/validate.ts';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { CatalogItem, MinorUnits, Sku } from '../../contract/pos.ts';
 import { PROBLEM_CONTENT_TYPE, problem, statusOf, type Problem } from '../../contract/problem.ts';
@@ -43,15 +43,11 @@ export interface HqHttpContext {
   now?: () => number;
 }
 
-const ajv = new Ajv({ allErrors: false, strict: false, discriminator: true, coerceTypes: false, useDefaults: false, removeAdditional: false });
-
 function validator<T>(schema: TSchema): (value: unknown) => T {
-  const check = ajv.compile(schema);
+  const check = compileSchema(schema);
   return (value) => {
     if (check(value)) return value as T;
-    const e = check.errors?.[0];
-    const extra = e?.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : '';
-    throw new LedgerError('TB_VALIDATION', `body${e?.instancePath ?? ''} ${e?.message ?? 'invalid'}${extra}`);
+    throw new LedgerError('TB_VALIDATION', `body: ${describeErrors(check.errors)}`);
   };
 }
 
@@ -81,7 +77,7 @@ const checkAuthorization = validator<{ storeId: string; sku: string; minPrice?: 
     { additionalProperties: false },
   ),
 );
-const statusCheck = ajv.compile(ConflictStatus);
+const statusCheck = compileSchema(ConflictStatus);
 
 function toProblem(err: unknown): Problem {
   if (err instanceof LedgerError) {

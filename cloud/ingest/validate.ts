@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { compileSchema } from '../../lib/validate.ts';
 import { POS_EVENT_PAYLOADS } from '../../contract/pos.ts';
 import { CatalogResyncRequest, EventBatch, FleetStatus, LossReport } from '../../contract/sync.ts';
 
@@ -8,14 +9,13 @@ import { CatalogResyncRequest, EventBatch, FleetStatus, LossReport } from '../..
 // topic and batch, seq order (contiguous on the backlog lane), and the
 // payload schema of every known POS event type.
 
-const ajv = new Ajv({ allErrors: false, strict: false, discriminator: true, coerceTypes: false, useDefaults: false, removeAdditional: false });
+const batchSchema = compileSchema(EventBatch);
+const payloadSchemas = new Map<string, ValidateFunction>(Object.entries(POS_EVENT_PAYLOADS).map(([type, schema]) => [type, compileSchema(schema)]));
+export const validateResync = compileSchema(CatalogResyncRequest);
+export const validateFleetStatus = compileSchema(FleetStatus);
+export const validateLoss = compileSchema(LossReport);
 
-const batchSchema = ajv.compile<EventBatch>(EventBatch);
-const payloadSchemas = new Map<string, ValidateFunction>(Object.entries(POS_EVENT_PAYLOADS).map(([type, schema]) => [type, ajv.compile(schema)]));
-export const validateResync = ajv.compile<CatalogResyncRequest>(CatalogResyncRequest);
-export const validateFleetStatus = ajv.compile<FleetStatus>(FleetStatus);
-export const validateLoss = ajv.compile<LossReport>(LossReport);
-
+// The reason goes back to the box in its rejected ack: JSON Pointer paths, as HQ always sent them.
 function describe(errors: ErrorObject[] | null | undefined, prefix = ''): string {
   const e = errors?.[0];
   if (!e) return 'invalid';

@@ -6,11 +6,12 @@
 const { segment } = require('./lib/contract.js');
 const { attach, brokerOf } = require('./lib/status.js');
 const { textJob } = require('./lib/escpos-text.js');
-const { Ajv } = require('ajv');
+/** @type {typeof import('../../lib/validate.ts')} */
+const { compileSchema } = require('../../lib/validate.ts');
 /** @type {typeof import('../../contract/devices/printer.ts')} */
 const printerContract = require('../../contract/devices/printer.ts');
 
-const validateArgs = new Ajv({ allErrors: true, strict: false }).compile(printerContract.PrintArgs);
+const validateArgs = compileSchema(printerContract.PrintArgs);
 const KINDS = ['receipt', 'kitchen', 'label', 'raw'];
 
 /**

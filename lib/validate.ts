@@ -1,0 +1,78 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Static, TSchema } from '@sinclair/typebox';
+
+// The one way tillbox checks data against a contract schema (TypeBox = JSON
+// Schema) and says what is wrong: HTTP bodies, config files, MQTT messages
+// from the cloud, HQ's ingest, device command envelopes, state files. Strict:
+// no type coercion, no silent removal of unknown fields; defaults are filled
+// in only where asked (the config file). Errors come as field paths in dot
+// notation (`lines.0.qty`), one line each.
+
+const BASE = { allErrors: true, strict: false, discriminator: true, coerceTypes: false, removeAdditional: false } as const;
+const strictAjv = new Ajv({ ...BASE, useDefaults: false });
+const defaultingAjv = new Ajv({ ...BASE, useDefaults: true });
+
+/** Compiles a schema once (cached by the schema object). `defaults` fills `default` values in (config only). */
+export function compileSchema<S extends TSchema>(schema: S, options: { defaults?: boolean } = {}): ValidateFunction<Static<S>> {
+  return (options.defaults ? defaultingAjv : strictAjv).compile<Static<S>>(schema);
+}
+
+export interface FieldError {
+  /** Dot path of the offending (or missing) field; '' for the whole value. */
+  path: string;
+  message: string;
+}
+
+const MAX_REPORTED = 25;
+
+/** Dot path of one ajv error: `lines.0.qty`; names the offending or missing property. */
+export function pathOf(err: ErrorObject, prefix = ''): string {
+  const parts = err.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+  if (err.keyword === 'additionalProperties') parts.push(String(err.params.additionalProperty));
+  if (err.keyword === 'required') parts.push(String(err.params.missingProperty));
+  if (err.keyword === 'discriminator' && err.params.tag) parts.push(String(err.params.tag));
+  const path = parts.join('.');
+  return prefix && path ? `${prefix}.${path}` : prefix || path;
+}
+
+function messageOf(err: ErrorObject, unknownField: string): string {
+  switch (err.keyword) {
+    case 'additionalProperties':
+      return unknownField;
+    case 'required':
+      return 'is required';
+    case 'discriminator':
+      return err.params.error === 'mapping' ? 'must be one of the known types' : 'must be a string naming the type';
+    default:
+      return err.message ?? 'is invalid';
+  }
+}
+
+/** Every distinct problem (at most 25), each with its field path. */
+export function fieldErrors(errors: readonly ErrorObject[] | null | undefined, options: { prefix?: string; unknownField?: string } = {}): FieldError[] {
+  const out: FieldError[] = [];
+  const seen = new Set<string>();
+  const paths = new Set<string>();
+  for (const err of errors ?? []) {
+    const e = { path: pathOf(err, options.prefix), message: messageOf(err, options.unknownField ?? 'unknown field') };
+    // A bad tender type is already reported by its enum; the discriminator repeats it.
+    if (err.keyword === 'discriminator' && paths.has(e.path)) continue;
+    paths.add(e.path);
+    const k = `${e.path}\u0000${e.message}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(e);
+    if (out.length >= MAX_REPORTED) break;
+  }
+  return out;
+}
+
+/** The first problem as one line (`lines.0.qty must be >= 1`), for logs and short refusal reasons. */
+export function describeErrors(errors: readonly ErrorObject[] | null | undefined, options: { prefix?: string } = {}): string {
+  const e = fieldErrors(errors, options)[0];
+  if (!e) return 'invalid';
+  return `${e.path || '(root)'} ${e.message}`;
+}
