@@ -1,3 +1,4 @@
+import { stockMoves } from '../../contract/stock.ts';
 import { IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN, clientIdempotencyKey, scopedIdempotencyKey } from '../../contract/ids.ts';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
@@ -464,11 +465,12 @@ export class PosService {
   #apply(event: JournalEvent): void {
     if (event.seq <= this.#appliedSeq) return;
     this.#appliedSeq = event.seq;
+    // Stock follows the one rule HQ uses too (contract/stock.ts).
+    for (const m of stockMoves(event.type, event.payload, (saleId) => this.#sales.get(saleId)?.event.payload.lines)) this.#state.adjust(m.sku, m.delta);
     switch (event.type) {
       case PosEventType.Sale: {
         const e = event as JournalEvent<SalePayload>;
         this.#sales.set(e.id, { event: e, refundIds: [], refundedQty: e.payload.lines.map(() => 0), refundedTotal: 0 });
-        for (const l of e.payload.lines) this.#state.adjust(l.sku, -(l.weightGrams ?? l.qty));
         break;
       }
       case PosEventType.Refund: {
@@ -480,11 +482,7 @@ export class PosService {
         }
         sale.refundIds.push(event.id);
         sale.refundedTotal += p.total;
-        for (const l of p.lines) {
-          sale.refundedQty[l.line] = (sale.refundedQty[l.line] ?? 0) + l.qty;
-          const sold = sale.event.payload.lines[l.line];
-          if (l.restock && sold) this.#state.adjust(l.sku, sold.weightGrams ?? l.qty);
-        }
+        for (const l of p.lines) sale.refundedQty[l.line] = (sale.refundedQty[l.line] ?? 0) + l.qty;
         break;
       }
       case PosEventType.Void: {
@@ -492,12 +490,6 @@ export class PosService {
         const sale = this.#sales.get(p.saleId);
         if (!sale) break;
         sale.voidId = event.id;
-        for (const l of sale.event.payload.lines) this.#state.adjust(l.sku, l.weightGrams ?? l.qty);
-        break;
-      }
-      case PosEventType.InventoryAdjusted: {
-        const p = event.payload as PosPayloadMap['inventory.adjusted'];
-        this.#state.adjust(p.sku, p.delta);
         break;
       }
       case PosEventType.PriceOverridden: {

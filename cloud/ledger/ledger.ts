@@ -1,3 +1,4 @@
+import { stockMoves } from '../../contract/stock.ts';
 import { randomUUID } from 'node:crypto';
 import { TillboxError } from '../../contract/errors.ts';
 import type { JournalEvent } from '../../contract/events.ts';
@@ -481,7 +482,7 @@ export class Ledger {
           const lines = p.lines.map((l) => (l.weightGrams !== undefined ? { sku: l.sku, qty: l.qty, weightGrams: l.weightGrams } : { sku: l.sku, qty: l.qty }));
           ledgerRow(e, 'sale', e.id, p.currency, p.total, p.tax, lines);
           sales.set(e.id, { tax: p.tax, lines });
-          p.lines.forEach((l, i) => move(e, i, l.sku, 'sale', -(l.weightGrams ?? l.qty)));
+          for (const m of stockMoves(e.type, p, () => undefined)) move(e, m.line, m.sku, m.kind, m.delta);
           break;
         }
         case PosEventType.Refund: {
@@ -497,10 +498,7 @@ export class Ledger {
           );
           const sale = sales.get(p.saleId);
           if (!sale) this.#log.warn({ seq: e.seq, deviceId: e.deviceId, saleId: p.saleId }, 'refund of a sale HQ has not applied yet; restock when the sale arrives');
-          p.lines.forEach((l, i) => {
-            const sold = sale?.lines[l.line];
-            if (l.restock && sold) move(e, i, l.sku, 'refund', sold.weightGrams ?? l.qty);
-          });
+          for (const m of stockMoves(e.type, p, (id) => sales.get(id)?.lines)) move(e, m.line, m.sku, m.kind, m.delta);
           break;
         }
         case PosEventType.Void: {
@@ -508,12 +506,11 @@ export class Ledger {
           const sale = sales.get(p.saleId);
           ledgerRow(e, 'void', p.saleId, p.currency, -p.total, -(sale?.tax ?? 0), []);
           if (!sale) this.#log.warn({ seq: e.seq, deviceId: e.deviceId, saleId: p.saleId }, 'void of a sale HQ has not applied yet; restock when the sale arrives');
-          sale?.lines.forEach((l, i) => move(e, i, l.sku, 'void', l.weightGrams ?? l.qty));
+          for (const m of stockMoves(e.type, p, (id) => sales.get(id)?.lines)) move(e, m.line, m.sku, m.kind, m.delta);
           break;
         }
         case PosEventType.InventoryAdjusted: {
-          const p = e.payload as InventoryAdjustedPayload;
-          move(e, 0, p.sku, 'adjust', p.delta);
+          for (const m of stockMoves(e.type, e.payload, () => undefined)) move(e, m.line, m.sku, m.kind, m.delta);
           break;
         }
         case PosEventType.PriceOverridden: {
@@ -530,12 +527,8 @@ export class Ledger {
       const sale = sales.get(o.sale_id);
       if (!sale) continue;
       const at0 = { id: o.event_id, storeId: o.store_id, hlc: o.hlc, deviceId: o.device_id, seq: o.seq } as JournalEvent;
-      if (o.kind === 'refund') {
-        o.lines.forEach((l, i) => {
-          const sold = sale.lines[l.line];
-          if (l.restock && sold) move(at0, i, l.sku, 'refund', sold.weightGrams ?? l.qty);
-        });
-      } else sale.lines.forEach((l, i) => move(at0, i, l.sku, 'void', l.weightGrams ?? l.qty));
+      const payload = o.kind === 'refund' ? { saleId: o.sale_id, lines: o.lines } : { saleId: o.sale_id };
+      for (const m of stockMoves(o.kind === 'refund' ? PosEventType.Refund : PosEventType.Void, payload, () => sale.lines)) move(at0, m.line, m.sku, m.kind, m.delta);
       this.#log.info({ eventId: o.event_id, saleId: o.sale_id, kind: o.kind }, 'restock of a refund/void that arrived before its sale');
     }
 
