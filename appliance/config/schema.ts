@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ANONYMOUS_ROLES } from '../../contract/roles.ts';
+import { SCALE_PROTOCOLS } from '../../drivers/scale/types.ts';
 
 // The config file format, version 1. This schema is the single source of
 // truth: the TypeScript type, the defaults and the env overrides all come
@@ -199,8 +200,8 @@ export const ConfigSchema = Type.Object(
               description: 'serial:///dev/ttyUSB0?baud=9600, tcp://host:9100, usb://vid:pid, hid://vid:pid, file:///dev/usb/lp0',
             }),
           ),
-          // Scales: sics | toledo8217 | cas | nci | auto.
-          protocol: Type.Optional(Type.Union(['sics', 'toledo8217', 'cas', 'nci', 'auto', 'escpos'].map((p) => Type.Literal(p)))),
+          // Scales: one of drivers/scale SCALE_PROTOCOLS, or auto (probe them); printers: escpos.
+          protocol: Type.Optional(Type.Union([...SCALE_PROTOCOLS, 'auto', 'escpos'].map((p) => Type.Literal(p)))),
           // Printers: model id from drivers/printer/models.ts (epson-tm-t88, generic-80, generic-58 ...).
           model: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
           // Scanners: how codes arrive (default serial for serial/tcp, hid-pos for hid).

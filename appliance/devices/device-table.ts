@@ -10,6 +10,7 @@
 // by-id and that is where they bind.
 import type { PeripheralKind } from '../../contract/devices.ts';
 import { MODELS } from '../../drivers/printer/models.ts';
+import { VENDORS as vendorIds } from '../../contract/devices/vendors.ts';
 import { hex4, type UsbDeviceInfo } from './hotplug.ts';
 
 export interface DeviceMatch {
@@ -73,21 +74,9 @@ const serialScanner = (vendor: string): DeviceMatch => ({ kind: 'scanner', proto
 const serialScale = (vendor: string, protocol: string): DeviceMatch => ({ kind: 'scale', protocol, vendor });
 const bridge = (vendor: string): DeviceMatch => ({ kind: 'serial-bridge', protocol: 'serial', vendor });
 
-/** Vendor ids the udev rules name too (image/udev). */
-export const VENDORS = {
-  epson: 0x04b8,
-  star: 0x0519,
-  bixolon: 0x1504,
-  citizen: 0x1d90,
-  honeywell: 0x0c2e,
-  zebraSymbol: 0x05e0,
-  datalogic: 0x05f9,
-  newland: 0x1eab,
-  ftdi: 0x0403,
-  prolific: 0x067b,
-  ch340: 0x1a86,
-  siliconLabs: 0x10c4,
-} as const;
+/** Vendor ids, from the one vendor table the udev rules are generated from (contract/devices/vendors.ts). */
+const VENDORS = vendorIds as Readonly<Record<'epson' | 'star' | 'bixolon' | 'citizen' | 'honeywell' | 'zebraSymbol' | 'datalogic' | 'newland' | 'ftdi' | 'prolific' | 'ch340' | 'siliconLabs', number>>;
+export { VENDORS };
 
 // ------------------------------------------------------------ the table
 

@@ -19,6 +19,7 @@
 //
 // UsbEventSource: attach/detach of USB devices. Production wraps the `usb`
 // package's hotplug events (libusb); tests inject a plain emitter.
+import { hex4 } from '../../contract/devices/vendors.ts';
 import { EventEmitter } from 'node:events';
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
@@ -249,7 +250,7 @@ export function usbIdentity(d: UsbDeviceInfo): string {
   return d.serialNumber ? `${id}/${d.serialNumber}` : `${id}@${d.location ?? 'unknown'}`;
 }
 
-export const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
+export { hex4 };
 
 /** An in-memory source for tests and for boxes without libusb. */
 export class ManualUsbSource extends EventEmitter<UsbEventSourceEvents> implements UsbEventSource {

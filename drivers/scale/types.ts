@@ -6,8 +6,9 @@ import { ScaleErrorCode, TillboxError } from '../../contract/errors.ts';
 import type { WeightReading, WeightUnit, ScaleStatus } from '../../contract/devices/scale.ts';
 import type { Framing } from '../transports/uri.ts';
 
-export type ScaleProtocolName = 'sics' | 'toledo8217' | 'cas' | 'nci';
-export const SCALE_PROTOCOLS: readonly ScaleProtocolName[] = ['sics', 'toledo8217', 'cas', 'nci'];
+/** The scale protocols, once: the config's `protocol` values and the auto probe follow this list. */
+export const SCALE_PROTOCOLS = ['sics', 'toledo8217', 'cas', 'nci'] as const;
+export type ScaleProtocolName = (typeof SCALE_PROTOCOLS)[number];
 
 export type ScaleFrame =
   | { type: 'reading'; reading: WeightReading }

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { hex4, VENDOR_TABLE } from '../../contract/devices/vendors.ts';
+import { udevRules } from './rules.ts';
 
 // Syntax sanity for the udev rules (udev(7) "Rules files"): every line is a
 // comment, blank, or comma-separated KEY op "value" pairs with match keys
@@ -21,6 +23,9 @@ function pairs(line: string): { key: string; op: string; value: string }[] {
 }
 
 describe('udev rules', () => {
+  it('are exactly what image/udev/rules.ts generates from the one vendor table (regenerate: node image/udev/rules.ts > image/udev/60-tillbox-peripherals.rules)', () => {
+    expect(text).toBe(udevRules());
+  });
   const rules = text.split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
   it('every rule line parses into KEY op "value" pairs with the right operator class', () => {
     for (const line of rules) {
@@ -43,7 +48,7 @@ describe('udev rules', () => {
     for (const g of rules.flatMap((l) => pairs(l).filter((p) => p.key === 'GOTO'))) expect(labels.has(g.value)).toBe(true);
   });
   it('covers the common POS vendors, group tillbox, never world-writable, ModemManager ignored on serial', () => {
-    for (const vid of ['04b8', '0519', '1504', '1d90', '0c2e', '05e0', '05f9', '0403', '067b', '1a86', '10c4']) expect(text).toContain(`"${vid}"`);
+    for (const v of VENDOR_TABLE) expect(text).toContain(`"${hex4(v.vendorId)}"`);
     for (const line of rules) {
       const ps = pairs(line);
       const mode = ps.find((p) => p.key === 'MODE');
