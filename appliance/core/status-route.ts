@@ -21,5 +21,12 @@ export interface BoxStatus {
 
 /** GET /api/v1/status (manager): what `tillbox doctor` asks a running box. */
 export function registerStatusRoute(app: FastifyInstance, status: () => BoxStatus): void {
-  app.get('/api/v1/status', { preHandler: requireManager }, async () => status());
+  app.get(
+    '/api/v1/status',
+    {
+      config: { doc: { success: '200 journal lastSeq/HLC and integrity scan, publisher cursor, box health (as on store/{s}/box/status), memory', notes: 'manager token; what `tillbox doctor` asks' } },
+      preHandler: requireManager,
+    },
+    async () => status(),
+  );
 }

@@ -9,27 +9,11 @@ import type { PosService } from '../pos/pos-service.ts';
 import { validationError } from '../pos/validate.ts';
 import { Authenticator, type AuthOptions } from './auth.ts';
 import { problem, toProblem } from './problem.ts';
+import type { RouteEntry } from './route-docs.ts';
 
-// The HTTP API (JSON; every error application/problem+json).
-//
-//   GET    /healthz                          200 {status:'ok'} while selling; 503 problem+json with reasons (starting, disk full, journal reopening)   (no auth)
-//   GET    /api/v1/catalog                   200 {currency, items}
-//   GET    /api/v1/catalog/{skuOrBarcode}    200 item | 404
-//   POST   /api/v1/sales                     201 sale            (Idempotency-Key required)
-//   GET    /api/v1/sales/{id}                200 sale | 404
-//   POST   /api/v1/refunds                   201 refund          (Idempotency-Key)
-//   POST   /api/v1/voids                     201 void            (Idempotency-Key)
-//   POST   /api/v1/inventory/adjustments     201 adjustment      (Idempotency-Key)
-//   POST   /api/v1/price-overrides           201 override        (Idempotency-Key, manager token)
-//   POST   /api/v1/drawer/open               201 drawer event    (Idempotency-Key)
-//   POST   /api/v1/carts                     201 cart
-//   GET    /api/v1/carts/{id}                200 cart
-//   POST   /api/v1/carts/{id}/lines          200 cart   { sku, qty } | { sku, weightGrams } | { sku, scale }
-//   POST   /api/v1/carts/{id}/scan           200 cart   { code }: barcode → line (422 unknown code)
-//   DELETE /api/v1/carts/{id}/lines/{index}  200 cart
-//   DELETE /api/v1/carts/{id}                204
-//   POST   /api/v1/carts/{id}/checkout       201 sale            (Idempotency-Key)
-//   GET    /api/v1/journal?after=&limit=     200 {events, lastSeq}  (limit 1..1000, default 100; larger is capped)
+// The HTTP API (JSON; every error application/problem+json). Each route
+// documents itself (`config.doc`); docs/http-api.md's route table is
+// generated from them (route-docs.ts).
 //
 // Idempotent writes: a retry with the same key and body answers the original
 // event with the SAME status (201) plus `Idempotent-Replayed: true`, so a
@@ -41,6 +25,9 @@ import { problem, toProblem } from './problem.ts';
 // Use `requireManager` as a preHandler for manager-only routes.
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    routeDocs: RouteEntry[];
+  }
   interface FastifyRequest {
     actor: Actor;
   }
@@ -138,76 +125,146 @@ export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
     request.actor = auth.authenticate(request.headers.authorization, request.socket.remoteAddress);
   });
 
-  app.get('/healthz', async (_request, reply) => {
-    if (!ctx.isReady()) {
-      reply.code(503).type(PROBLEM_CONTENT_TYPE).header('retry-after', '1');
-      return problem(503, ErrorCode.NotReady, 'starting: broker or journal not ready yet');
-    }
-    const health = ctx.health?.();
-    if (health && !health.selling) {
-      reply.code(503).type(PROBLEM_CONTENT_TYPE).header('retry-after', String(RETRY_AFTER_S));
-      const first = health.reasons[0];
-      const p = problem(503, first?.code ?? ErrorCode.NotReady, health.reasons.map((r) => r.message).join('; ') || 'not selling');
-      p.reasons = health.reasons;
-      return p;
-    }
-    return { status: 'ok' };
+  // Every documented route (also those core adds later), for the generated reference.
+  const routeDocs: RouteEntry[] = [];
+  app.decorate('routeDocs', routeDocs);
+  app.addHook('onRoute', (r) => {
+    const doc = r.config?.doc;
+    if (!doc) return;
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routeDocs.push({ method, url: r.url, doc });
   });
+
+  app.get(
+    '/healthz',
+    { config: { doc: { success: '200 `{status:"ok"}` while selling', notes: 'no auth; 503 problem+json with `reasons` while starting, the disk is full or the journal is reopening' } } },
+    async (_request, reply) => {
+      if (!ctx.isReady()) {
+        reply.code(503).type(PROBLEM_CONTENT_TYPE).header('retry-after', '1');
+        return problem(503, ErrorCode.NotReady, 'starting: broker or journal not ready yet');
+      }
+      const health = ctx.health?.();
+      if (health && !health.selling) {
+        reply.code(503).type(PROBLEM_CONTENT_TYPE).header('retry-after', String(RETRY_AFTER_S));
+        const first = health.reasons[0];
+        const p = problem(503, first?.code ?? ErrorCode.NotReady, health.reasons.map((r) => r.message).join('; ') || 'not selling');
+        p.reasons = health.reasons;
+        return p;
+      }
+      return { status: 'ok' };
+    },
+  );
 
   const { pos } = ctx;
 
-  app.get('/api/v1/catalog', async () => ({ currency: pos.currency, items: pos.catalog() }));
-  app.get<{ Params: { code: string } }>('/api/v1/catalog/:code', async (request) => {
+  app.get(
+    '/api/v1/catalog',
+    { config: { doc: { success: '200 `{ currency, items: [ { sku, name, price, barcodes, taxClass, trackStock, soldByWeight, unit, stock, ... } ] }`', notes: '' } } },
+    async () => ({ currency: pos.currency, items: pos.catalog() }),
+  );
+  app.get<{ Params: { code: string } }>('/api/v1/catalog/:code', { config: { doc: { success: '200 item', notes: 'by sku or barcode; 404 unknown' } } }, async (request) => {
     const item = pos.catalogItem(request.params.code);
     if (!item) throw new TillboxError(ErrorCode.NotFound, `no item with sku or barcode ${request.params.code}`);
     return item;
   });
 
-  app.post('/api/v1/sales', async (request, reply) => {
-    const result = await pos.sell(request.body, idempotencyKey(request), request.actor);
-    return created(reply, result, `/api/v1/sales/${result.value.id}`);
-  });
-  app.get<{ Params: { id: string } }>('/api/v1/sales/:id', async (request) => {
+  app.post(
+    '/api/v1/sales',
+    {
+      config: {
+        doc: {
+          success: '201 `{ id, seq, total, tax, lines, taxes, tenders, change, ... }` + `Location`',
+          notes: 'Idempotency-Key; body `{ lines: [ { sku, qty } \\| { sku, weightGrams } ], tenders: [ { type: "cash", amount } \\| { type: "card", amount, approvalRef } ] }`',
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await pos.sell(request.body, idempotencyKey(request), request.actor);
+      return created(reply, result, `/api/v1/sales/${result.value.id}`);
+    },
+  );
+  app.get<{ Params: { id: string } }>('/api/v1/sales/:id', { config: { doc: { success: '200 sale with refunds/void state', notes: '404 unknown' } } }, async (request) => {
     const sale = pos.getSale(request.params.id);
     if (!sale) throw new TillboxError(ErrorCode.NotFound, `no sale ${request.params.id}`);
     return sale;
   });
-  app.post('/api/v1/refunds', async (request, reply) => created(reply, await pos.refund(request.body, idempotencyKey(request), request.actor)));
-  app.post('/api/v1/voids', async (request, reply) => created(reply, await pos.void(request.body, idempotencyKey(request), request.actor)));
-  app.post('/api/v1/inventory/adjustments', async (request, reply) => created(reply, await pos.adjustInventory(request.body, idempotencyKey(request), request.actor)));
-  app.post('/api/v1/price-overrides', { preHandler: requireManager }, async (request, reply) => created(reply, await pos.overridePrice(request.body, idempotencyKey(request), request.actor)));
-  app.post('/api/v1/drawer/open', async (request, reply) => created(reply, await pos.openDrawer(request.body ?? {}, idempotencyKey(request), request.actor)));
+  app.post(
+    '/api/v1/refunds',
+    { config: { doc: { success: '201', notes: 'Idempotency-Key; `{ saleId, lines: [ { line, qty, restock } ], tenders, reason }`; never more than sold − refunded (409)' } } },
+    async (request, reply) => created(reply, await pos.refund(request.body, idempotencyKey(request), request.actor)),
+  );
+  app.post('/api/v1/voids', { config: { doc: { success: '201', notes: 'Idempotency-Key; whole sale, once, only without refunds (409 otherwise)' } } }, async (request, reply) =>
+    created(reply, await pos.void(request.body, idempotencyKey(request), request.actor)),
+  );
+  app.post('/api/v1/inventory/adjustments', { config: { doc: { success: '201', notes: 'Idempotency-Key; `{ sku, delta, reason, note? }`' } } }, async (request, reply) =>
+    created(reply, await pos.adjustInventory(request.body, idempotencyKey(request), request.actor)),
+  );
+  app.post('/api/v1/price-overrides', { config: { doc: { success: '201', notes: 'Idempotency-Key; manager token only (403 for a till)' } }, preHandler: requireManager }, async (request, reply) =>
+    created(reply, await pos.overridePrice(request.body, idempotencyKey(request), request.actor)),
+  );
+  app.post('/api/v1/drawer/open', { config: { doc: { success: '201', notes: 'Idempotency-Key; records a `drawer.opened` event' } } }, async (request, reply) =>
+    created(reply, await pos.openDrawer(request.body ?? {}, idempotencyKey(request), request.actor)),
+  );
 
-  app.post('/api/v1/carts', async (_request, reply) => {
+  app.post('/api/v1/carts', { config: { doc: { success: '201 cart + `Location`', notes: 'carts live in memory; only checkout writes the journal' } } }, async (_request, reply) => {
     const cart = pos.createCart();
     reply.code(201).header('location', `/api/v1/carts/${cart.id}`);
     return cart;
   });
-  app.get<{ Params: { id: string } }>('/api/v1/carts/:id', async (request) => pos.getCart(request.params.id));
-  app.post<{ Params: { id: string } }>('/api/v1/carts/:id/lines', async (request) => pos.addCartLine(request.params.id, request.body));
+  app.get<{ Params: { id: string } }>('/api/v1/carts/:id', { config: { doc: { success: '200 cart', notes: '404 unknown' } } }, async (request) => pos.getCart(request.params.id));
+  app.post<{ Params: { id: string } }>(
+    '/api/v1/carts/:id/lines',
+    {
+      config: {
+        doc: {
+          success: '200 cart',
+          notes: '`{ sku, qty }` \\| `{ sku, weightGrams }` \\| `{ sku, scale }`: the latest _stable_ weight core heard from that scale (409 while in motion, overloaded, under zero or offline)',
+        },
+      },
+    },
+    async (request) => pos.addCartLine(request.params.id, request.body),
+  );
   // A scanned or typed code → a catalog line (variable-measure price/weight, GS1 net weight); no journal write until checkout.
-  app.post<{ Params: { id: string } }>('/api/v1/carts/:id/scan', async (request) => pos.scanIntoCart(request.params.id, request.body));
-  app.delete<{ Params: { id: string; index: string } }>('/api/v1/carts/:id/lines/:index', async (request) => {
+  app.post<{ Params: { id: string } }>(
+    '/api/v1/carts/:id/scan',
+    { config: { doc: { success: '200 cart', notes: '`{ code }`: a barcode (EAN/UPC, GS1 element string, price- or weight-embedded EAN-13) becomes a line; 422 unknown code, 400 bad check digit' } } },
+    async (request) => pos.scanIntoCart(request.params.id, request.body),
+  );
+  app.delete<{ Params: { id: string; index: string } }>('/api/v1/carts/:id/lines/:index', { config: { doc: { success: '200 cart', notes: '' } } }, async (request) => {
     const index = /^[0-9]{1,4}$/.test(request.params.index) ? Number(request.params.index) : -1;
     return pos.removeCartLine(request.params.id, index);
   });
-  app.delete<{ Params: { id: string } }>('/api/v1/carts/:id', async (request, reply) => {
+  app.delete<{ Params: { id: string } }>('/api/v1/carts/:id', { config: { doc: { success: '204', notes: '' } } }, async (request, reply) => {
     pos.deleteCart(request.params.id);
     reply.code(204);
   });
-  app.post<{ Params: { id: string } }>('/api/v1/carts/:id/checkout', async (request, reply) => {
-    const result = await pos.checkout(request.params.id, request.body, idempotencyKey(request), request.actor);
-    return created(reply, result, `/api/v1/sales/${result.value.id}`);
-  });
+  app.post<{ Params: { id: string } }>(
+    '/api/v1/carts/:id/checkout',
+    { config: { doc: { success: '201 sale', notes: "Idempotency-Key; the cart's lines with the given tenders" } } },
+    async (request, reply) => {
+      const result = await pos.checkout(request.params.id, request.body, idempotencyKey(request), request.actor);
+      return created(reply, result, `/api/v1/sales/${result.value.id}`);
+    },
+  );
 
-  app.get<{ Querystring: Record<string, unknown> }>('/api/v1/journal', async (request) => {
-    const errors: FieldError[] = [];
-    const after = queryInt(request.query.after, 'after', 0, 0, errors);
-    const limit = Math.min(queryInt(request.query.limit, 'limit', 100, 1, errors), JOURNAL_PAGE_MAX);
-    if (errors.length > 0) throw validationError('invalid journal query', errors);
-    const events = await ctx.journal.read({ after, limit });
-    return { events, lastSeq: ctx.journal.lastSeq };
-  });
+  app.get<{ Querystring: Record<string, unknown> }>(
+    '/api/v1/journal',
+    {
+      config: {
+        doc: {
+          success: '200 `{ events: [ { id, seq, type, idempotencyKey, hlc, payload, ... } ], lastSeq }`',
+          notes: '`?after={seq}&limit={n}`: limit default 100, capped at 1000; `idempotencyKey` is `{till}/{key}`',
+        },
+      },
+    },
+    async (request) => {
+      const errors: FieldError[] = [];
+      const after = queryInt(request.query.after, 'after', 0, 0, errors);
+      const limit = Math.min(queryInt(request.query.limit, 'limit', 100, 1, errors), JOURNAL_PAGE_MAX);
+      if (errors.length > 0) throw validationError('invalid journal query', errors);
+      const events = await ctx.journal.read({ after, limit });
+      return { events, lastSeq: ctx.journal.lastSeq };
+    },
+  );
 
   return app;
 }

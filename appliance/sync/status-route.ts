@@ -6,5 +6,5 @@ import type { SyncStatus } from './cloud-bridge.ts';
  * "offline, 42 sales waiting"); it carries counts and times, no secrets.
  */
 export function registerSyncStatusRoute(app: FastifyInstance, status: () => Promise<SyncStatus>): void {
-  app.get('/api/v1/sync/status', async () => status());
+  app.get('/api/v1/sync/status', { config: { doc: { success: '200 `{ connected, pending, oldestPendingAgeMs, lastAckAt, conflicts, dropped, ... }`', notes: 'any till' } } }, async () => status());
 }
