@@ -1,6 +1,5 @@
 import { FakeHq, startTestBroker, type TestBroker } from '../../appliance/sync/testing.ts';
 import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.ts';
-import type { HistoryEvent } from '../../harness/history.ts';
 import { PartitionProxy } from './proxy.ts';
 import { startRealHq } from '../../harness/real-hq.ts';
 
