@@ -50,14 +50,14 @@ export interface HybridClockOptions {
 
 export class HybridClock {
   readonly deviceId: string;
-  private readonly wall: () => number;
-  private wallMs = 0;
-  private counter = 0;
+  readonly #wall: () => number;
+  #wallMs = 0;
+  #counter = 0;
 
   constructor(options: HybridClockOptions) {
     if (options.deviceId.length === 0) throw new RangeError('HybridClock needs a deviceId');
     this.deviceId = options.deviceId;
-    this.wall = options.now ?? Date.now;
+    this.#wall = options.now ?? Date.now;
     if (options.last !== undefined) this.restore(options.last);
   }
 
@@ -65,30 +65,30 @@ export class HybridClock {
   restore(stamp: string): void {
     const ts = parseHlc(stamp);
     if (!ts) throw new RangeError(`not an HLC: ${JSON.stringify(stamp)}`);
-    if (ts.wallMs > this.wallMs || (ts.wallMs === this.wallMs && ts.counter > this.counter)) {
-      this.wallMs = ts.wallMs;
-      this.counter = ts.counter;
+    if (ts.wallMs > this.#wallMs || (ts.wallMs === this.#wallMs && ts.counter > this.#counter)) {
+      this.#wallMs = ts.wallMs;
+      this.#counter = ts.counter;
     }
   }
 
   /** The latest stamp issued or restored (not a new one). */
   current(): string {
-    return encodeHlc({ wallMs: this.wallMs, counter: this.counter, deviceId: this.deviceId });
+    return encodeHlc({ wallMs: this.#wallMs, counter: this.#counter, deviceId: this.deviceId });
   }
 
   /** How far the wall clock is behind the clock's physical part (0 when it is not). */
   lagMs(): number {
-    return Math.max(0, this.wallMs - this.wall());
+    return Math.max(0, this.#wallMs - this.#wall());
   }
 
   /** A new stamp for a local event, strictly greater than every earlier one. */
   now(): string {
-    const pt = Math.floor(this.wall());
-    if (pt > this.wallMs) {
-      this.wallMs = pt;
-      this.counter = 0;
+    const pt = Math.floor(this.#wall());
+    if (pt > this.#wallMs) {
+      this.#wallMs = pt;
+      this.#counter = 0;
     } else {
-      this.bump();
+      this.#bump();
     }
     return this.current();
   }
@@ -100,32 +100,32 @@ export class HybridClock {
   receive(remote: string): string {
     const r = parseHlc(remote);
     if (!r) throw new RangeError(`not an HLC: ${JSON.stringify(remote)}`);
-    const pt = Math.floor(this.wall());
-    const l = Math.max(this.wallMs, r.wallMs, pt);
-    if (l === this.wallMs && l === r.wallMs) {
-      this.counter = Math.max(this.counter, r.counter);
-      this.bump();
-    } else if (l === this.wallMs) {
-      this.bump();
+    const pt = Math.floor(this.#wall());
+    const l = Math.max(this.#wallMs, r.wallMs, pt);
+    if (l === this.#wallMs && l === r.wallMs) {
+      this.#counter = Math.max(this.#counter, r.counter);
+      this.#bump();
+    } else if (l === this.#wallMs) {
+      this.#bump();
     } else if (l === r.wallMs) {
-      this.wallMs = l;
-      this.counter = r.counter;
-      this.bump();
+      this.#wallMs = l;
+      this.#counter = r.counter;
+      this.#bump();
     } else {
-      this.wallMs = l;
-      this.counter = 0;
+      this.#wallMs = l;
+      this.#counter = 0;
     }
     return this.current();
   }
 
-  private bump(): void {
+  #bump(): void {
     // 10^10 events within one millisecond of a stalled clock is not a real
     // workload; moving to the next millisecond keeps the order instead of throwing.
-    if (this.counter >= MAX_COUNTER) {
-      this.wallMs += 1;
-      this.counter = 0;
+    if (this.#counter >= MAX_COUNTER) {
+      this.#wallMs += 1;
+      this.#counter = 0;
     } else {
-      this.counter += 1;
+      this.#counter += 1;
     }
   }
 }

@@ -8,6 +8,7 @@ import { silentLogger } from '../log.ts';
 import { requestHash } from './hash.ts';
 import { LevelJournal, type LevelJournalOptions } from './level-journal.ts';
 import { eventKey } from './record.ts';
+import { openDb, type JournalDb } from './verify.ts';
 import type { JournalEvent } from './types.ts';
 
 const dirs: string[] = [];
@@ -179,9 +180,10 @@ describe('LevelJournal', () => {
   });
 
   it('leaves no seq gap when a batch fails, reports the failure as retryable, and reopens before writing again', async () => {
-    const j = await started(tempDir());
+    const opened = openedDbs();
+    const j = await started(tempDir(), { openDb: opened.open });
     await j.append(sale('ok-1'));
-    const db = (j as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db;
+    const db = opened.last() as unknown as { batch: (...args: unknown[]) => Promise<void> };
     db.batch = () => Promise.reject(new Error('EIO: fsync failed'));
     const err = await j.append(sale('fails')).catch((e: unknown) => e);
     expect(isTillboxError(err, ErrorCode.JournalWriteFailed)).toBe(true);
@@ -192,8 +194,8 @@ describe('LevelJournal', () => {
     const meanwhile = await j.append(sale('meanwhile')).catch((e: unknown) => e);
     expect(isTillboxError(meanwhile, ErrorCode.StorageRecovering)).toBe(true);
     await waitFor(() => j.condition === 'open');
-    const reopened = (j as unknown as { db: unknown }).db;
-    expect(reopened).not.toBe(db);
+    expect(opened.all.length).toBe(2);
+    expect(opened.last()).not.toBe(db);
     const retried = await j.append(sale('fails'));
     expect(retried).toMatchObject({ replayed: false, event: { seq: 2 } });
     expect(j.stats).toMatchObject({ failedBatches: 1, reopens: 1 });
@@ -250,9 +252,10 @@ describe('LevelJournal', () => {
   });
 
   it('adopts a refused batch that recovery finds on disk, and tells onCommit listeners', async () => {
-    const j = await started(tempDir());
+    const opened = openedDbs();
+    const j = await started(tempDir(), { openDb: opened.open });
     await j.append(sale('ok-1'));
-    const db = (j as unknown as { db: { batch: (...args: unknown[]) => Promise<void> } }).db;
+    const db = opened.last() as unknown as { batch: (...args: unknown[]) => Promise<void> };
     const realBatch = db.batch.bind(db);
     // The write lands, but the fsync "fails": the caller is refused, the data is there.
     db.batch = async (...args: unknown[]) => {
@@ -354,13 +357,14 @@ describe('LevelJournal corruption handling', () => {
   it('skips and quarantines an unparsable record found by read before any verify', async () => {
     const { dir } = await journalWith(4);
     await corrupt(dir, 2, '{"v":1,"event":{trunc');
-    const j = await started(dir);
+    const opened = openedDbs();
+    const j = await started(dir, { openDb: opened.open });
     expect((await j.read()).map((e) => e.seq)).toEqual([1, 3, 4]);
     const report = await j.verify();
     // Already quarantined by read: only the hole remains.
     expect(report.quarantined).toEqual([]);
     expect(report.gaps).toEqual([2]);
-    const db = (j as unknown as { db: Level<string, string> }).db;
+    const db = opened.last();
     const q = await db.values({ gte: 'q!', lt: 'q"' }).all();
     expect(q).toHaveLength(1);
     expect(JSON.parse(q[0]!)).toMatchObject({ key: eventKey(2), seq: 2, raw: '{"v":1,"event":{trunc' });
@@ -417,4 +421,18 @@ async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
     if (Date.now() - t0 > ms) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** An openDb seam that remembers every LevelDB the journal opened (fault injection on the live one). */
+function openedDbs() {
+  const all: JournalDb[] = [];
+  return {
+    all,
+    open: (dir: string, create: boolean): JournalDb => {
+      const db = openDb(dir, create);
+      all.push(db);
+      return db;
+    },
+    last: (): JournalDb => all[all.length - 1]!,
+  };
 }

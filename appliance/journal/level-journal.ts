@@ -59,6 +59,8 @@ export interface LevelJournalOptions {
   onWriteError?: (err: unknown) => void;
   /** Delay between reopen attempts after a failed write, ms (default 100, doubling to 5 s). */
   reopenDelayMs?: number;
+  /** Opens the LevelDB (default: classic-level). Tests wrap it to inject write failures. */
+  openDb?: (dir: string, createIfMissing: boolean) => JournalDb;
   /**
    * The highest seq other stores know was committed (the publish cursor, HQ's
    * ack watermark), read at start. A journal that recovers a lower lastSeq
@@ -109,101 +111,101 @@ export class LevelJournal implements Journal {
 
   readonly stats: JournalStats = { batches: 0, appends: 0, replays: 0, maxBatch: 0, failedBatches: 0, reopens: 0, repairs: 0 };
 
-  private readonly options: LevelJournalOptions;
-  private readonly log: Logger;
-  private readonly wall: () => number;
-  private clock: HybridClock;
-  private db: JournalDb | undefined;
-  private state: State = 'new';
-  private committedSeq = 0;
-  private queue: Pending[] = [];
+  readonly #options: LevelJournalOptions;
+  readonly #log: Logger;
+  readonly #wall: () => number;
+  #clock: HybridClock;
+  #db: JournalDb | undefined;
+  #state: State = 'new';
+  #committedSeq = 0;
+  #queue: Pending[] = [];
   /** Idempotency keys queued or being written, so a concurrent retry joins the first append. */
-  private readonly inflight = new Map<string, { requestHash: string; promise: Promise<AppendResult> }>();
-  private writer: Promise<void> | undefined;
-  private readonly listeners = new Set<(event: JournalEvent) => void>();
-  private readonly quarantining = new Set<string>();
+  readonly #inflight = new Map<string, { requestHash: string; promise: Promise<AppendResult> }>();
+  #writer: Promise<void> | undefined;
+  readonly #listeners = new Set<(event: JournalEvent) => void>();
+  readonly #quarantining = new Set<string>();
   /** Seqs found missing at the tail at start (see knownSeq). */
   lostTail: { from: number; to: number } | undefined;
   /** Why the journal is recovering (the failed write), while it is. */
-  private failure: unknown;
-  private recovery: Promise<void> | undefined;
+  #failure: unknown;
+  #recovery: Promise<void> | undefined;
 
   constructor(options: LevelJournalOptions) {
-    this.options = options;
-    this.log = options.log;
-    this.wall = options.now ?? Date.now;
-    this.clock = new HybridClock({ deviceId: options.deviceId, now: this.wall });
+    this.#options = options;
+    this.#log = options.log;
+    this.#wall = options.now ?? Date.now;
+    this.#clock = new HybridClock({ deviceId: options.deviceId, now: this.#wall });
   }
 
   get lastSeq(): number {
-    return this.committedSeq;
+    return this.#committedSeq;
   }
 
   /** 'open' while appends are taken; 'recovering' after a failed write until the reopen succeeds. */
   get condition(): State {
-    return this.state;
+    return this.#state;
   }
 
   /** The error appends fail with while the journal cannot write, or undefined. */
   unavailable(): TillboxError | undefined {
-    if (this.state === 'recovering') {
-      if (isDiskFullError(this.failure)) return diskFullError({ freeBytes: 0, minFreeBytes: 0 });
+    if (this.#state === 'recovering') {
+      if (isDiskFullError(this.#failure)) return diskFullError({ freeBytes: 0, minFreeBytes: 0 });
       return new TillboxError(ErrorCode.StorageRecovering, 'the journal is recovering from a failed write; try again shortly', { retryable: true });
     }
-    if (this.state !== 'open') return new TillboxError(ErrorCode.JournalClosed, `journal is ${this.state}`, { retryable: true });
+    if (this.#state !== 'open') return new TillboxError(ErrorCode.JournalClosed, `journal is ${this.#state}`, { retryable: true });
     return undefined;
   }
 
   /** Latest HLC issued or recovered (for health/diagnostics). */
   get hlc(): string {
-    return this.clock.current();
+    return this.#clock.current();
   }
 
   /** Merge a remote HLC (sync): later local events order after it. Persisted with the next commit. */
   receive(remoteHlc: string): string {
-    return this.clock.receive(remoteHlc);
+    return this.#clock.receive(remoteHlc);
   }
 
   async start(): Promise<void> {
-    if (this.state !== 'new' && this.state !== 'closed') {
-      throw new TillboxError(ErrorCode.JournalClosed, `journal cannot start while ${this.state}`);
+    if (this.#state !== 'new' && this.#state !== 'closed') {
+      throw new TillboxError(ErrorCode.JournalClosed, `journal cannot start while ${this.#state}`);
     }
-    this.state = 'starting';
+    this.#state = 'starting';
     try {
-      this.db = await this.openAndRecover({});
+      this.#db = await this.#openAndRecover({});
     } catch (err) {
       if (!isCorruptionError(err)) {
-        this.state = 'closed';
+        this.#state = 'closed';
         throw err;
       }
       // A damaged table or manifest (bit rot): salvage what LevelDB can read and start on that.
-      this.log.error({ err }, 'journal files are damaged; repairing (what cannot be read is reported as missing)');
+      this.#log.error({ err }, 'journal files are damaged; repairing (what cannot be read is reported as missing)');
       try {
-        await repairDb(this.options.dir);
+        await repairDb(this.#options.dir);
         this.stats.repairs += 1;
-        this.db = await this.openAndRecover({});
+        this.#db = await this.#openAndRecover({});
       } catch (again) {
-        this.state = 'closed';
+        this.#state = 'closed';
         throw again;
       }
     }
-    this.state = 'open';
-    this.log.info({ lastSeq: this.committedSeq, hlc: this.clock.current() }, 'journal started');
+    this.#state = 'open';
+    this.#log.info({ lastSeq: this.#committedSeq, hlc: this.#clock.current() }, 'journal started');
   }
 
-  private async openAndRecover(opts: { keepClock?: boolean }): Promise<JournalDb> {
-    const db = openDb(this.options.dir, true);
+  async #openAndRecover(opts: { keepClock?: boolean }): Promise<JournalDb> {
+    const db = (this.#options.openDb ?? openDb)(this.#options.dir, true);
     try {
       await db.open();
     } catch (err) {
       if (isLockedError(err)) {
-        throw new TillboxError(ErrorCode.JournalWriteFailed, `journal is locked (is another tillbox running on ${this.options.dir}?)`, { cause: err, retryable: true, detail: { locked: true } });
+        throw new TillboxError(ErrorCode.JournalWriteFailed, `journal is locked (is another tillbox running on ${this.#options.dir}?)`, { cause: err, retryable: true, detail: { locked: true } });
       }
       if (isCorruptionError(err)) throw err;
-      throw new TillboxError(ErrorCode.JournalWriteFailed, `cannot open journal at ${this.options.dir}`, { cause: err });
+      throw new TillboxError(ErrorCode.JournalWriteFailed, `cannot open journal at ${this.#options.dir}`, { cause: err });
     }
     try {
-      await this.recover(db, opts);
+      await this.#recover(db, opts);
     } catch (err) {
       await db.close().catch(() => undefined);
       throw err;
@@ -217,52 +219,52 @@ export class LevelJournal implements Journal {
    * readable record and drops the unreadable blocks) and runs it again. What
    * was lost shows as missing seqs in verify() and doctor; it is never served.
    */
-  private async readRepairing<T>(fn: (db: JournalDb) => Promise<T>): Promise<T> {
-    const db = this.requireOpen();
+  async #readRepairing<T>(fn: (db: JournalDb) => Promise<T>): Promise<T> {
+    const db = this.#requireOpen();
     try {
       return await fn(db);
     } catch (err) {
-      if (!isCorruptionError(err) || this.state !== 'open') throw err;
-      await this.repairInPlace(err);
-      return fn(this.requireOpen());
+      if (!isCorruptionError(err) || this.#state !== 'open') throw err;
+      await this.#repairInPlace(err);
+      return fn(this.#requireOpen());
     }
   }
 
-  private repairing: Promise<void> | undefined;
+  #repairing: Promise<void> | undefined;
 
-  private repairInPlace(cause: unknown): Promise<void> {
-    this.repairing ??= (async () => {
-      this.log.error({ err: cause }, 'journal block is damaged; repairing the journal (appends wait)');
-      this.state = 'recovering';
-      this.failure = cause;
-      while (this.writer) await this.writer;
-      await this.db?.close().catch(() => undefined);
+  #repairInPlace(cause: unknown): Promise<void> {
+    this.#repairing ??= (async () => {
+      this.#log.error({ err: cause }, 'journal block is damaged; repairing the journal (appends wait)');
+      this.#state = 'recovering';
+      this.#failure = cause;
+      while (this.#writer) await this.#writer;
+      await this.#db?.close().catch(() => undefined);
       try {
-        await repairDb(this.options.dir);
+        await repairDb(this.#options.dir);
         this.stats.repairs += 1;
-        this.db = await this.openAndRecover({ keepClock: true });
-        this.state = 'open';
-        this.failure = undefined;
-        this.log.warn({ lastSeq: this.committedSeq }, 'journal repaired; missing records are reported by verify and doctor');
+        this.#db = await this.#openAndRecover({ keepClock: true });
+        this.#state = 'open';
+        this.#failure = undefined;
+        this.#log.warn({ lastSeq: this.#committedSeq }, 'journal repaired; missing records are reported by verify and doctor');
       } catch (err) {
-        this.log.error({ err }, 'journal repair failed; reopening it again');
-        this.state = 'open';
-        this.beginRecovery(err);
+        this.#log.error({ err }, 'journal repair failed; reopening it again');
+        this.#state = 'open';
+        this.#beginRecovery(err);
         throw err;
       }
     })().finally(() => {
-      this.repairing = undefined;
-      if (this.queue.length > 0) this.kick();
+      this.#repairing = undefined;
+      if (this.#queue.length > 0) this.#kick();
     });
-    return this.repairing;
+    return this.#repairing;
   }
 
   /** Recovers lastSeq and the HLC from meta and the event tail; quarantines a corrupt tail. */
-  private async recover(db: JournalDb, opts: { keepClock?: boolean } = {}): Promise<void> {
+  async #recover(db: JournalDb, opts: { keepClock?: boolean } = {}): Promise<void> {
     const metaRaw = await db.get(META_KEY);
     const meta = metaRaw === undefined ? undefined : decodeMeta(metaRaw);
     if (metaRaw !== undefined && meta === undefined) {
-      this.log.error('journal meta record is corrupt; recovering from the event tail');
+      this.#log.error('journal meta record is corrupt; recovering from the event tail');
     }
     let highestKeySeq = 0;
     let tail: StoredRecord | undefined;
@@ -278,56 +280,56 @@ export class LevelJournal implements Journal {
       corrupt.push({ key, seq, reason: decoded.reason, raw });
     }
     for (const c of corrupt) {
-      this.log.error({ key: c.key, seq: c.seq, reason: c.reason }, 'corrupt journal record at tail; quarantined');
-      await quarantine(db, c.key, c.seq, c.reason, c.raw, this.wall());
+      this.#log.error({ key: c.key, seq: c.seq, reason: c.reason }, 'corrupt journal record at tail; quarantined');
+      await quarantine(db, c.key, c.seq, c.reason, c.raw, this.#wall());
     }
-    if (tail && tail.event.deviceId !== this.options.deviceId) {
-      throw new TillboxError(ErrorCode.JournalCorrupt, `journal at ${this.options.dir} belongs to device ${tail.event.deviceId}, not ${this.options.deviceId}`);
+    if (tail && tail.event.deviceId !== this.#options.deviceId) {
+      throw new TillboxError(ErrorCode.JournalCorrupt, `journal at ${this.#options.dir} belongs to device ${tail.event.deviceId}, not ${this.#options.deviceId}`);
     }
     // Never reuse a seq that was ever written, even by a record now quarantined.
-    this.committedSeq = Math.max(opts.keepClock ? this.committedSeq : 0, meta?.lastSeq ?? 0, highestKeySeq);
+    this.#committedSeq = Math.max(opts.keepClock ? this.#committedSeq : 0, meta?.lastSeq ?? 0, highestKeySeq);
     if (meta && tail && tail.event.seq < meta.lastSeq) {
-      this.log.error({ metaLastSeq: meta.lastSeq, tailSeq: tail.event.seq }, 'journal tail is missing events');
+      this.#log.error({ metaLastSeq: meta.lastSeq, tailSeq: tail.event.seq }, 'journal tail is missing events');
     }
-    const known = opts.keepClock ? 0 : (this.options.knownSeq?.() ?? 0);
-    if (known > this.committedSeq) {
-      this.log.error({ lastSeq: this.committedSeq, knownSeq: known }, 'the journal lost its newest events (torn or corrupted log): the missing seqs are reported as gaps and never reused');
-      this.lostTail = { from: this.committedSeq + 1, to: known };
-      this.committedSeq = known;
+    const known = opts.keepClock ? 0 : (this.#options.knownSeq?.() ?? 0);
+    if (known > this.#committedSeq) {
+      this.#log.error({ lastSeq: this.#committedSeq, knownSeq: known }, 'the journal lost its newest events (torn or corrupted log): the missing seqs are reported as gaps and never reused');
+      this.lostTail = { from: this.#committedSeq + 1, to: known };
+      this.#committedSeq = known;
       // Recorded in meta so every later scan (and doctor) reports the range.
-      await db.put(META_KEY, JSON.stringify({ lastSeq: known, hlc: meta?.hlc ?? tail?.event.hlc ?? this.clock.current() } satisfies Meta), { sync: true });
+      await db.put(META_KEY, JSON.stringify({ lastSeq: known, hlc: meta?.hlc ?? tail?.event.hlc ?? this.#clock.current() } satisfies Meta), { sync: true });
     }
     // After a reopen the clock keeps what it issued (a refused batch's stamps
     // may be newer than anything on disk): it never goes back.
-    if (!opts.keepClock) this.clock = new HybridClock({ deviceId: this.options.deviceId, now: this.wall });
+    if (!opts.keepClock) this.#clock = new HybridClock({ deviceId: this.#options.deviceId, now: this.#wall });
     for (const stamp of [meta?.hlc, tail?.event.hlc]) {
       if (stamp === undefined) continue;
       try {
-        this.clock.restore(stamp);
+        this.#clock.restore(stamp);
       } catch {
-        this.log.error({ stamp }, 'unparsable persisted HLC ignored');
+        this.#log.error({ stamp }, 'unparsable persisted HLC ignored');
       }
     }
-    const lag = this.clock.lagMs();
+    const lag = this.#clock.lagMs();
     if (lag > CLOCK_LAG_WARN_MS) {
-      this.log.warn({ lagMs: lag }, 'wall clock is behind the journal clock; HLC keeps counting from the journal');
+      this.#log.warn({ lagMs: lag }, 'wall clock is behind the journal clock; HLC keeps counting from the journal');
     }
   }
 
   async stop(): Promise<void> {
-    if (this.state === 'recovering') {
-      this.state = 'stopping';
-      await this.recovery;
+    if (this.#state === 'recovering') {
+      this.#state = 'stopping';
+      await this.#recovery;
     }
-    if (this.state !== 'open' && this.state !== 'stopping') return;
-    this.state = 'stopping';
+    if (this.#state !== 'open' && this.#state !== 'stopping') return;
+    this.#state = 'stopping';
     // Everything already accepted is committed before closing.
-    while (this.writer) await this.writer;
-    const db = this.db;
-    this.db = undefined;
-    this.state = 'closed';
+    while (this.#writer) await this.#writer;
+    const db = this.#db;
+    this.#db = undefined;
+    this.#state = 'closed';
     await db?.close();
-    this.log.info({ lastSeq: this.committedSeq }, 'journal stopped');
+    this.#log.info({ lastSeq: this.#committedSeq }, 'journal stopped');
   }
 
   append<P>(request: AppendRequest<P>): Promise<AppendResult<P>> {
@@ -336,7 +338,7 @@ export class LevelJournal implements Journal {
     const invalid = validateRequest(request);
     if (invalid) return Promise.reject(invalid);
     const key = request.idempotencyKey;
-    const existing = this.inflight.get(key);
+    const existing = this.#inflight.get(key);
     if (existing) {
       if (existing.requestHash !== request.requestHash) return Promise.reject(conflict(key));
       this.stats.replays += 1;
@@ -344,40 +346,40 @@ export class LevelJournal implements Journal {
     }
     // The POS service looks the key up before it appends, so a refusal here
     // never hides an acknowledged sale from its retry.
-    const refused = this.options.admit?.();
+    const refused = this.#options.admit?.();
     if (refused) return Promise.reject(refused);
     const promise = new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
+      this.#queue.push({ request, resolve, reject });
     });
-    this.inflight.set(key, { requestHash: request.requestHash, promise });
+    this.#inflight.set(key, { requestHash: request.requestHash, promise });
     const done = (): void => {
-      if (this.inflight.get(key)?.promise === promise) this.inflight.delete(key);
+      if (this.#inflight.get(key)?.promise === promise) this.#inflight.delete(key);
     };
     promise.then(done, done);
-    this.kick();
+    this.#kick();
     return promise as Promise<AppendResult<P>>;
   }
 
-  private kick(): void {
-    if (this.writer) return;
-    this.writer = this.drain().finally(() => {
-      this.writer = undefined;
+  #kick(): void {
+    if (this.#writer) return;
+    this.#writer = this.#drain().finally(() => {
+      this.#writer = undefined;
       // An append may have queued after drain() saw an empty queue but before
       // this callback ran (it found `writer` still set and did not kick).
-      if (this.queue.length > 0) this.kick();
+      if (this.#queue.length > 0) this.#kick();
     });
   }
 
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const group = this.queue.splice(0, MAX_GROUP);
-      await this.commitGroup(group);
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const group = this.#queue.splice(0, MAX_GROUP);
+      await this.#commitGroup(group);
     }
   }
 
-  private async commitGroup(group: Pending[]): Promise<void> {
-    const db = this.db;
-    const down = this.state === 'stopping' ? undefined : this.unavailable();
+  async #commitGroup(group: Pending[]): Promise<void> {
+    const db = this.#db;
+    const down = this.#state === 'stopping' ? undefined : this.unavailable();
     if (!db || down) {
       const failure = down ?? new TillboxError(ErrorCode.JournalClosed, 'journal is closed', { retryable: true });
       for (const p of group) p.reject(failure);
@@ -385,18 +387,18 @@ export class LevelJournal implements Journal {
     }
     let fresh: Pending[];
     try {
-      fresh = await this.answerKnownKeys(db, group);
+      fresh = await this.#answerKnownKeys(db, group);
     } catch (err) {
       const failure = new TillboxError(ErrorCode.JournalWriteFailed, 'journal lookup failed', { cause: err, retryable: true });
       for (const p of group) p.reject(failure);
-      this.options.onWriteError?.(err);
+      this.#options.onWriteError?.(err);
       return;
     }
     if (fresh.length === 0) return;
 
     const ops: Array<{ type: 'put'; key: string; value: string }> = [];
     const committed: Array<{ pending: Pending; event: JournalEvent }> = [];
-    let seq = this.committedSeq;
+    let seq = this.#committedSeq;
     for (const p of fresh) {
       const r = p.request;
       let event: JournalEvent;
@@ -407,14 +409,14 @@ export class LevelJournal implements Journal {
         ({ value, stored: event } = encodeRecord(
           {
             id: uuidv7(),
-            deviceId: this.options.deviceId,
-            storeId: this.options.storeId,
+            deviceId: this.#options.deviceId,
+            storeId: this.#options.storeId,
             seq: seq + 1,
-            hlc: this.clock.now(),
+            hlc: this.#clock.now(),
             type: r.type,
             payload: r.payload,
             idempotencyKey: r.idempotencyKey,
-            recordedAt: new Date(this.wall()).toISOString(),
+            recordedAt: new Date(this.#wall()).toISOString(),
           },
           r.requestHash,
         ));
@@ -432,27 +434,27 @@ export class LevelJournal implements Journal {
       committed.push({ pending: p, event });
     }
     if (committed.length === 0) return;
-    const meta: Meta = { lastSeq: seq, hlc: this.clock.current() };
+    const meta: Meta = { lastSeq: seq, hlc: this.#clock.current() };
     ops.push({ type: 'put', key: META_KEY, value: JSON.stringify(meta) });
 
     try {
       await db.batch(ops, { sync: true });
     } catch (err) {
       this.stats.failedBatches += 1;
-      this.log.error({ err, size: committed.length }, 'journal batch failed; nothing in it was acknowledged; reopening the journal');
+      this.#log.error({ err, size: committed.length }, 'journal batch failed; nothing in it was acknowledged; reopening the journal');
       const failure = isDiskFullError(err) ? diskFullError({ freeBytes: 0, minFreeBytes: 0 }) : new TillboxError(ErrorCode.JournalWriteFailed, 'journal write failed', { cause: err, retryable: true });
       for (const c of committed) c.pending.reject(failure);
-      this.options.onWriteError?.(err);
-      this.beginRecovery(err);
+      this.#options.onWriteError?.(err);
+      this.#beginRecovery(err);
       return;
     }
-    this.committedSeq = seq;
+    this.#committedSeq = seq;
     this.stats.batches += 1;
     this.stats.appends += committed.length;
     this.stats.maxBatch = Math.max(this.stats.maxBatch, committed.length);
     for (const c of committed) {
       c.pending.resolve({ event: c.event, replayed: false });
-      this.notify(c.event);
+      this.#notify(c.event);
     }
   }
 
@@ -461,7 +463,7 @@ export class LevelJournal implements Journal {
    * conflict) and returns the ones that need a new event. Keys are unique
    * within a group: append() folds concurrent duplicates into one pending.
    */
-  private async answerKnownKeys(db: JournalDb, group: Pending[]): Promise<Pending[]> {
+  async #answerKnownKeys(db: JournalDb, group: Pending[]): Promise<Pending[]> {
     const seqs = await db.getMany(group.map((p) => idempotencyIndexKey(p.request.idempotencyKey)));
     const fresh: Pending[] = [];
     for (let i = 0; i < group.length; i++) {
@@ -471,7 +473,7 @@ export class LevelJournal implements Journal {
         fresh.push(p);
         continue;
       }
-      const record = await this.loadRecord(db, Number(seqText));
+      const record = await this.#loadRecord(db, Number(seqText));
       if (!record || record.event.idempotencyKey !== p.request.idempotencyKey) {
         // The original exists but cannot be served: never write a second sale for it.
         p.reject(new TillboxError(ErrorCode.JournalCorrupt, `the event for idempotency key ${p.request.idempotencyKey} is corrupt or missing`, { detail: { seq: Number(seqText) } }));
@@ -486,42 +488,42 @@ export class LevelJournal implements Journal {
   }
 
   /** Closes the LevelDB and reopens it until that works (see the header). */
-  private beginRecovery(err: unknown): void {
-    if (this.state !== 'open') return;
-    this.state = 'recovering';
-    this.failure = err;
-    const before = this.committedSeq;
-    const old = this.db;
-    this.recovery = (async () => {
-      await old?.close().catch((e: unknown) => this.log.warn({ err: e }, 'closing the failed journal'));
-      let delay = this.options.reopenDelayMs ?? 100;
-      while (this.state === 'recovering' || this.state === 'stopping') {
-        const db = openDb(this.options.dir, true);
+  #beginRecovery(err: unknown): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'recovering';
+    this.#failure = err;
+    const before = this.#committedSeq;
+    const old = this.#db;
+    this.#recovery = (async () => {
+      await old?.close().catch((e: unknown) => this.#log.warn({ err: e }, 'closing the failed journal'));
+      let delay = this.#options.reopenDelayMs ?? 100;
+      while (this.#state === 'recovering' || this.#state === 'stopping') {
+        const db = (this.#options.openDb ?? openDb)(this.#options.dir, true);
         try {
           await db.open();
-          await this.recover(db, { keepClock: true });
+          await this.#recover(db, { keepClock: true });
         } catch (e) {
           await db.close().catch(() => undefined);
-          this.failure = e;
-          this.options.onWriteError?.(e);
-          if (this.state === 'stopping') return;
-          this.log.warn({ err: e, retryInMs: delay }, 'journal reopen failed; retrying');
+          this.#failure = e;
+          this.#options.onWriteError?.(e);
+          if (this.#state === 'stopping') return;
+          this.#log.warn({ err: e, retryInMs: delay }, 'journal reopen failed; retrying');
           await new Promise((r) => setTimeout(r, delay));
           delay = Math.min(delay * 2, REOPEN_MAX_MS);
           continue;
         }
-        this.db = db;
+        this.#db = db;
         this.stats.reopens += 1;
-        this.failure = undefined;
+        this.#failure = undefined;
         // Announce an adopted batch before taking appends again: onCommit stays in seq order.
-        await this.announceRecovered(db, before);
-        if (this.state === 'recovering') this.state = 'open';
-        this.log.warn({ lastSeq: this.committedSeq }, 'journal reopened after a failed write');
+        await this.#announceRecovered(db, before);
+        if (this.#state === 'recovering') this.#state = 'open';
+        this.#log.warn({ lastSeq: this.#committedSeq }, 'journal reopened after a failed write');
         return;
       }
     })().finally(() => {
-      this.recovery = undefined;
-      if (this.queue.length > 0) this.kick();
+      this.#recovery = undefined;
+      if (this.#queue.length > 0) this.#kick();
     });
   }
 
@@ -530,24 +532,24 @@ export class LevelJournal implements Journal {
    * announced to onCommit listeners, in seq order, like any commit (the POS
    * projection, the publisher and the sync lane all follow onCommit).
    */
-  private async announceRecovered(db: JournalDb, before: number): Promise<void> {
-    if (this.committedSeq <= before) return;
-    this.log.warn({ from: before + 1, to: this.committedSeq }, 'a refused journal batch is on disk after all; adopting it');
-    for await (const [key, raw] of db.iterator({ gt: eventKey(before), lte: eventKey(this.committedSeq) })) {
+  async #announceRecovered(db: JournalDb, before: number): Promise<void> {
+    if (this.#committedSeq <= before) return;
+    this.#log.warn({ from: before + 1, to: this.#committedSeq }, 'a refused journal batch is on disk after all; adopting it');
+    for await (const [key, raw] of db.iterator({ gt: eventKey(before), lte: eventKey(this.#committedSeq) })) {
       const decoded = decodeRecord(raw, seqFromEventKey(key));
-      if (decoded.ok) this.notify(decoded.record.event);
+      if (decoded.ok) this.#notify(decoded.record.event);
     }
   }
 
-  private notify(event: JournalEvent): void {
-    for (const listener of [...this.listeners]) {
+  #notify(event: JournalEvent): void {
+    for (const listener of [...this.#listeners]) {
       try {
         const ret = listener(event) as unknown;
         if (ret instanceof Promise) {
-          ret.catch((err: unknown) => this.log.error({ err, seq: event.seq }, 'journal onCommit listener rejected'));
+          ret.catch((err: unknown) => this.#log.error({ err, seq: event.seq }, 'journal onCommit listener rejected'));
         }
       } catch (err) {
-        this.log.error({ err, seq: event.seq }, 'journal onCommit listener threw');
+        this.#log.error({ err, seq: event.seq }, 'journal onCommit listener threw');
       }
     }
   }
@@ -555,40 +557,40 @@ export class LevelJournal implements Journal {
   onCommit(listener: (event: JournalEvent) => void): () => void {
     // Wrap so the same function registered twice is called twice and unsubscribes independently.
     const entry = (event: JournalEvent): void => listener(event);
-    this.listeners.add(entry);
+    this.#listeners.add(entry);
     return () => {
-      this.listeners.delete(entry);
+      this.#listeners.delete(entry);
     };
   }
 
   async getBySeq(seq: number): Promise<JournalEvent | undefined> {
     if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
-    return this.readRepairing(async (db) => (await this.loadRecord(db, seq))?.event);
+    return this.#readRepairing(async (db) => (await this.#loadRecord(db, seq))?.event);
   }
 
   async getById(id: string): Promise<JournalEvent | undefined> {
-    return this.readRepairing(async (db) => {
+    return this.#readRepairing(async (db) => {
       const seq = await db.get(idIndexKey(id));
       if (seq === undefined) return undefined;
-      const event = (await this.loadRecord(db, Number(seq)))?.event;
+      const event = (await this.#loadRecord(db, Number(seq)))?.event;
       return event?.id === id ? event : undefined;
     });
   }
 
   async getByIdempotencyKey(key: string): Promise<JournalEvent | undefined> {
-    return this.readRepairing(async (db) => {
+    return this.#readRepairing(async (db) => {
       const seq = await db.get(idempotencyIndexKey(key));
       if (seq === undefined) return undefined;
-      const event = (await this.loadRecord(db, Number(seq)))?.event;
+      const event = (await this.#loadRecord(db, Number(seq)))?.event;
       return event?.idempotencyKey === key ? event : undefined;
     });
   }
 
   read(options: ReadOptions = {}): Promise<JournalEvent[]> {
-    return this.readRepairing((db) => this.readFrom(db, options));
+    return this.#readRepairing((db) => this.#readFrom(db, options));
   }
 
-  private async readFrom(db: JournalDb, options: ReadOptions): Promise<JournalEvent[]> {
+  async #readFrom(db: JournalDb, options: ReadOptions): Promise<JournalEvent[]> {
     const after = options.after ?? 0;
     const limit = Math.min(options.limit ?? 100, 1000);
     if (!Number.isSafeInteger(after) || after < 0) {
@@ -603,7 +605,7 @@ export class LevelJournal implements Journal {
       const seq = seqFromEventKey(key);
       const decoded = decodeRecord(raw, seq);
       if (!decoded.ok) {
-        await this.quarantineAtRead(db, key, seq, decoded.reason, raw);
+        await this.#quarantineAtRead(db, key, seq, decoded.reason, raw);
         continue;
       }
       events.push(decoded.record.event);
@@ -613,40 +615,40 @@ export class LevelJournal implements Journal {
   }
 
   async verify(): Promise<IntegrityReport> {
-    const report = await this.readRepairing((db) => scanJournal(db, { repair: true, log: this.log, now: this.wall }));
+    const report = await this.#readRepairing((db) => scanJournal(db, { repair: true, log: this.#log, now: this.#wall }));
     // Events committed while the scan ran are not gaps.
-    report.lastSeq = Math.max(report.lastSeq, this.committedSeq);
+    report.lastSeq = Math.max(report.lastSeq, this.#committedSeq);
     return report;
   }
 
-  private async loadRecord(db: JournalDb, seq: number): Promise<StoredRecord | undefined> {
+  async #loadRecord(db: JournalDb, seq: number): Promise<StoredRecord | undefined> {
     const key = eventKey(seq);
     const raw = await db.get(key);
     if (raw === undefined) return undefined;
     const decoded = decodeRecord(raw, seq);
     if (decoded.ok) return decoded.record;
-    await this.quarantineAtRead(db, key, seq, decoded.reason, raw);
+    await this.#quarantineAtRead(db, key, seq, decoded.reason, raw);
     return undefined;
   }
 
-  private async quarantineAtRead(db: JournalDb, key: string, seq: number | null, reason: string, raw: string): Promise<void> {
-    this.log.error({ key, seq, reason }, 'corrupt journal record found at read; quarantined and skipped');
-    if (this.quarantining.has(key)) return;
-    this.quarantining.add(key);
+  async #quarantineAtRead(db: JournalDb, key: string, seq: number | null, reason: string, raw: string): Promise<void> {
+    this.#log.error({ key, seq, reason }, 'corrupt journal record found at read; quarantined and skipped');
+    if (this.#quarantining.has(key)) return;
+    this.#quarantining.add(key);
     try {
-      await quarantine(db, key, seq, reason, raw, this.wall());
+      await quarantine(db, key, seq, reason, raw, this.#wall());
     } catch (err) {
-      this.log.error({ err, key }, 'could not quarantine corrupt journal record');
+      this.#log.error({ err, key }, 'could not quarantine corrupt journal record');
     } finally {
-      this.quarantining.delete(key);
+      this.#quarantining.delete(key);
     }
   }
 
-  private requireOpen(): JournalDb {
-    if (this.state !== 'open' && this.state !== 'stopping') {
-      throw new TillboxError(ErrorCode.JournalClosed, `journal is ${this.state}`, { retryable: true });
+  #requireOpen(): JournalDb {
+    if (this.#state !== 'open' && this.#state !== 'stopping') {
+      throw new TillboxError(ErrorCode.JournalClosed, `journal is ${this.#state}`, { retryable: true });
     }
-    return this.db!;
+    return this.#db!;
   }
 }
 
