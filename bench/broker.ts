@@ -17,10 +17,10 @@
 // sync 'batch', fsyncs every message before its PUBACK.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../harness/ports.ts';
 import { runQos1Load, type LoadResult } from '../harness/qos1-load.ts';
 import { percentile } from './stats.ts';
 
@@ -37,17 +37,6 @@ export interface BrokerBenchResult {
 
 interface BenchLog {
   info(obj: object, msg?: string): void;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function stop(p: ChildProcess): Promise<void> {

@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.ts';
 
 // A throwaway PostgreSQL 15 cluster (Debian package) for tests: initdb into a
 // temp dir, a free port on 127.0.0.1, the unix socket in the same temp dir,
@@ -32,19 +32,6 @@ export function requirePostgres(): void {
       throw new Error(`PostgreSQL 15 binary ${b} not found in ${PG_BIN_DIR}: install the Debian packages with scripts/setup-system.sh (as root)`);
     }
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function run(asPostgres: boolean, bin: string, args: string[]): Promise<{ code: number | null; out: string }> {

@@ -64,6 +64,19 @@ function collect(client: mqtt.MqttClient, into: number[]): void {
   client.on('message', (_t, p) => into.push(p.readUInt32BE(0)));
 }
 
+/** Waits until every acked message number has been received (or fails, listing the missing ones). */
+function waitForAcked(acked: Set<number>, got: number[]): Promise<void> {
+  return waitFor(
+    () => [...acked].every((n) => got.includes(n)),
+    'every acked message',
+    30_000,
+    () => {
+      const miss = [...acked].filter((n) => !got.includes(n));
+      return `acked ${acked.size}, got ${got.length}, missing ${miss.length}: ${miss.slice(0, 10).join(',')}... max got ${Math.max(...got)}`;
+    },
+  );
+}
+
 async function waitFor(cond: () => boolean, what: string, ms = 30_000, detail?: () => string): Promise<void> {
   const until = Date.now() + ms;
   while (!cond()) {
@@ -101,15 +114,7 @@ describe('broker kill -9 and restart', () => {
       cleanup.push(() => {
         sub2.end(true);
       });
-      await waitFor(
-        () => [...acked].every((n) => got.includes(n)),
-        'every acked message',
-        30_000,
-        () => {
-          const miss = [...acked].filter((n) => !got.includes(n));
-          return `acked ${acked.size}, got ${got.length}, missing ${miss.length}: ${miss.slice(0, 10).join(',')}... max got ${Math.max(...got)}`;
-        },
-      );
+      await waitForAcked(acked, got);
       const missing = [...acked].filter((n) => !got.includes(n));
       expect(missing).toEqual([]);
       const unique = [...new Set(got)];
@@ -138,15 +143,7 @@ describe('broker kill -9 and restart', () => {
     cleanup.push(() => {
       sub2.end(true);
     });
-    await waitFor(
-      () => [...acked].every((n) => got.includes(n)),
-      'every acked message',
-      30_000,
-      () => {
-        const miss = [...acked].filter((n) => !got.includes(n));
-        return `acked ${acked.size}, got ${got.length}, missing ${miss.length}: ${miss.slice(0, 10).join(',')}... max got ${Math.max(...got)}`;
-      },
-    );
+    await waitForAcked(acked, got);
     expect([...acked].filter((n) => !got.includes(n))).toEqual([]);
   }, 90_000);
 });

@@ -7,18 +7,11 @@ import { connectAsync } from 'mqtt';
 import { Level } from 'level';
 import { tillbox } from '../support/cli.ts';
 import { call, postSale, startBox } from '../../harness/box.ts';
+import { freePort } from '../../harness/ports.ts';
 
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `tillbox-${name}-`));
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function freePortsEnv(stateDir: string): Promise<Record<string, string>> {
   return {
