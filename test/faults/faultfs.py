@@ -147,7 +147,15 @@ class FaultFS(Operations):
 
     def rename(self, old, new):
         with self.mutex:
+            # A replaced target is unlinked: forget its unsynced data, or a
+            # later file that reuses its inode number would show it.
+            try:
+                st = os.lstat(self._p(new))
+            except FileNotFoundError:
+                st = None
             os.rename(self._p(old), self._p(new))
+            if st is not None and st.st_nlink <= 1:
+                self.pending.pop(st.st_ino, None)
 
     def link(self, target, name):
         os.link(self._p(name), self._p(target))

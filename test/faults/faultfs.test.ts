@@ -33,6 +33,19 @@ describe.skipIf(!canUseFaultFs)('faultfs (LazyFS-style power cuts; needs root an
     expect(readFileSync(join(fs.mountpoint, 'a'), 'utf8')).toBe('');
   });
 
+  it("forgets a replaced file's unsynced data, so a later file that reuses its inode number never shows it", async () => {
+    const write = (name: string, text: string): void => {
+      const fd = openSync(join(fs.mountpoint, name), 'w');
+      writeSync(fd, text);
+      closeSync(fd);
+    };
+    const before = (await fs.stats()).pending_bytes;
+    write('state.json', 'x'.repeat(100));
+    write('state.json.tmp', 'new');
+    renameSync(join(fs.mountpoint, 'state.json.tmp'), join(fs.mountpoint, 'state.json'));
+    expect((await fs.stats()).pending_bytes - before).toBe(3);
+  });
+
   it("fails the Nth write with ENOSPC and an fsync with EIO, dropping that file's unsynced data", async () => {
     const fd = openSync(join(fs.mountpoint, 'b'), 'w');
     await fs.control('fail write 2 ENOSPC');

@@ -64,6 +64,9 @@ function adminAccount(stateDir: string): { username: string; password: string } 
 class QosProbe {
   readonly acked = new Set<number>();
   readonly received = new Set<number>();
+  /** The power-cut run each acked message was published in, for the notes. */
+  readonly #runOf = new Map<number, number>();
+  #run = 0;
   #n = 0;
   #topic = 'store/demo-store/flows/probe';
 
@@ -88,13 +91,29 @@ class QosProbe {
       const n = this.#n++;
       const done = new Promise<void>((r) =>
         c.publish(`${this.#topic}/${n % 4}`, String(n), { qos: 1 }, (err) => {
-          if (!err) this.acked.add(n);
+          if (!err) {
+            this.acked.add(n);
+            this.#runOf.set(n, this.#run);
+          }
           r();
         }),
       );
       await Promise.race([done, sleep(2000)]);
     }
     c.end(true);
+    this.#run++;
+  }
+
+  /** Where the lost messages sat: their run and how many later acks that run had (0 = the last PUBACK before the cut). */
+  describeLost(): string {
+    const lost = [...this.acked].filter((n) => !this.received.has(n)).slice(0, 5);
+    return lost
+      .map((n) => {
+        const run = this.#runOf.get(n);
+        const later = [...this.acked].filter((m) => m > n && this.#runOf.get(m) === run).length;
+        return `#${n} (run ${run}, ${later} later acks in that run)`;
+      })
+      .join(', ');
   }
 
   /** Reconnects the persistent subscriber and collects until every acked message arrived (or timeout). */
@@ -107,6 +126,16 @@ class QosProbe {
     await c.endAsync();
     return [...this.acked].filter((n) => !this.received.has(n)).length;
   }
+}
+
+/** Lines where the box reported damaged files or a repair: notes for a reader of a failed run. */
+function repairNotes(box: BoxProcess, run: string): string[] {
+  return box
+    .output()
+    .split('\n')
+    .filter((l) => /damaged|repair|corrupt/i.test(l))
+    .slice(0, 3)
+    .map((l) => `${run}: ${l.slice(0, 300)}`);
 }
 
 function result(scenario: string, runs: number): ScenarioResult {
@@ -134,10 +163,11 @@ async function judge(res: ScenarioResult, tills: Tills, stateDir: string, env: R
     if (probe) {
       res.brokerAcked = probe.acked.size;
       res.brokerLost = await probe.drain(box, stateDir);
-      if (res.brokerLost) res.violations.push(`${res.brokerLost} PUBACKed QoS 1 messages never delivered`);
+      if (res.brokerLost) res.violations.push(`${res.brokerLost} PUBACKed QoS 1 messages never delivered: ${probe.describeLost()}`);
     }
   } finally {
     await box.stop();
+    res.notes.push(...repairNotes(box, 'final start'));
   }
   const offline = await verifyJournal({ dir: join(stateDir, 'journal') });
   if (offline.state !== 'ok') res.violations.push(`journal does not verify clean: ${offline.message}`);
@@ -169,6 +199,7 @@ export async function powerCut(opts: ScenarioOptions): Promise<ScenarioResult> {
       await box.kill();
       stop = true;
       await work;
+      res.notes.push(...repairNotes(box, `run ${run + 1}`));
       const dropped = await fs.control('drop');
       await fs.powerCut();
       opts.log?.(`  power cut ${run + 1}/${opts.runs}: ${tills.acked.size} acked so far, ${dropped}`);
