@@ -104,6 +104,19 @@ export function topicFilter(name: TopicName, params: TopicParams = {}): string {
     .join('/');
 }
 
+/**
+ * The subtree of a template: its first `depth` levels (parameters given, or
+ * '+') followed by '#'. `areaFilter('posEvent', 3, { storeId })` is
+ * `store/S/pos/#`. Role ACLs (contract/roles.ts) are written this way, so a
+ * change of the layout in TOPIC moves the ACLs with it.
+ */
+export function areaFilter(name: TopicName, depth: number, params: TopicParams = {}): string {
+  const ls = levels(name);
+  if (!Number.isInteger(depth) || depth < 0 || depth > ls.length) throw new RangeError(`topic ${name} has no area of depth ${depth}`);
+  const head = topicFilter(name, params).split('/').slice(0, depth);
+  return [...head, '#'].join('/');
+}
+
 /** The parameters of `topic` if it is an instance of `name` (and matches the given ones), else undefined. */
 export function parseTopic(name: TopicName, topic: string, expect: TopicParams = {}): TopicParams | undefined {
   const ls = levels(name);

@@ -115,3 +115,30 @@ describe('peripherals in the config', () => {
     expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['peripherals.1.id', 'peripherals.1.uri']));
   });
 });
+
+describe('a peripheral entry is shaped by its kind', () => {
+  const check = (yaml: string) => issuesOf(() => loadConfig({ file: file(`version: 1\nperipherals:\n${yaml}`), env: {} }));
+
+  it('names a key that belongs to another kind, with the keys this kind has', () => {
+    expect(check('  - { id: s1, kind: scale, uri: "serial:///dev/ttyUSB0", mode: serial }\n')).toEqual([
+      { path: 'peripherals.0.mode', message: 'unknown key (a scale entry has id, enabled, kind, uri, protocol)' },
+    ]);
+  });
+
+  it('refuses an unknown or missing kind by naming the kind field', () => {
+    expect(check('  - { id: t1, kind: toaster, uri: "tcp://h:9100" }\n')).toEqual([{ path: 'peripherals.0.kind', message: 'must be one of scanner, scale, printer, drawer, gpio' }]);
+    expect(check('  - { id: t1, uri: "tcp://h:9100" }\n')).toEqual([{ path: 'peripherals.0.kind', message: 'is required' }]);
+  });
+
+  it('requires a uri of every kind but a drawer on a printer, and checks that printer exists', () => {
+    expect(check('  - { id: p1, kind: printer }\n')).toEqual([{ path: 'peripherals.0.uri', message: 'is required' }]);
+    expect(check('  - { id: d1, kind: drawer, printer: p9 }\n')).toEqual([{ path: 'peripherals.0.printer', message: '"p9" is not a configured printer' }]);
+    const ok = loadConfig({ file: file('version: 1\nperipherals:\n  - { id: p1, kind: printer, uri: "tcp://h:9100" }\n  - { id: d1, kind: drawer, printer: p1, pin: 2 }\n'), env: {} });
+    expect(ok.peripherals.map((p) => p.kind)).toEqual(['printer', 'drawer']);
+  });
+
+  it('fills the defaults of the chosen kind', () => {
+    const c = loadConfig({ file: file('version: 1\nperipherals:\n  - { id: g1, kind: gpio, uri: "file:///sys/class/gpio/gpio17" }\n'), env: {} });
+    expect(c.peripherals).toEqual([{ id: 'g1', kind: 'gpio', uri: 'file:///sys/class/gpio/gpio17', enabled: true }]);
+  });
+});

@@ -3,10 +3,11 @@ import type { ErrorObject } from 'ajv';
 import { compileSchema } from '../../lib/validate.ts';
 import { parse as parseYaml, type YAMLParseError } from 'yaml';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
-import { ConfigSchema, type Config } from './schema.ts';
+import { ConfigSchema, peripheralKeys, type Config } from './schema.ts';
 import { applyEnvOverrides } from './env.ts';
 import { ConfigError, setPath, type ConfigIssue } from './errors.ts';
 import { checkPeripherals } from './peripherals.ts';
+import { PERIPHERAL_KINDS } from '../../contract/devices.ts';
 
 export { ConfigError, type ConfigIssue };
 
@@ -23,16 +24,29 @@ function toPath(instancePath: string): string {
     .join('.');
 }
 
-function describe(err: ErrorObject): ConfigIssue {
+function kindAt(doc: unknown, path: string): unknown {
+  const i = Number(path.split('.')[1]);
+  return (doc as { peripherals?: Array<{ kind?: unknown }> }).peripherals?.[i]?.kind;
+}
+
+function describe(err: ErrorObject, doc: unknown): ConfigIssue {
   const base = toPath(err.instancePath);
   const join = (child: string) => (base ? `${base}.${child}` : child);
   switch (err.keyword) {
-    case 'additionalProperties':
-      return { path: join(String(err.params.additionalProperty)), message: 'unknown key' };
+    case 'additionalProperties': {
+      // In a peripheral entry, say which keys its kind has.
+      const keys = /^peripherals\.\d+$/.test(base) ? peripheralKeys(String(kindAt(doc, base))) : undefined;
+      return { path: join(String(err.params.additionalProperty)), message: keys ? `unknown key (a ${String(kindAt(doc, base))} entry has ${keys.join(', ')})` : 'unknown key' };
+    }
     case 'required':
       return { path: join(String(err.params.missingProperty)), message: 'is required' };
     case 'const':
       return { path: base, message: `must be ${JSON.stringify(err.params.allowedValue)}` };
+    case 'discriminator': {
+      // A peripheral's `kind` picks its entry shape (schema.ts Peripheral).
+      const tag = String(err.params.tag);
+      return err.params.error === 'mapping' ? { path: join(tag), message: `must be one of ${PERIPHERAL_KINDS.join(', ')}` } : { path: join(tag), message: 'is required' };
+    }
     default:
       return { path: base, message: err.message ?? 'is invalid' };
   }
@@ -49,7 +63,7 @@ export function validateConfig(raw: unknown, source = 'config'): Config {
     const issues: ConfigIssue[] = [];
     for (const e of validate.errors ?? []) {
       // anyOf/union branches repeat themselves; keep one message per path.
-      const issue = e.keyword === 'anyOf' ? { path: toPath(e.instancePath), message: 'is not one of the allowed values' } : describe(e);
+      const issue = e.keyword === 'anyOf' ? { path: toPath(e.instancePath), message: 'is not one of the allowed values' } : describe(e, doc);
       const key = `${issue.path}\u0000${issue.message}`;
       if (e.keyword === 'const' && (validate.errors ?? []).some((o) => o.keyword === 'anyOf' && o.instancePath === e.instancePath)) continue;
       if (!seen.has(key)) {

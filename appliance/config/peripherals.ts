@@ -25,15 +25,16 @@ export function checkPeripherals(list: readonly PeripheralEntry[]): ConfigIssue[
       } catch (err) {
         issues.push({ path: `${at}.uri`, message: (err as Error).message });
       }
-    } else if (!(p.kind === 'drawer' && p.printer)) {
-      issues.push({ path: `${at}.uri`, message: p.kind === 'drawer' ? 'is required (or `printer` for a drawer on a printer kick connector)' : 'is required' });
+    } else if (p.kind === 'drawer' && p.printer === undefined) {
+      // The schema requires a uri of every other kind.
+      issues.push({ path: `${at}.uri`, message: 'is required (or `printer` for a drawer on a printer kick connector)' });
     }
-    if (p.kind === 'drawer' && p.printer !== undefined) {
-      const target = list.find((q) => q.id === p.printer);
-      if (target?.kind !== 'printer') issues.push({ path: `${at}.printer`, message: `${JSON.stringify(p.printer)} is not a configured printer` });
+    if (p.kind === 'drawer') {
+      if (p.printer !== undefined && p.uri !== undefined) issues.push({ path: `${at}.printer`, message: 'a drawer has either a uri or a printer, not both' });
+      if (p.printer !== undefined && list.find((q) => q.id === p.printer)?.kind !== 'printer') {
+        issues.push({ path: `${at}.printer`, message: `${JSON.stringify(p.printer)} is not a configured printer` });
+      }
     }
-    if (p.kind !== 'drawer' && (p.printer !== undefined || p.pin !== undefined)) issues.push({ path: `${at}.${p.printer !== undefined ? 'printer' : 'pin'}`, message: 'only for kind drawer' });
-    if (p.mode !== undefined && p.kind !== 'scanner') issues.push({ path: `${at}.mode`, message: 'only for kind scanner' });
   });
   return issues;
 }

@@ -10,6 +10,77 @@ import { SCALE_PROTOCOLS } from '../../drivers/scale/types.ts';
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'letters, digits, . _ - (max 64)' });
 const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)));
 
+// Peripherals (issue 4 §1): one entry shape per kind, chosen by `kind` (a
+// discriminated union, so an error names the field of that kind: a `mode` on a
+// scale is an unknown key of a scale). Auto-discovered peripherals (USB
+// hotplug, /dev/serial/by-id) need no entry. Cross-field rules (unique ids,
+// the URI parsed by drivers/transports/uri.ts, a drawer's printer exists) are
+// in appliance/config/peripherals.ts, also naming the field path.
+const PeripheralUri = Type.String({
+  minLength: 1,
+  maxLength: 1024,
+  pattern: '^(serial|tcp|usb|hid|file)://',
+  description: 'serial:///dev/ttyUSB0?baud=9600, tcp://host:9100, usb://vid:pid, hid://vid:pid, file:///dev/usb/lp0',
+});
+const common = { id: Id, enabled: Type.Boolean({ default: true }) };
+const entry = { additionalProperties: false } as const;
+const ScannerEntry = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('scanner'),
+    uri: PeripheralUri,
+    // How codes arrive (default serial for serial/tcp, hid-pos for hid).
+    mode: Type.Optional(Type.Union([Type.Literal('serial'), Type.Literal('hid-pos'), Type.Literal('keyboard')])),
+  },
+  entry,
+);
+const ScaleEntry = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('scale'),
+    uri: PeripheralUri,
+    // One of drivers/scale SCALE_PROTOCOLS, or auto (probe them).
+    protocol: Type.Optional(Type.Union([...SCALE_PROTOCOLS, 'auto'].map((p) => Type.Literal(p)))),
+  },
+  entry,
+);
+const PrinterEntry = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('printer'),
+    uri: PeripheralUri,
+    protocol: Type.Optional(Type.Literal('escpos')),
+    // Model id from drivers/printer/models.ts (epson-tm-t88, generic-80, generic-58 ...).
+    model: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  },
+  entry,
+);
+const DrawerEntry = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('drawer'),
+    // A drawer on a printer's kick connector has `printer` (and `pin`) instead of a uri.
+    uri: Type.Optional(PeripheralUri),
+    printer: Type.Optional(Id),
+    pin: Type.Optional(Type.Union([Type.Literal(2), Type.Literal(5)])),
+  },
+  entry,
+);
+const GpioEntry = Type.Object({ ...common, kind: Type.Literal('gpio'), uri: PeripheralUri }, entry);
+const PERIPHERAL_ENTRIES = [ScannerEntry, ScaleEntry, PrinterEntry, DrawerEntry, GpioEntry];
+/** The keys an entry of `kind` may have (for config error messages). */
+export function peripheralKeys(kind: string): string[] | undefined {
+  const e = PERIPHERAL_ENTRIES.find((x) => x.properties.kind.const === kind);
+  return e ? Object.keys(e.properties) : undefined;
+}
+// TypeBox's Union is anyOf; ajv's discriminator (lib/validate.ts turns it on) needs oneOf.
+const Peripheral = Type.Unsafe<Static<(typeof PERIPHERAL_ENTRIES)[number]>>({
+  type: 'object',
+  discriminator: { propertyName: 'kind' },
+  required: ['kind'],
+  oneOf: PERIPHERAL_ENTRIES,
+});
+
 export const ConfigSchema = Type.Object(
   {
     version: Type.Literal(1, { description: 'config format version' }),
@@ -185,36 +256,7 @@ export const ConfigSchema = Type.Object(
     // need no entry. Cross-field rules (unique ids, the URI parsed by
     // drivers/transports/uri.ts, a drawer's printer exists) are checked by
     // appliance/devices/config.ts checkPeripherals(), naming the field path.
-    peripherals: Type.Array(
-      Type.Object(
-        {
-          id: Id,
-          kind: Type.Union([Type.Literal('scanner'), Type.Literal('scale'), Type.Literal('printer'), Type.Literal('drawer'), Type.Literal('gpio')]),
-          // serial:///dev/serial/by-id/...?baud=9600&framing=7E1, tcp://host:9100, usb://04b8:0202, hid://0c2e:0b61, file:///dev/usb/lp0.
-          // A drawer on a printer's kick connector has `printer` instead.
-          uri: Type.Optional(
-            Type.String({
-              minLength: 1,
-              maxLength: 1024,
-              pattern: '^(serial|tcp|usb|hid|file)://',
-              description: 'serial:///dev/ttyUSB0?baud=9600, tcp://host:9100, usb://vid:pid, hid://vid:pid, file:///dev/usb/lp0',
-            }),
-          ),
-          // Scales: one of drivers/scale SCALE_PROTOCOLS, or auto (probe them); printers: escpos.
-          protocol: Type.Optional(Type.Union([...SCALE_PROTOCOLS, 'auto', 'escpos'].map((p) => Type.Literal(p)))),
-          // Printers: model id from drivers/printer/models.ts (epson-tm-t88, generic-80, generic-58 ...).
-          model: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-          // Scanners: how codes arrive (default serial for serial/tcp, hid-pos for hid).
-          mode: Type.Optional(Type.Union([Type.Literal('serial'), Type.Literal('hid-pos'), Type.Literal('keyboard')])),
-          // Drawers: the printer whose kick connector drives it, and the pin.
-          printer: Type.Optional(Id),
-          pin: Type.Optional(Type.Union([Type.Literal(2), Type.Literal(5)])),
-          enabled: Type.Boolean({ default: true }),
-        },
-        { additionalProperties: false },
-      ),
-      { default: [], maxItems: 64 },
-    ),
+    peripherals: Type.Array(Peripheral, { default: [], maxItems: 64 }),
     devices: Type.Object(
       {
         // The devices process (`tillbox devices`; supervised by `tillbox start`).

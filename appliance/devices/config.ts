@@ -13,10 +13,10 @@ export function assertPeripherals(list: readonly PeripheralEntry[], source = 'co
 }
 
 export function specFromConfig(p: PeripheralEntry): PeripheralSpec {
-  const options: Record<string, unknown> = {};
-  for (const k of ['model', 'mode', 'printer', 'pin'] as const) if (p[k] !== undefined) options[k] = p[k];
-  const spec: PeripheralSpec = { id: p.id, kind: p.kind, uri: p.uri ?? `printer://${p.printer}`, source: 'config', options };
-  if (p.protocol) spec.protocol = p.protocol;
-  if (p.model) spec.model = p.model;
+  // Every kind-specific field is an option of the runner; which ones a kind has is the schema's business.
+  const { id, kind, uri, enabled: _enabled, ...options } = p;
+  const spec: PeripheralSpec = { id, kind, uri: uri ?? `printer://${p.kind === 'drawer' ? p.printer : ''}`, source: 'config', options };
+  if ('protocol' in p && p.protocol) spec.protocol = p.protocol;
+  if ('model' in p && p.model) spec.model = p.model;
   return spec;
 }
