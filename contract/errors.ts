@@ -13,6 +13,7 @@
 //   5xx   TB_SYNC_*         cloud sync
 //   6xx   TB_TRANSPORT_*, TB_SCALE_*, TB_SCAN_*, TB_PRINT_*, TB_DEVICE_*   peripherals
 //   7xx   TB_LEDGER_*       HQ ledger
+//   8xx   TB_ENROL_*        certificate provisioning (box and HQ)
 //   9xx   TB_NOT_READY, TB_TIMEOUT   lifecycle
 
 export const ErrorCode = {
@@ -110,7 +111,30 @@ export const LedgerErrorCode = {
   Conflict: 'TB_LEDGER_CONFLICT',
 } as const;
 
+/** 8xx certificate provisioning (EST enrolment, renewal, revocation). */
+export const EnrolErrorCode = {
+  /** HQ's EST server could not be reached (DNS, refused, timeout). */
+  Unreachable: 'TB_ENROL_UNREACHABLE',
+  /** The TLS handshake with HQ failed or its certificate is not from the pinned CA. */
+  Tls: 'TB_ENROL_TLS',
+  /** The CA HQ sent does not match the fingerprint given out of band (RFC 7030 §4.1.1). */
+  Fingerprint: 'TB_ENROL_FINGERPRINT',
+  /** The token is unknown, used, expired, or for another device. */
+  TokenRefused: 'TB_ENROL_TOKEN_REFUSED',
+  /** The box's clock and HQ's differ by more than CLOCK_SKEW_MAX_MS. */
+  ClockSkew: 'TB_ENROL_CLOCK_SKEW',
+  /** HQ waits for an operator to approve the pairing code (202 + Retry-After). */
+  Pending: 'TB_ENROL_PENDING',
+  /** The certificate was revoked: re-enrolment is refused. */
+  Revoked: 'TB_ENROL_REVOKED',
+  /** The request or HQ's answer is malformed (CSR, PKCS#7, subject). */
+  BadMessage: 'TB_ENROL_BAD_MESSAGE',
+  /** The box has no identity yet (enrol first). */
+  NotEnrolled: 'TB_ENROL_NOT_ENROLLED',
+} as const;
+
 type Values<T> = T[keyof T];
+export type EnrolErrorCode = Values<typeof EnrolErrorCode>;
 export type SyncErrorCode = Values<typeof SyncErrorCode>;
 export type TransportErrorCode = Values<typeof TransportErrorCode>;
 export type ScaleErrorCode = Values<typeof ScaleErrorCode>;
@@ -122,7 +146,8 @@ export type ErrorCode =
   | Values<typeof TransportErrorCode>
   | Values<typeof ScaleErrorCode>
   | Values<typeof DeviceErrorCode>
-  | Values<typeof LedgerErrorCode>;
+  | Values<typeof LedgerErrorCode>
+  | Values<typeof EnrolErrorCode>;
 
 export interface TillboxErrorOptions {
   cause?: unknown;

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { ErrorCode, LedgerErrorCode, type ErrorCode as ErrorCodeT } from './errors.ts';
+import { EnrolErrorCode, ErrorCode, LedgerErrorCode, type ErrorCode as ErrorCodeT } from './errors.ts';
 
 // RFC 9457 problem details, as every tillbox HTTP error is answered
 // (Content-Type: application/problem+json).
@@ -66,6 +66,10 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCodeT | string, number>> = {
   [LedgerErrorCode.NotFound]: 404,
   [LedgerErrorCode.Invalid]: 400,
   [LedgerErrorCode.Conflict]: 409,
+  [EnrolErrorCode.TokenRefused]: 401, // RFC 7030 §4.2.3: an unauthorized client is refused
+  [EnrolErrorCode.Revoked]: 403,
+  [EnrolErrorCode.BadMessage]: 400,
+  [EnrolErrorCode.Pending]: 202, // with Retry-After (RFC 7030 §4.2.3, manual authorization)
   [HttpCode.MalformedJson]: 400,
   [HttpCode.UnsupportedMediaType]: 415,
   [HttpCode.BodyTooLarge]: 413,

@@ -1,0 +1,131 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EnrolErrorCode } from '../../contract/errors.ts';
+import { EnrolError } from '../../contract/enrolment.ts';
+import { silentLogger } from '../../lib/log.ts';
+import { EnrolmentService } from '../../cloud/est/service.ts';
+import { EstServer } from '../../cloud/est/server.ts';
+import { enrol, renew } from '../../provisioning/enrol.ts';
+import { IdentityStore } from '../../provisioning/identity-store.ts';
+
+// EST enrolment end to end over real HTTPS (RFC 7030): HQ's CA and listener in
+// this process, the box's client and identity store on a real state dir.
+
+describe('EST enrolment against the HQ enrolment service', () => {
+  const root = mkdtempSync(join(tmpdir(), 'tillbox-est-'));
+  let hqNowOffset = 0;
+  const service = new EnrolmentService({ dataDir: join(root, 'hq'), certLifetimeMs: 60_000, log: silentLogger() });
+  const server = new EstServer({ service, host: '127.0.0.1', port: 0, log: silentLogger(), now: () => Date.now() + hqNowOffset });
+  let n = 0;
+  const box = () => {
+    n++;
+    return { store: new IdentityStore({ stateDir: join(root, `box${n}`) }), deviceId: `tb-test${n}` };
+  };
+  const codeOf = async (p: Promise<unknown>): Promise<string> => {
+    try {
+      await p;
+    } catch (err) {
+      expect(err).toBeInstanceOf(EnrolError);
+      return `${(err as EnrolError).code}: ${(err as Error).message}`;
+    }
+    throw new Error('expected an EnrolError');
+  };
+
+  beforeAll(async () => {
+    await service.start();
+    await server.start();
+  });
+  afterAll(async () => {
+    await server.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('enrols with a one-time token: a key made on the box, a certificate for it (CN device, OU store), key file 0600', async () => {
+    const b = box();
+    const t = await service.createToken('store-7', null);
+    const r = await enrol({ ...b, url: server.url, caFingerprint: t.caFingerprint, token: t.token });
+    expect(r.storeId).toBe('store-7');
+    const s = await b.store.status(b.deviceId);
+    expect(s).toMatchObject({ deviceId: b.deviceId, storeId: 'store-7', state: 'enrolled', subject: `CN=${b.deviceId}, OU=store-7` });
+    expect(b.store.mode()).toBe(0o600);
+    expect(service.devices().find((d) => d.deviceId === b.deviceId)?.storeId).toBe('store-7');
+  });
+
+  it('refuses a reused token, an expired one, one for another device, and an unknown one, each with its reason', async () => {
+    const t = await service.createToken('store-7', null);
+    await enrol({ ...box(), url: server.url, caFingerprint: t.caFingerprint, token: t.token });
+    expect(await codeOf(enrol({ ...box(), url: server.url, caFingerprint: t.caFingerprint, token: t.token }))).toBe(`${EnrolErrorCode.TokenRefused}: the enrolment token was already used`);
+    const bound = await service.createToken('store-7', 'tb-someone-else');
+    expect(await codeOf(enrol({ ...box(), url: server.url, caFingerprint: t.caFingerprint, token: bound.token }))).toMatch(/is for another device/);
+    expect(await codeOf(enrol({ ...box(), url: server.url, caFingerprint: t.caFingerprint, token: 'tbx_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }))).toMatch(/is not known/);
+    const short = await service.createToken('store-7', null, 60);
+    hqNowOffset = 0;
+    const later = new EnrolmentService({ dataDir: join(root, 'hq'), certLifetimeMs: 60_000, log: silentLogger(), now: () => Date.now() + 120_000 });
+    await later.start();
+    const laterServer = new EstServer({ service: later, host: '127.0.0.1', port: 0, log: silentLogger() });
+    await laterServer.start();
+    try {
+      expect(await codeOf(enrol({ ...box(), url: laterServer.url, caFingerprint: t.caFingerprint, token: short.token }))).toMatch(/has expired/);
+    } finally {
+      await laterServer.stop();
+    }
+  });
+
+  it('refuses a CA that does not match the fingerprint, before sending anything', async () => {
+    const t = await service.createToken('store-7', null);
+    const wrong = 'ab'.repeat(32);
+    expect(await codeOf(enrol({ ...box(), url: server.url, caFingerprint: wrong, token: t.token }))).toMatch(
+      new RegExp(`^${EnrolErrorCode.Fingerprint}: HQ's CA does not match the fingerprint: expected ${wrong}`),
+    );
+    expect(await codeOf(enrol({ ...box(), url: server.url, caFingerprint: 'not-hex', token: t.token }))).toMatch(/must be a SHA-256/);
+  });
+
+  it('refuses to enrol when the clocks differ by 10 minutes, saying by how much', async () => {
+    const t = await service.createToken('store-7', null);
+    hqNowOffset = -10 * 60_000;
+    try {
+      expect(await codeOf(enrol({ ...box(), url: server.url, caFingerprint: t.caFingerprint, token: t.token }))).toMatch(/^TB_ENROL_CLOCK_SKEW: the box's clock is 10 min ahead of HQ's/);
+    } finally {
+      hqNowOffset = 0;
+    }
+  });
+
+  it('says HQ is unreachable, and refuses a plain-HTTP URL', async () => {
+    expect(await codeOf(enrol({ ...box(), url: 'https://127.0.0.1:1', caFingerprint: 'ab'.repeat(32), token: 'x' }))).toMatch(/^TB_ENROL_UNREACHABLE: cannot reach HQ/);
+    expect(await codeOf(enrol({ ...box(), url: 'http://127.0.0.1:1', caFingerprint: 'ab'.repeat(32), token: 'x' }))).toMatch(/must be https/);
+  });
+
+  it('enrols by pairing code: 202 with Retry-After until an operator approves the code, then the certificate', async () => {
+    const b = box();
+    const e = await codeOf(enrol({ ...b, url: server.url, caFingerprint: service.ca.fingerprint }));
+    expect(e).toMatch(/^TB_ENROL_PENDING: pairing code [0-9A-Z]{3}-[0-9A-Z]{3} waits for approval/);
+    const code = (await b.store.status(b.deviceId)).pairingCode!;
+    expect((await b.store.status(b.deviceId)).state).toBe('pending');
+    expect(service.pairings()).toContainEqual(expect.objectContaining({ code, deviceId: b.deviceId, status: 'pending', address: '127.0.0.1' }));
+    // The same key (and code) across a restart of the box.
+    expect(await new IdentityStore({ stateDir: join(b.store.dir, '..') }).pendingPairingCode()).toBe(code);
+    await service.approvePairing(code, 'store-9');
+    const r = await enrol({ ...b, url: server.url, caFingerprint: service.ca.fingerprint });
+    expect(r.storeId).toBe('store-9');
+    expect((await b.store.status(b.deviceId)).state).toBe('enrolled');
+    expect((await b.store.status(b.deviceId)).pairingCode).toBeUndefined();
+  });
+
+  it('renews with the current certificate and a new key; a revoked device is refused and knows it', async () => {
+    const b = box();
+    const t = await service.createToken('store-7', null);
+    const first = await enrol({ ...b, url: server.url, caFingerprint: t.caFingerprint, token: t.token });
+    const keyBefore = b.store.read()!.keyPem;
+    const renewed = await renew(b);
+    expect(renewed.serialNumber).not.toBe(first.cert.serialNumber);
+    expect(b.store.read()!.keyPem).not.toBe(keyBefore);
+    expect(renewed.subject).toBe(first.cert.subject);
+    await service.revoke(b.deviceId);
+    expect(await codeOf(renew(b))).toMatch(/^TB_ENROL_REVOKED/);
+    expect((await b.store.status(b.deviceId)).state).toBe('revoked');
+    const crl = await service.crlPem();
+    expect(crl).toMatch(/BEGIN X509 CRL/);
+  });
+});
