@@ -117,7 +117,7 @@ export async function renew(o: { store: IdentityStore; deviceId: string; now?: (
   const keys = await generateKeyPair();
   const client = new EstClient({ url: enrolment.estUrl, ca: caPem, cert: id.certPem, key: id.keyPem, timeoutMs: o.timeoutMs });
   const storeId = nameField(id.chain[0]!.subject, 'OU');
-  let res;
+  let res: Awaited<ReturnType<EstClient['simplereenroll']>>;
   try {
     res = await client.simplereenroll(await csrFor(keys, o.deviceId, storeId));
   } catch (err) {
