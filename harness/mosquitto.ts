@@ -20,6 +20,8 @@ export const MOSQUITTO_BIN = process.env.TILLBOX_MOSQUITTO_BIN ?? '/usr/sbin/mos
 export interface MosquittoOptions {
   /** Extra mosquitto.conf lines (e.g. `max_queued_messages 100`). */
   extraConfig?: string[];
+  /** Lines before the first listener (e.g. `per_listener_settings true`, which must come first). */
+  preConfig?: string[];
   /** Seconds between persistence saves (default 1; 0 would save on every change). */
   autosaveInterval?: number;
 }
@@ -78,6 +80,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     writeFileSync(
       join(dir, 'mosquitto.conf'),
       [
+        ...(options.preConfig ?? []),
         `listener ${port} 127.0.0.1`,
         'allow_anonymous true',
         'persistence true',

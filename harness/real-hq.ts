@@ -14,6 +14,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 
 export interface RealHq extends CloudHq {
   readonly httpUrl: string;
+  /** HQ_DATA_DIR (PGlite, the EST registry and CA when generated). */
+  readonly dataDir: string;
   /** Resolves when the process exited (kill-after-commit fault). */
   exited(): Promise<number | null>;
   output(): string;
@@ -82,6 +84,7 @@ export async function startRealHq(brokerUrl: string, db: 'pglite' | 'postgres', 
     get httpUrl() {
       return httpUrl;
     },
+    dataDir: dir,
     output: () => out,
     exited: () => exit,
     async restart(extra = {}) {

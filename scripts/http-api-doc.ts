@@ -6,6 +6,7 @@ import { createHttpApi } from '../appliance/http/app.ts';
 import { renderRouteTable, TABLE_END, TABLE_START } from '../appliance/http/route-docs.ts';
 import { registerStatusRoute } from '../appliance/core/status-route.ts';
 import { registerSyncStatusRoute } from '../appliance/sync/status-route.ts';
+import { registerIdentityRoute } from '../appliance/core/identity-route.ts';
 import { silentLogger } from '../appliance/log.ts';
 
 export const DOC_FILE = resolve(import.meta.dirname, '../docs/http-api.md');
@@ -15,6 +16,7 @@ export async function routeTable(): Promise<string> {
   const app = createHttpApi({ pos: {} as never, journal: {} as never, log: silentLogger(), auth: { tokens: [], loopbackOpen: false }, isReady: () => true });
   registerStatusRoute(app, () => ({}) as never);
   registerSyncStatusRoute(app, () => ({}) as never);
+  registerIdentityRoute(app, () => ({}) as never);
   await app.ready();
   const table = renderRouteTable(app.routeDocs);
   await app.close();

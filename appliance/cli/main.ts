@@ -78,6 +78,32 @@ config
     process.exitCode = runConfigCheck(file);
   });
 
+program
+  .command('enroll')
+  .description("enrol this box at HQ (EST): a key made here, a certificate from HQ's CA; exit 0 when enrolled")
+  .option('--url <url>', "HQ's EST server, https://host:port (default: enrolment.url)")
+  .option('--token <token>', 'one-time enrolment token (tillbox-hq token create); absent: by pairing code')
+  .option('--ca-fingerprint <sha256>', "SHA-256 of HQ's device CA, from the operator (default: enrolment.caFingerprint)")
+  .option('-c, --config <file>', 'YAML config file')
+  .option('--state-dir <dir>', 'state directory')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { url?: string; token?: string; caFingerprint?: string; config?: string; stateDir?: string; json?: boolean }) => {
+    const { runEnroll } = await import('./enroll.ts');
+    process.exitCode = await runEnroll(opts);
+  });
+
+const identity = program.command('identity').description("the box's certificate");
+identity
+  .command('show')
+  .description('state, subject, issuer, serial, validity, fingerprint, pairing code')
+  .option('-c, --config <file>', 'YAML config file')
+  .option('--state-dir <dir>', 'state directory')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { config?: string; stateDir?: string; json?: boolean }) => {
+    const { runIdentityShow } = await import('./enroll.ts');
+    process.exitCode = await runIdentityShow(opts);
+  });
+
 const secrets = program.command('secrets').description('per-device secrets');
 secrets
   .command('show')

@@ -188,10 +188,24 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    // Certificate provisioning (provisioning/): with url and caFingerprint, an
+    // unenrolled box enrols by pairing code on its own (`tillbox enroll` does it
+    // with a token). The fingerprint is the SHA-256 of HQ's device CA, given out
+    // of band (RFC 7030 §4.1.1).
+    enrolment: Type.Object(
+      {
+        url: Type.Optional(Type.String({ pattern: '^https://', description: "HQ's EST server, https://host:port" })),
+        caFingerprint: Type.Optional(Type.String({ pattern: '^(sha256[:=])?([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$', description: 'SHA-256 of HQ device CA, hex' })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     cloud: Type.Object(
       {
         // Cloud broker the bridge syncs through (mqtt:// or mqtts://); absent: no sync.
         url: Type.Optional(Type.String({ pattern: '^mqtts?://', description: 'mqtt://host:1883 or mqtts://host:8883' })),
+        // The broker's server certificate is checked against caFile when given, else the system
+        // roots plus HQ's CA from enrolment. certFile/keyFile: a client certificate copied onto the
+        // box; absent, an enrolled box uses its own identity (provisioning/).
         // Mutual TLS: CA bundle, client certificate and key (PEM files).
         caFile: Type.Optional(Type.String({ minLength: 1 })),
         certFile: Type.Optional(Type.String({ minLength: 1 })),

@@ -20,6 +20,9 @@ import { registerStatusRoute } from './status-route.ts';
 import type { IntegrityReport } from '../journal/types.ts';
 import { removeRuntime, writeRuntime, type RuntimeInfo } from './runtime.ts';
 import { CloudBridge, registerSyncStatusRoute } from '../sync/index.ts';
+import { IdentityService } from '../../provisioning/identity-service.ts';
+import { registerIdentityRoute } from './identity-route.ts';
+import { rootCertificates } from 'node:tls';
 import { readSyncedSeq } from '../sync/sync-state.ts';
 import { Catalog } from '../pos/catalog.ts';
 import { StorageGuard } from '../storage/storage-guard.ts';
@@ -65,6 +68,7 @@ export class Core {
   #publisher: EventPublisher | undefined;
   #listener: LocalSubscriber | undefined;
   #bridge: CloudBridge | undefined;
+  #identity: IdentityService | undefined;
   #http: FastifyInstance | undefined;
   #runtime: RuntimeInfo | undefined;
   #integrity: IntegrityReport | null = null;
@@ -174,8 +178,25 @@ export class Core {
       health: () => status.current(),
       bodyLimit: config.http.bodyLimitBytes,
     });
+    // The box's certificate (provisioning/): the cloud link's client identity once
+    // enrolled; renewed at 2/3 of its lifetime, and the link reconnects with it.
+    const identity = new IdentityService({
+      stateDir,
+      deviceId: settings.deviceId,
+      storeId: settings.storeId,
+      enrolment: config.enrolment,
+      log: namespaced(log, 'identity', levels),
+      onRotated: () => this.#bridge?.reconnect('certificate renewed'),
+    });
     const bridge = new CloudBridge({
       journal,
+      tls: () => {
+        const m = identity.tlsMaterial();
+        if (!m) return undefined;
+        // The cloud broker's certificate may come from another CA than the device certificates:
+        // cloud.caFile when given (the link reads it), else the system roots plus HQ's CA.
+        return { cert: m.cert, key: m.key, ...(config.cloud.caFile ? {} : { ca: [...rootCertificates, ...(m.ca ? [m.ca] : [])] }) };
+      },
       config: config.cloud,
       deviceId: settings.deviceId,
       storeId: settings.storeId,
@@ -189,6 +210,7 @@ export class Core {
     this.#journal = journal;
     this.#broker = broker;
     this.#bridge = bridge;
+    this.#identity = identity;
     this.#pos = pos;
     this.#publisher = publisher;
     this.#http = http;
@@ -204,6 +226,7 @@ export class Core {
       memory: { rssMB: Math.round(process.memoryUsage.rss() / 1048576), heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1048576) },
     }));
     registerSyncStatusRoute(http, () => bridge.status());
+    registerIdentityRoute(http, () => identity.status());
     // Until every service is up, the API answers 503 problem+json (healthz says why).
     http.addHook('onRequest', async (request, reply) => {
       if (this.#ready || !request.url.startsWith('/api/')) return;
@@ -219,6 +242,7 @@ export class Core {
     listener.start();
     // Connects in the background: selling never waits for the cloud.
     await bridge.start();
+    identity.start();
 
     const addr = http.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
@@ -251,6 +275,7 @@ export class Core {
     this.#status?.stop();
     const steps: Array<[string, (() => Promise<unknown>) | undefined]> = [
       ['http', this.#http && (() => this.#http!.close())],
+      ['identity', this.#identity && (() => this.#identity!.stop())],
       ['sync', this.#bridge && (() => this.#bridge!.stop())],
       ['publisher', this.#publisher && (() => this.#publisher!.stop())],
       ['listener', this.#listener && (() => this.#listener!.stop())],

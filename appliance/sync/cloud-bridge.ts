@@ -38,6 +38,8 @@ export interface CloudBridgeContext {
   /** Local broker URL + core account, needed only for mapped topics. */
   local?: { url: string; username: string; password: string };
   random?: () => number;
+  /** The box's enrolled identity (client certificate, key, HQ CA), read at each connect. */
+  tls?: () => { cert?: string; key?: string; ca?: string | string[] } | undefined;
 }
 
 export interface SyncStatus {
@@ -175,6 +177,7 @@ export class CloudBridge {
       caFile: config.caFile,
       certFile: config.certFile,
       keyFile: config.keyFile,
+      tls: this.#ctx.tls,
       username: config.username,
       password: config.password,
       keepaliveSec: config.keepaliveSec,
@@ -193,6 +196,11 @@ export class CloudBridge {
     lane.start();
     this.#link.start();
     log.info({ url: redactUrl(config.url), lastAckedSeq: state.lastAckedSeq, lastSeq: journal.lastSeq }, 'cloud bridge started');
+  }
+
+  /** Reconnects the cloud link at once (a rotated certificate). */
+  reconnect(reason: string): void {
+    this.#link?.reconnect(reason);
   }
 
   async stop(): Promise<void> {

@@ -23,6 +23,12 @@ export interface CloudLinkOptions {
   caFile?: string | undefined;
   certFile?: string | undefined;
   keyFile?: string | undefined;
+  /**
+   * TLS material read at every attempt when no files are given: the box's
+   * enrolled identity (provisioning/), so a rotated certificate is used by
+   * the next connection.
+   */
+  tls?: (() => { cert?: string | undefined; key?: string | undefined; ca?: string | string[] | undefined } | undefined) | undefined;
   username?: string | undefined;
   password?: string | undefined;
   keepaliveSec: number;
@@ -59,6 +65,7 @@ export class CloudLink {
   #connects = 0;
   #lastError: LinkStatus['lastError'] = null;
   #connectedSince: string | null = null;
+  #immediate = false;
 
   constructor(options: CloudLinkOptions) {
     this.#o = options;
@@ -114,6 +121,24 @@ export class CloudLink {
     });
   }
 
+  /**
+   * Drops the connection and connects again at once (after a certificate
+   * rotation). Unacked publishes fail and the sync lane resends them; HQ
+   * applies each event once.
+   */
+  reconnect(reason: string): void {
+    if (this.#stopped) return;
+    this.#o.log.info({ reason }, 'cloud link reconnecting');
+    if (this.#retryTimer) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
+      this.#attempt();
+      return;
+    }
+    this.#immediate = true;
+    this.#client?.end(true);
+  }
+
   get protocolVersion(): 4 | 5 {
     return this.#version;
   }
@@ -137,6 +162,12 @@ export class CloudLink {
     if (o.caFile) opts.ca = readFileSync(o.caFile);
     if (o.certFile) opts.cert = readFileSync(o.certFile);
     if (o.keyFile) opts.key = readFileSync(o.keyFile);
+    const m = o.tls?.();
+    if (m?.ca && !opts.ca) opts.ca = m.ca;
+    if (m?.cert && m.key && !opts.cert) {
+      opts.cert = m.cert;
+      opts.key = m.key;
+    }
     return opts;
   }
 
@@ -195,7 +226,9 @@ export class CloudLink {
       client.end(true);
       if (wasUp) this.#o.onDown('connection closed');
       if (fallback) this.#version = 4;
-      this.#schedule(fallback);
+      const now = fallback || this.#immediate;
+      this.#immediate = false;
+      this.#schedule(now);
     });
   }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../lib/atomic-file.ts';
 import { EnrolErrorCode } from '../../contract/errors.ts';
@@ -61,6 +62,7 @@ export class EnrolmentService {
   }
 
   async start(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
     this.#ca = await DeviceCa.open({ dir: this.dir, files: this.#o.caFiles });
     this.#registry = new EnrolmentRegistry({ file: join(this.dir, 'registry.json'), now: this.#now });
     await this.#writeCrl();

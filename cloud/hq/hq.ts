@@ -18,6 +18,8 @@ import { migrate } from '../ledger/schema.ts';
 import { createHqLogger, namespaced, type Logger } from '../log.ts';
 import { HqControl } from './control.ts';
 import { createHqHttp } from './http.ts';
+import { EnrolmentService } from '../est/service.ts';
+import { EstServer } from '../est/server.ts';
 
 // The reference HQ, assembled: ledger database (PostgreSQL or PGlite), an
 // embedded aedes cloud broker when no broker URL is given (the demo), N
@@ -50,6 +52,15 @@ export interface HqConfig {
   apiToken?: string | undefined;
   /** JSON CatalogData to seed HQ's catalog with on first start (absent: the demo catalog). */
   catalogFile?: string | undefined;
+  /** EST enrolment listener (HTTPS) port; absent: no certificate provisioning (0 = any free port). */
+  estPort?: number | undefined;
+  estHost?: string | undefined;
+  /** Extra host names / addresses for the EST server certificate (HQ_EST_HOSTNAMES, comma-separated). */
+  estHostnames?: string[] | undefined;
+  /** The device CA (HQ_CA_CERT_FILE / HQ_CA_KEY_FILE); absent: generated in `${dataDir}/est`. */
+  caFiles?: { certFile: string; keyFile: string } | undefined;
+  /** Device certificate lifetime (HQ_CERT_DAYS, default 30; HQ_CERT_SECONDS for tests). */
+  certLifetimeMs: number;
 }
 
 export const HQ_DEFAULTS: HqConfig = {
@@ -61,6 +72,7 @@ export const HQ_DEFAULTS: HqConfig = {
   workers: 1,
   group: 'hq',
   reviewThresholdHours: DEFAULT_REVIEW_THRESHOLD_MS / 3600_000,
+  certLifetimeMs: 30 * 86_400_000,
 };
 
 function int(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
@@ -75,7 +87,8 @@ function int(env: NodeJS.ProcessEnv, name: string, min: number, max: number): nu
  * HQ configuration from the environment: HQ_MQTT_URL, HQ_MQTT_PORT, HQ_MQTT_HOST,
  * HQ_MQTT_CA / HQ_MQTT_CERT / HQ_MQTT_KEY (file paths), HQ_MQTT_USERNAME / HQ_MQTT_PASSWORD,
  * HQ_DATABASE_URL, HQ_DATA_DIR, HQ_HTTP_PORT, HQ_HTTP_HOST, HQ_WORKERS, HQ_GROUP,
- * HQ_REVIEW_THRESHOLD_HOURS, HQ_API_TOKEN, HQ_CATALOG_FILE.
+ * HQ_REVIEW_THRESHOLD_HOURS, HQ_API_TOKEN, HQ_CATALOG_FILE; provisioning: HQ_EST_PORT,
+ * HQ_EST_HOST, HQ_EST_HOSTNAMES, HQ_CA_CERT_FILE / HQ_CA_KEY_FILE, HQ_CERT_DAYS, HQ_CERT_SECONDS.
  */
 export function hqConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<HqConfig> {
   const c: Partial<HqConfig> = {};
@@ -102,6 +115,21 @@ export function hqConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<H
   if (hours !== undefined) c.reviewThresholdHours = hours;
   if (env.HQ_API_TOKEN) c.apiToken = env.HQ_API_TOKEN;
   if (env.HQ_CATALOG_FILE) c.catalogFile = env.HQ_CATALOG_FILE;
+  const estPort = int(env, 'HQ_EST_PORT', 0, 65535);
+  if (estPort !== undefined) c.estPort = estPort;
+  if (env.HQ_EST_HOST) c.estHost = env.HQ_EST_HOST;
+  if (env.HQ_EST_HOSTNAMES)
+    c.estHostnames = env.HQ_EST_HOSTNAMES.split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
+  if (env.HQ_CA_CERT_FILE || env.HQ_CA_KEY_FILE) {
+    if (!env.HQ_CA_CERT_FILE || !env.HQ_CA_KEY_FILE) throw new Error('HQ_CA_CERT_FILE and HQ_CA_KEY_FILE go together');
+    c.caFiles = { certFile: env.HQ_CA_CERT_FILE, keyFile: env.HQ_CA_KEY_FILE };
+  }
+  const days = int(env, 'HQ_CERT_DAYS', 1, 3650);
+  const seconds = int(env, 'HQ_CERT_SECONDS', 5, 3650 * 86_400);
+  if (seconds !== undefined) c.certLifetimeMs = seconds * 1000;
+  else if (days !== undefined) c.certLifetimeMs = days * 86_400_000;
   return c;
 }
 
@@ -132,6 +160,9 @@ export interface RunningHq {
   control: HqControl;
   workers: IngestWorker[];
   http: FastifyInstance;
+  /** Certificate provisioning, when HQ_EST_PORT is set. */
+  enrolment: EnrolmentService | undefined;
+  estUrl: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -228,7 +259,18 @@ export async function startHq(ctx: HqContext = {}): Promise<RunningHq> {
       workers.push(w);
     }
 
-    const http = createHqHttp({ ledger, catalog, control, log: namespaced(root, 'http'), apiToken: config.apiToken, now });
+    let enrolment: EnrolmentService | undefined;
+    let estUrl: string | undefined;
+    if (config.estPort !== undefined) {
+      enrolment = new EnrolmentService({ dataDir: config.dataDir, caFiles: config.caFiles, certLifetimeMs: config.certLifetimeMs, log: namespaced(root, 'est'), now });
+      await enrolment.start();
+      const est = new EstServer({ service: enrolment, host: config.estHost ?? config.httpHost, port: config.estPort, hostnames: config.estHostnames, log: namespaced(root, 'est'), now });
+      await est.start();
+      stops.push(() => est.stop());
+      estUrl = est.url;
+    }
+
+    const http = createHqHttp({ ledger, catalog, control, log: namespaced(root, 'http'), apiToken: config.apiToken, now, enrolment });
     await http.listen({ port: config.httpPort, host: config.httpHost });
     stops.push(() => http.close());
     const addr = http.server.address();
@@ -236,7 +278,7 @@ export async function startHq(ctx: HqContext = {}): Promise<RunningHq> {
     const httpUrl = `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${httpPort}`;
     log.info({ http: httpUrl, mqtt: mqttUrl, workers: config.workers }, 'HQ ready');
 
-    return { config, httpPort, httpUrl, mqttUrl, mqttPort, protocolVersion, db, ledger, catalog, control, workers, http, stop: stopAll };
+    return { config, httpPort, httpUrl, mqttUrl, mqttPort, protocolVersion, db, ledger, catalog, control, workers, http, enrolment, estUrl, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

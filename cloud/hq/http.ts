@@ -7,6 +7,9 @@ import { PROBLEM_CONTENT_TYPE, problem, statusOf, type Problem } from '../../con
 import { CatalogChange, ConflictResolution, ConflictStatus } from '../../contract/sync.ts';
 import type { AddressedUpdate, CatalogStore } from '../catalog/store.ts';
 import { LedgerError, type Ledger } from '../ledger/ledger.ts';
+import { isTillboxError } from '../../contract/errors.ts';
+import { registerEnrolmentRoutes } from '../est/routes.ts';
+import type { EnrolmentService } from '../est/service.ts';
 import type { Logger } from '../log.ts';
 import type { HqControl } from './control.ts';
 
@@ -30,6 +33,7 @@ import type { HqControl } from './control.ts';
 //   GET    /api/v1/loss?deviceId=                       200 {reports}
 //   POST   /api/v1/devices/{deviceId}/commands/{command}   200 {status, data?, error?, correlation}  body {args?, timeoutMs?}; 504 without a reply
 //
+// With HQ_EST_PORT set, the enrolment routes of cloud/est/routes.ts as well.
 // `published` lists [{deviceId, version, kind}] sent to the devices. When
 // HQ_API_TOKEN is set, /api/ routes need `Authorization: Bearer <token>`.
 
@@ -40,6 +44,8 @@ export interface HqHttpContext {
   log: Logger;
   /** Bearer token for /api/ (absent: open, for the demo on loopback). */
   apiToken?: string | undefined;
+  /** Certificate provisioning (HQ_EST_PORT set): adds the enrolment routes (cloud/est/routes.ts). */
+  enrolment?: EnrolmentService | undefined;
   now?: () => number;
 }
 
@@ -80,7 +86,7 @@ const checkAuthorization = validator<{ storeId: string; sku: string; minPrice?: 
 const statusCheck = compileSchema(ConflictStatus);
 
 function toProblem(err: unknown): Problem {
-  if (err instanceof LedgerError) {
+  if (isTillboxError(err)) {
     const status = statusOf(err.code);
     return problem(status, err.code, status === 500 ? 'internal error' : err.message);
   }
@@ -205,5 +211,6 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
 
   app.get<{ Querystring: Record<string, string> }>('/api/v1/loss', async (req) => ({ reports: await ledger.lossReports(req.query.deviceId || undefined) }));
 
+  if (ctx.enrolment) registerEnrolmentRoutes(app, ctx.enrolment);
   return app;
 }
