@@ -138,7 +138,8 @@ export class IdentityService {
     const { pairingCode } = await this.#store.pendingKey();
     if (this.#shownCode !== pairingCode) {
       this.#shownCode = pairingCode;
-      this.#ctx.log.info({ pairingCode, estUrl: url }, `pairing code ${pairingCode}: approve it at HQ (tillbox-hq pairing approve ${pairingCode} --store STORE)`);
+      // warn: the box does not sync until someone acts, and the installer must see it at any log level but error.
+      this.#ctx.log.warn({ pairingCode, estUrl: url }, `not enrolled yet: pairing code ${pairingCode}; approve it at HQ (tillbox-hq pairing approve ${pairingCode} --store STORE)`);
       this.#ctx.onPairingCode?.(pairingCode);
     }
     try {

@@ -205,6 +205,38 @@ describe('a box enrolled at HQ syncs through Mosquitto with mutual TLS', () => {
     await until('the box to learn it is revoked', 3 * CERT_SECONDS * 1000, async () => (await identity()).state === 'revoked');
   }, 120_000);
 
+  it('enrols a box that has only enrolment.url and the fingerprint by pairing code, once an operator approves it', async () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'tillbox-mtls-pair-'));
+    const box2 = await startBox(dir2, {
+      TILLBOX_CLOUD_URL: `mqtts://localhost:${devicePort}`,
+      TILLBOX_CLOUD_BACKOFF_MAX_MS: '1000',
+      TILLBOX_ENROLMENT_URL: estUrl,
+      TILLBOX_ENROLMENT_CA_FINGERPRINT: fingerprint,
+    });
+    try {
+      const id2 = async () => (await call(box2.port, 'GET', '/api/v1/identity')).json<{ deviceId: string; state: string; pairingCode?: string; storeId: string | null }>();
+      await until('a pairing code', 15_000, async () => (await id2()).state === 'pending');
+      const { pairingCode, deviceId: d2 } = await id2();
+      expect(pairingCode).toMatch(/^[0-9A-Z]{3}-[0-9A-Z]{3}$/);
+      expect(box2.output()).toContain(`pairing code ${pairingCode}`);
+      await until('HQ to list the code', 15_000, async () => {
+        const l = await hqCli(['pairing', 'list', '--json']);
+        return (JSON.parse(l.stdout) as { pairings: Array<{ code: string; deviceId: string }> }).pairings.some((p) => p.code === pairingCode && p.deviceId === d2);
+      });
+      const a = await hqCli(['pairing', 'approve', pairingCode!.toLowerCase().replace('-', ''), '--store', 'demo-store']);
+      expect(a.code, a.stderr).toBe(0);
+      await until('the box to be enrolled', 30_000, async () => (await id2()).state === 'enrolled');
+      expect((await id2()).storeId).toBe('demo-store');
+      const r = await postSale(box2.port, 'pair-1', { lines: [{ sku: 'MILK-1L', qty: 1 }], tenders: [{ type: 'cash', amount: 500 }] });
+      expect(r.status).toBe(201);
+      const n = (await readJournal(box2.port, managerAuth(dir2))).length;
+      await until('HQ to hold the paired box journal', 30_000, async () => (await hq.watermark(d2)) >= n);
+    } finally {
+      await box2.stop();
+      rmSync(dir2, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('leaves no key material or token in any log, the journal or HQ data', async () => {
     const keyPem = readFileSync(join(stateDir, 'identity', 'identity.pem'), 'utf8');
     const keyBody = keyPem.split('-----BEGIN PRIVATE KEY-----')[1]!.split('-----END PRIVATE KEY-----')[0]!.replace(/\s+/g, '');
