@@ -1,4 +1,5 @@
-import { accessSync, constants, existsSync, statSync, statfsSync, writeFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync, statfsSync, writeFileSync, rmSync } from 'node:fs';
+import { IdentityStore } from '../../provisioning/identity-store.ts';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { connectAsync } from 'mqtt';
@@ -88,9 +89,35 @@ export async function doctor(opts: DoctorOptions): Promise<Check[]> {
   }
 
   checks.push(checkClock(now(), lastHlc));
+  if (config) checks.push(await checkIdentity(stateDir, paths.deviceId, config, now()));
   checks.push(...checkNativeAddons());
   if (config) checks.push(checkDisk(existsSync(stateDir) ? stateDir : '.', config.doctor.minFreeDiskMB, config.storage.minFreeMB));
   return checks;
+}
+
+/** The box's certificate (provisioning/): a problem here stops sync, never sales. */
+async function checkIdentity(stateDir: string, deviceIdFile: string, config: Config, nowMs: number): Promise<Check> {
+  const store = new IdentityStore({ stateDir });
+  const deviceId = config.device.id ?? (existsSync(deviceIdFile) ? readFileSync(deviceIdFile, 'utf8').trim() : '(not yet generated)');
+  const s = await store.status(deviceId, nowMs);
+  const mode = store.mode();
+  if (mode !== undefined && mode & 0o077) return { name: 'identity', status: 'fail', detail: `${store.identityFile} is mode ${mode.toString(8)}, must be 600` };
+  switch (s.state) {
+    case 'enrolled':
+      return { name: 'identity', status: 'ok', detail: `${s.subject}, ${s.daysLeft} days left (renewed by itself at 2/3 of its lifetime)` };
+    case 'expiring':
+      return { name: 'identity', status: 'warn', detail: `${s.subject} expires ${s.notAfter} and is not renewed yet: is HQ's EST server (${s.estUrl ?? '?'}) reachable?` };
+    case 'expired':
+      return { name: 'identity', status: 'fail', detail: `the certificate expired ${s.notAfter}: sync is off, selling continues; enrol again (tillbox enroll --token ...)` };
+    case 'revoked':
+      return { name: 'identity', status: 'fail', detail: 'HQ revoked this box: sync is off, selling continues; enrol again under a new device id' };
+    case 'pending':
+      return { name: 'identity', status: 'warn', detail: `waiting for approval at HQ: pairing code ${s.pairingCode}` };
+    default:
+      return config.cloud.url?.startsWith('mqtts://') && !config.cloud.certFile
+        ? { name: 'identity', status: 'warn', detail: 'not enrolled: the cloud link has no client certificate (tillbox enroll --url ... --token ... --ca-fingerprint ...)' }
+        : { name: 'identity', status: 'ok', detail: 'not enrolled (no certificate needed by this config)' };
+  }
 }
 
 function describeReport(report: { quarantined: Array<{ seq: number | null; reason: string }>; gaps: number[]; hlcRegressions: number[] } | null): string {

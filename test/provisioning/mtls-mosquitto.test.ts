@@ -203,6 +203,11 @@ describe('a box enrolled at HQ syncs through Mosquitto with mutual TLS', () => {
     const sync = (await call(box.port, 'GET', '/api/v1/sync/status')).json<{ connected: boolean }>();
     expect(sync.connected).toBe(false);
     await until('the box to learn it is revoked', 3 * CERT_SECONDS * 1000, async () => (await identity()).state === 'revoked');
+    const d = await run(['appliance/cli/main.ts', 'doctor', '--demo', '--json', '--state-dir', stateDir], {});
+    expect((JSON.parse(d.stdout) as { checks: Array<{ name: string; status: string; detail: string }> }).checks.find((c) => c.name === 'identity')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('revoked'),
+    });
   }, 120_000);
 
   it('enrols a box that has only enrolment.url and the fingerprint by pairing code, once an operator approves it', async () => {
