@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { IDENTITY_STATES } from './enrolment.ts';
 
 // What core says about the box itself, retained on store/{storeId}/box/status
 // (kiosks and flows subscribe to store/{storeId}/box/#) and the body of a
@@ -61,6 +62,16 @@ export const BoxStatus = Type.Object(
       { additionalProperties: false },
     ),
     publisher: Type.Object({ cursor: Type.Integer(), failures: Type.Integer() }, { additionalProperties: false }),
+    /** The box's certificate (provisioning/): its state, and the pairing code while it waits for approval. */
+    identity: Type.Optional(
+      Type.Object(
+        {
+          state: Type.Union(IDENTITY_STATES.map((s) => Type.Literal(s))),
+          pairingCode: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     at: Type.String(),
   },
   { additionalProperties: false },

@@ -129,6 +129,8 @@ export const EnrolErrorCode = {
   Revoked: 'TB_ENROL_REVOKED',
   /** The request or HQ's answer is malformed (CSR, PKCS#7, subject). */
   BadMessage: 'TB_ENROL_BAD_MESSAGE',
+  /** The box's certificate expired before it could be renewed: sync is off until it enrols again. */
+  Expired: 'TB_ENROL_EXPIRED',
   /** The box has no identity yet (enrol first). */
   NotEnrolled: 'TB_ENROL_NOT_ENROLLED',
 } as const;

@@ -107,7 +107,12 @@ export async function readJournal(port: number, headers: Record<string, string> 
   const out = [];
   let after = 0;
   for (;;) {
-    const r = await call(port, 'GET', `/api/v1/journal?after=${after}&limit=1000`, undefined, headers);
+    let r = await call(port, 'GET', `/api/v1/journal?after=${after}&limit=1000`, undefined, headers);
+    // A read that meets a damaged table makes the journal repair itself (503, retryable): wait it out.
+    for (let i = 0; r.status === 503 && i < 300; i++) {
+      await sleep(100);
+      r = await call(port, 'GET', `/api/v1/journal?after=${after}&limit=1000`, undefined, headers);
+    }
     if (r.status !== 200) throw new Error(`journal read failed: ${r.status} ${r.body}`);
     const { events } = r.json<{ events: Array<{ id: string; seq: number; hlc: string; type: string; idempotencyKey: string }> }>();
     if (events.length === 0) return out;

@@ -9,6 +9,8 @@ const cfg = JSON.parse(process.argv[2] ?? '{}') as {
   port?: number;
   accounts?: Array<{ username: string; password: string; role: 'core' | 'devices' | 'flows' | 'kiosk' | 'admin' }>;
   sync?: 'batch' | 'never';
+  /** Overrides of DEFAULT_LIMITS (e.g. a larger offline queue for tests that queue more than 1,000). */
+  limits?: Partial<typeof DEFAULT_LIMITS>;
 };
 const broker = new LocalBroker({
   stateDir: cfg.stateDir,
@@ -20,7 +22,7 @@ const broker = new LocalBroker({
   anonymousLoopback: { enabled: true, role: 'core' },
   tls: { enabled: false, host: '127.0.0.1', port: 0 },
   ws: { enabled: false, host: '127.0.0.1', port: 0, tls: false },
-  limits: { ...DEFAULT_LIMITS },
+  limits: { ...DEFAULT_LIMITS, ...cfg.limits },
   persistence: { sync: cfg.sync ?? 'batch' },
 });
 await broker.start();

@@ -1,5 +1,5 @@
 import { EnrolErrorCode } from '../contract/errors.ts';
-import { EnrolError, type IdentityStatus } from '../contract/enrolment.ts';
+import { EnrolError, type IdentityState, type IdentityStatus } from '../contract/enrolment.ts';
 import { Backoff } from '../lib/backoff.ts';
 import type { Logger } from '../lib/log.ts';
 import { enrol, renew } from './enrol.ts';
@@ -71,6 +71,18 @@ export class IdentityService {
   tlsMaterial(): { cert: string; key: string; ca: string | undefined } | undefined {
     const id = this.#store.read();
     return id ? { cert: id.certPem, key: id.keyPem, ca: this.#store.caPem() } : undefined;
+  }
+
+  /** State and pairing code without I/O beyond small file reads (the box status asks every second). */
+  summary(): { state: IdentityState; pairingCode?: string | undefined } {
+    const enrolment = this.#store.enrolment();
+    if (enrolment?.revokedAt) return { state: 'revoked' };
+    const cert = this.#store.read()?.chain[0];
+    if (cert) {
+      const now = this.#now();
+      return { state: now >= cert.notAfter.getTime() ? 'expired' : now >= (this.#store.renewAt() ?? Infinity) ? 'expiring' : 'enrolled' };
+    }
+    return this.#shownCode ? { state: 'pending', pairingCode: this.#shownCode } : { state: 'unenrolled' };
   }
 
   async status(): Promise<IdentityStatus> {

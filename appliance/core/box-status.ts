@@ -1,5 +1,6 @@
 import type { BoxStatus, HealthReason } from '../../contract/box-status.ts';
-import { ErrorCode } from '../../contract/errors.ts';
+import { EnrolErrorCode, ErrorCode } from '../../contract/errors.ts';
+import type { IdentityState } from '../../contract/enrolment.ts';
 import { localTopics } from '../../contract/topics.ts';
 import type { LevelJournal } from '../journal/level-journal.ts';
 import type { IntegrityReport } from '../journal/types.ts';
@@ -22,6 +23,8 @@ export interface BoxStatusContext {
   publisher: { cursor: number; failures: number };
   integrity: () => IntegrityReport | null;
   publish: (topic: string, payload: string, opts: { qos: 0 | 1; retain: boolean }) => Promise<void>;
+  /** The certificate's state (absent: not reported). Expired or revoked is a warning: sync stops, selling does not. */
+  identity?: () => { state: IdentityState; pairingCode?: string | undefined };
   log: Logger;
   /** How often the status is re-evaluated, ms (default 1000). */
   intervalMs?: number;
@@ -84,6 +87,9 @@ export class BoxStatusMonitor {
     if (report && !report.ok) {
       add(warnings, 'integrity', ErrorCode.JournalCorrupt, `the journal has ${report.quarantined.length} quarantined record(s) and ${report.gaps.length} missing seq(s): run tillbox doctor`);
     }
+    const id = this.#ctx.identity?.();
+    if (id?.state === 'revoked') add(warnings, 'identity', EnrolErrorCode.Revoked, "HQ revoked this box's certificate: sync is off, selling continues; enrol again under a new device id");
+    if (id?.state === 'expired') add(warnings, 'identity', EnrolErrorCode.Expired, "the box's certificate expired: sync is off, selling continues; enrol again (tillbox enroll)");
     for (const key of this.#since.keys()) if (!seen.has(key)) this.#since.delete(key);
     const selling = reasons.length === 0;
     return {
@@ -105,6 +111,7 @@ export class BoxStatusMonitor {
       },
       broker: { storeRecovering: bs.recovering, failedBatches: bs.failedBatches, reopens: bs.reopens },
       publisher: { cursor: publisher.cursor, failures: publisher.failures },
+      ...(id ? { identity: { state: id.state, ...(id.pairingCode ? { pairingCode: id.pairingCode } : {}) } } : {}),
       at: new Date().toISOString(),
     };
   }
@@ -112,7 +119,7 @@ export class BoxStatusMonitor {
   /** Re-evaluates and republishes the retained status if what it says changed. */
   evaluate(): void {
     const status = this.current();
-    const signature = JSON.stringify([status.state, status.reasons, status.warnings]);
+    const signature = JSON.stringify([status.state, status.reasons, status.warnings, status.identity]);
     if (signature === this.#published || this.#publishing || this.#retry) return;
     this.#publishing = true;
     this.#ctx

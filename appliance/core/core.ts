@@ -166,6 +166,7 @@ export class Core {
       broker,
       publisher,
       integrity: () => this.#integrity,
+      identity: () => this.#identity?.summary() ?? { state: 'unenrolled' },
       publish: (topic, payload, opts) => broker.publish(topic, payload, opts),
       log: namespaced(log, 'core', levels),
     });

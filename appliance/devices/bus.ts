@@ -53,6 +53,8 @@ export interface IncomingCommand {
 export type CommandHandler = (cmd: IncomingCommand) => Promise<CommandResult>;
 /** `event` is the parsed JSON of a POS event (a journal event). */
 export type PosHandler = (eventType: string, event: unknown) => Promise<void>;
+/** core's retained box status (contract/box-status.ts), as parsed JSON. */
+export type BoxStatusHandler = (status: unknown) => Promise<void>;
 
 export interface DeviceBusContext {
   storeId: string;
@@ -93,6 +95,7 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
   #client: MqttClient | undefined;
   #commandHandler: CommandHandler | undefined;
   #posHandler: PosHandler | undefined;
+  #boxHandler: BoxStatusHandler | undefined;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -116,6 +119,10 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
 
   onCommand(handler: CommandHandler): void {
     this.#commandHandler = handler;
+  }
+
+  onBoxStatus(handler: BoxStatusHandler): void {
+    this.#boxHandler = handler;
   }
 
   onPosEvent(handler: PosHandler): void {
@@ -192,7 +199,7 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
     const s = this.#ctx.storeId;
     this.#ctx.log.info('connected to the local broker');
     try {
-      await client.subscribeAsync({ [topicFilter('deviceCommand', { storeId: s })]: { qos: 1 }, [localTopics.posEvents(s)]: { qos: 1 } });
+      await client.subscribeAsync({ [topicFilter('deviceCommand', { storeId: s })]: { qos: 1 }, [localTopics.posEvents(s)]: { qos: 1 }, [localTopics.boxStatus(s)]: { qos: 1 } });
       await this.#publishHost('online');
       for (const id of this.#cleared) await client.publishAsync(localTopics.deviceState(s, id), '', { qos: 1, retain: true });
       this.#cleared.clear();
@@ -304,6 +311,15 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
     const storeId = this.#ctx.storeId;
     const cmd = parseTopic('deviceCommand', packet.topic, { storeId });
     if (cmd) return this.#command(cmd.peripheralId!, cmd.command!, packet.payload);
+    if (parseTopic('boxStatus', packet.topic, { storeId }) && this.#boxHandler) {
+      let status: unknown;
+      try {
+        status = JSON.parse(packet.payload.toString('utf8'));
+      } catch {
+        return; // an empty retained message clears the status
+      }
+      return this.#boxHandler(status);
+    }
     const pos = parseTopic('posEvent', packet.topic, { storeId });
     if (pos && this.#posHandler) {
       let event: unknown;

@@ -10,6 +10,7 @@ import { ScannerDriver, type ScannerMode } from '../../drivers/scanner/scanner.t
 import { EscPosPrinter, type PrinterPort, type PrintOutcome } from '../../drivers/printer/printer.ts';
 import { PrintQueue, type PrintQueueContext } from '../../drivers/printer/queue.ts';
 import { findModel, MODELS, type PrinterModel } from '../../drivers/printer/models.ts';
+import { renderPairingSlip } from '../../drivers/printer/receipt.ts';
 import { createTransport as buildTransport, TransportError, TransportErrorCode, type Transport, type TransportBindings } from '../../drivers/transports/index.ts';
 import { parseUri, type Framing } from '../../drivers/transports/uri.ts';
 import { ScaleDriver, probeScale, getScaleProtocol, type ProbeCandidate } from '../../drivers/scale/scale.ts';
@@ -307,6 +308,11 @@ export class PrinterService {
     if (!checkPrintArgs(args)) return invalid(`${firstError(checkPrintArgs)} (expected { saleId } | { raw } | { ticket })`);
     const r = await this.queue.enqueue(args, { key: `cmd:${correlation}` });
     return ok(r);
+  }
+
+  /** The pairing slip (renderPairingSlip) for this printer's model, as ESC/POS bytes. */
+  pairingSlip(code: string): Buffer {
+    return renderPairingSlip(this.socket.model, code, ['Approve this box at HQ:', `tillbox-hq pairing approve ${code} --store STORE`]);
   }
 
   /** Auto-print: one job per sale, whatever number of times the sale event is delivered. */

@@ -5,13 +5,14 @@
 import { DeviceErrorCode } from '../../contract/errors.ts';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
+import { PAIRING_CODE_PATTERN } from '../../contract/enrolment.ts';
 import { join } from 'node:path';
 import type { BindingInterface } from '@serialport/bindings-cpp';
 import type { PeripheralState } from '../../contract/devices.ts';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import { parseUri } from '../../drivers/transports/uri.ts';
-import type { CommandResult, IncomingCommand, PosHandler, CommandHandler } from './bus.ts';
+import type { BoxStatusHandler, CommandResult, IncomingCommand, PosHandler, CommandHandler } from './bus.ts';
 import { toCommandError } from './bus.ts';
 import { specFromConfig } from './config.ts';
 import { discoveredId, lookup, usbUri } from './device-table.ts';
@@ -26,6 +27,7 @@ export interface BusPort extends StateSink {
   clearState(id: string): void;
   onCommand(handler: CommandHandler): void;
   onPosEvent(handler: PosHandler): void;
+  onBoxStatus(handler: BoxStatusHandler): void;
   setPeripheralList(fn: () => string[]): void;
 }
 
@@ -105,6 +107,7 @@ export class DevicesHost {
     bus.setPeripheralList(() => [...this.#runners.keys()]);
     bus.onCommand((cmd) => this.#command(cmd));
     bus.onPosEvent((type, event) => this.#posEvent(type, event));
+    bus.onBoxStatus((status) => this.#boxStatus(status));
 
     const byIdDir = this.#ctx.serialByIdDir ?? config.devices.discovery.serialByIdDir;
     const usbEvents = this.#ctx.usb !== undefined && config.devices.discovery.usb;
@@ -297,6 +300,29 @@ export class DevicesHost {
     } catch (err) {
       return { status: 'error', error: toCommandError(err) };
     }
+  }
+
+  /**
+   * A box waiting for enrolment approval shows its pairing code on the receipt
+   * printer, once per code (remembered in the data dir), so the installer does
+   * not need a terminal at the counter.
+   */
+  async #boxStatus(status: unknown): Promise<void> {
+    const code = (status as { identity?: { state?: string; pairingCode?: unknown } })?.identity?.pairingCode;
+    if (typeof code !== 'string' || !PAIRING_CODE_PATTERN.test(code)) return;
+    const file = join(this.#ctx.dataDir, 'pairing-printed.json');
+    if (readJson<string>(file) === code) return;
+    const printerId = this.#ctx.config.devices.autoPrint.printer ?? [...this.#printers.keys()][0];
+    const service = printerId ? this.#printers.get(printerId) : undefined;
+    if (!service) return;
+    const reply = await service.print({ raw: service.pairingSlip(code).toString('base64') }, `pairing-${code}`);
+    if (reply.status !== 'ok') {
+      this.#ctx.log.warn({ code, error: reply.error }, 'cannot print the pairing code');
+      return;
+    }
+    this.#ctx.log.info({ pairingCode: code, printer: printerId }, 'pairing code printed');
+    // crash-safe: at worst a power cut prints the slip once more.
+    writeFileAtomicSync(file, JSON.stringify(code) + '\n', { durability: 'crash-safe', mode: 0o644 });
   }
 
   async #posEvent(type: string, event: unknown): Promise<void> {

@@ -149,6 +149,7 @@ export class DevicesProcess {
       publishEvent: (id, e, p) => bus.publishEvent(id, e, p),
       setPeripheralList: (fn) => bus.setPeripheralList(fn),
       onPosEvent: (h) => bus.onPosEvent(h),
+      onBoxStatus: (h) => bus.onBoxStatus(h),
       onCommand: (handler: CommandHandler) =>
         bus.onCommand(async (cmd) => {
           if (cmd.peripheralId === 'scanner-1' && cmd.command === 'simulate') {

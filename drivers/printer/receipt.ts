@@ -187,3 +187,13 @@ export function renderKitchenTicket(model: PrinterModel, ticket: KitchenTicket):
   if (ticket.note) b.rule('=').wrap(ticket.note, { bold: true });
   return b.plain().cut().build();
 }
+
+/** The pairing slip a box prints while it waits for enrolment approval: the code big, the operator's command small. */
+export function renderPairingSlip(model: PrinterModel, code: string, lines: string[]): Buffer {
+  const b = new EscPosBuilder(model).init();
+  b.line('tillbox pairing code', { align: 'center', bold: true });
+  b.feed(1).line(code, { align: 'center', bold: true, width: 3, height: 3 });
+  b.plain().feed(1);
+  for (const l of lines) b.wrap(l);
+  return b.feed(2).cut().build();
+}

@@ -15,7 +15,10 @@ interface Child {
 }
 
 function startChild(stateDir: string, sync: 'batch' | 'never'): Promise<Child> {
-  const proc = spawn(process.execPath, [CHILD, JSON.stringify({ stateDir, sync })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The offline subscriber queues up to 3,000 messages here: lift the per-session bound
+  // (mqtt.limits.offlineQueueMax drops the oldest by design; session-bounds.test.ts tests it).
+  const limits = { offlineQueueMax: 100_000, offlineQueueMaxBytes: 64 * 1024 * 1024 };
+  const proc = spawn(process.execPath, [CHILD, JSON.stringify({ stateDir, sync, limits })], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout! });
     rl.once('line', (line) => {

@@ -86,6 +86,21 @@ describe('devices process on a real box', { timeout: 90_000 }, () => {
     expect(status.json()).toMatchObject({ status: 'ok', correlation: 's1', data: { id: 'printer-1', kind: 'printer', state: 'online' } });
   });
 
+  it("prints the pairing code once when core's box status says the box waits for approval", async () => {
+    const sim = devices.demo!.printer;
+    await obs.wait(isState('printer-1', 'online'));
+    const before = sim.completeReceipts().length;
+    const status = { v: 1, deviceId: 'x', storeId: S, state: 'ok', selling: true, reasons: [], warnings: [], identity: { state: 'pending', pairingCode: '7KQ-4MZ' } };
+    await obs.client.publishAsync(`store/${S}/box/status`, JSON.stringify(status), { qos: 1 });
+    const t0 = Date.now();
+    while (sim.completeReceipts().length === before && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    expect(sim.renderText(sim.completeReceipts().at(-1)!)).toMatch(/7KQ-4MZ[\s\S]*tillbox-hq pairing approve 7KQ-4MZ/);
+    // The same code again (every status update carries it): no second slip.
+    await obs.client.publishAsync(`store/${S}/box/status`, JSON.stringify({ ...status, at: 'later' }), { qos: 1 });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sim.completeReceipts().length).toBe(before + 1);
+  });
+
   it('prints a receipt once per sale by itself, and cmd/print { saleId } reprints it', async () => {
     const sim = devices.demo!.printer;
     await obs.wait(isState('printer-1', 'online'));

@@ -19,6 +19,7 @@ export class RecorderBus implements BusPort {
   }
   onCommand(): void {}
   onPosEvent(): void {}
+  onBoxStatus(): void {}
   setPeripheralList(): void {}
   until(pred: () => boolean): Promise<void> {
     if (pred()) return Promise.resolve();
