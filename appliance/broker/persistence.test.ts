@@ -93,6 +93,33 @@ describe('subscriber bookkeeping writes', () => {
   });
 });
 
+describe('the offline queue bound', () => {
+  it('is enforced at open on a queue a crash (or a lower limit) left over it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-bound-'));
+    try {
+      const open = (queueMax?: number): OrderedLevelPersistence =>
+        new OrderedLevelPersistence({ db: new Level<string, Buffer>(dir, { valueEncoding: 'buffer' }), sync: 'batch', ...(queueMax ? { queueMax } : {}) });
+      let p = open();
+      await p.setup({ id: 'B' });
+      for (let n = 1; n <= 300; n++)
+        await p.outgoingEnqueue({ clientId: 'sub' }, { cmd: 'publish', topic: 't', payload: Buffer.from([n % 256]), qos: 1, retain: false, dup: false, brokerId: 'B', brokerCounter: n });
+      await p.flushed();
+      await p.destroy();
+      p = open(100);
+      await p.setup({ id: 'B2' });
+      for (let i = 0; i < 100 && p.queuedFor('sub').count > 100; i++) await new Promise((r) => setTimeout(r, 20));
+      await p.flushed();
+      const left: StoredPacket[] = [];
+      for await (const pk of p.outgoingStream({ id: 'sub' })) left.push(pk as StoredPacket);
+      expect(left.length).toBe(100);
+      expect(left[0]!.brokerCounter).toBe(201); // the oldest went
+      await p.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('OrderedLevelPersistence after a failed write', () => {
   it('refuses the failed batch, reopens the database, reloads the subscription index from disk and takes writes again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-fail-'));

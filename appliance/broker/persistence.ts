@@ -229,6 +229,8 @@ export class OrderedLevelPersistence {
     if (this.#db.status !== 'open') await this.#db.open();
     await this.#loadIndex();
     await this.#loadQueueSizes();
+    // A crash can leave a queue over its bound (the trim trails the enqueues): enforce it now.
+    for (const clientId of this.#queued.keys()) if (this.#overBound(clientId)) this.#trim(clientId);
   }
 
   async #loadQueueSizes(): Promise<void> {
@@ -279,7 +281,18 @@ export class OrderedLevelPersistence {
       }
     })()
       .catch(() => undefined)
-      .finally(() => this.#trimming.delete(clientId));
+      .finally(() => {
+        this.#trimming.delete(clientId);
+        // Messages queued while this trim ran (they were not on disk yet) may put the client
+        // over the bound again: trim once more rather than wait for its next message.
+        if (this.#overBound(clientId) && this.#w.failed === undefined) setImmediate(() => this.#trim(clientId));
+      });
+  }
+
+  #overBound(clientId: string): boolean {
+    const q = this.#queued.get(clientId);
+    if (!q) return false;
+    return (this.#opts.queueMax !== undefined && q.count > this.#opts.queueMax) || (this.#opts.queueMaxBytes !== undefined && q.bytes > this.#opts.queueMaxBytes);
   }
 
   /** Records that a client with a persistent session was seen now (connect or disconnect). */

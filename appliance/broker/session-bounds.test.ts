@@ -30,6 +30,28 @@ describe('persistent sessions are bounded', () => {
     }
   });
 
+  it('holds the bound under a burst of concurrent publishes, not only one message at a time', async () => {
+    const b = await startBroker({ anonymousLoopback: { enabled: true, role: 'kiosk' }, limits: { ...DEFAULT_LIMITS, offlineQueueMax: 100 } });
+    try {
+      const sub = await connectOk(b.url, { clientId: 'anonymous-burst', clean: false });
+      await sub.subscribeAsync('store/S1/pos/#', { qos: 1 });
+      await sub.endAsync();
+      await Promise.all(Array.from({ length: 2000 }, (_, i) => b.broker.publish('store/S1/pos/sale', String(i), { qos: 1 })));
+      await b.broker.flushed();
+      for (let i = 0; i < 250 && b.broker.queueStats.dropped < 1900; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(b.broker.queueStats.dropped).toBe(1900);
+      const got: number[] = [];
+      const again = await connectOk(b.url, { clientId: 'anonymous-burst', clean: false });
+      again.on('message', (_t, p) => got.push(Number(p.toString())));
+      for (let i = 0; i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+      await again.endAsync();
+      expect(got.length).toBe(100);
+      expect(got[0]).toBe(1900);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('expires a session unused for sessionExpiryHours: subscriptions and queue are gone', async () => {
     const b = await startBroker({ anonymousLoopback: { enabled: true, role: 'kiosk' }, limits: { ...DEFAULT_LIMITS, sessionExpiryHours: 1 } });
     try {
