@@ -5,7 +5,7 @@
 import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
@@ -54,6 +54,12 @@ export interface BrokerOptions {
   persistence: { sync: SyncPolicy };
   /** Told about every failed store write (the storage guard re-checks free space). */
   onStoreError?: (err: unknown) => void;
+  /**
+   * The box's HQ-issued certificate (provisioning/), used by the LAN TLS and
+   * wss listeners instead of the self-signed pair when no files are given, so
+   * kiosks can verify the broker against HQ's CA. See reloadTls().
+   */
+  identity?: () => { cert: string; key: string } | undefined;
 }
 
 export const DEFAULT_LIMITS: BrokerLimits = validateConfig({ version: 1 }).mqtt.limits;
@@ -92,7 +98,7 @@ export class LocalBroker {
   #aedes: Aedes | undefined;
   #persistence: OrderedLevelPersistence | undefined;
   #tcp: NetServer | undefined;
-  #tlsServer: NetServer | undefined;
+  #tlsServer: TlsServer | undefined;
   #wsHttp: HttpServer | undefined;
   #wss: WebSocketServer | undefined;
   readonly #sockets = new Set<Duplex>();
@@ -536,11 +542,26 @@ export class LocalBroker {
     return `${this.#opts.storeId}-b${String(boot).padStart(10, '0')}`;
   }
 
+  /**
+   * Re-reads the TLS pair (a renewed box certificate) into the running TLS
+   * and wss listeners: new handshakes use it, established sessions stay.
+   */
+  async reloadTls(): Promise<void> {
+    const wss = this.#opts.ws.tls ? (this.#wsHttp as unknown as { setSecureContext(o: object): void } | undefined) : undefined;
+    if (!this.#tlsServer && !wss) return;
+    const pair = await this.#tlsPair();
+    this.#tlsServer?.setSecureContext(pair);
+    wss?.setSecureContext(pair);
+    this.#log.info('LAN TLS certificate reloaded');
+  }
+
   async #tlsPair(): Promise<{ cert: string; key: string }> {
     const o = this.#opts.tls;
     if (o.certFile && o.keyFile) {
       return { cert: await readFile(o.certFile, 'utf8'), key: await readFile(o.keyFile, 'utf8') };
     }
+    const identity = this.#opts.identity?.();
+    if (identity) return identity;
     const dir = join(this.#opts.stateDir, 'tls');
     const certFile = join(dir, 'broker.crt');
     const keyFile = join(dir, 'broker.key');

@@ -127,9 +127,26 @@ export class Core {
       onWriteError: (err) => storage.reportWriteError(err),
       knownSeq: () => Math.max(readPublishCursor(paths.publishCursor), readSyncedSeq(stateDir)),
     });
+    // The box's certificate (provisioning/): the cloud link's client identity once
+    // enrolled; renewed at 2/3 of its lifetime, and the link reconnects with it.
+    const identity = new IdentityService({
+      stateDir,
+      deviceId: settings.deviceId,
+      storeId: settings.storeId,
+      enrolment: config.enrolment,
+      log: namespaced(log, 'identity', levels),
+      onRotated: () => {
+        this.#bridge?.reconnect('certificate renewed');
+        this.#broker?.reloadTls().catch((err: unknown) => this.#log.error({ err }, 'cannot reload the LAN TLS certificate'));
+      },
+    });
     const broker = new LocalBroker({
       ...brokerOptions(config, settings, secrets, stateDir, namespaced(log, 'broker', levels)),
       onStoreError: (err) => storage.reportWriteError(err),
+      identity: () => {
+        const m = identity.tlsMaterial();
+        return m ? { cert: m.cert, key: m.key } : undefined;
+      },
     });
     // Scale readings the devices process publishes, so a cart line can take the
     // latest *stable* weight ({ sku, scale }) instead of trusting the kiosk's number.
@@ -178,16 +195,6 @@ export class Core {
       isReady: () => this.#ready,
       health: () => status.current(),
       bodyLimit: config.http.bodyLimitBytes,
-    });
-    // The box's certificate (provisioning/): the cloud link's client identity once
-    // enrolled; renewed at 2/3 of its lifetime, and the link reconnects with it.
-    const identity = new IdentityService({
-      stateDir,
-      deviceId: settings.deviceId,
-      storeId: settings.storeId,
-      enrolment: config.enrolment,
-      log: namespaced(log, 'identity', levels),
-      onRotated: () => this.#bridge?.reconnect('certificate renewed'),
     });
     const bridge = new CloudBridge({
       journal,

@@ -88,7 +88,13 @@ export class DeviceCa {
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+        // clientAuth for the cloud broker; serverAuth so the box's LAN listeners can present it
+        // (kiosks reach the box as <device id> or <device id>.local and verify it against this CA).
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
+        new x509.SubjectAlternativeNameExtension([
+          { type: 'dns', value: subject.deviceId },
+          { type: 'dns', value: `${subject.deviceId}.local` },
+        ]),
         await x509.AuthorityKeyIdentifierExtension.create(this.#keys.publicKey),
         await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
       ],

@@ -1,10 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnrolErrorCode } from '../../contract/errors.ts';
 import { EnrolError } from '../../contract/enrolment.ts';
 import { silentLogger } from '../../lib/log.ts';
+import { toPkcs7Base64 } from '../../lib/x509.ts';
 import { EnrolmentService } from '../../cloud/est/service.ts';
 import { EstServer } from '../../cloud/est/server.ts';
 import { enrol, renew } from '../../provisioning/enrol.ts';
@@ -89,6 +91,25 @@ describe('EST enrolment against the HQ enrolment service', () => {
       expect(await codeOf(enrol({ ...box(), url: server.url, caFingerprint: t.caFingerprint, token: t.token }))).toMatch(/^TB_ENROL_CLOCK_SKEW: the box's clock is 10 min ahead of HQ's/);
     } finally {
       hqNowOffset = 0;
+    }
+  });
+
+  it("refuses a server whose TLS certificate is not from the pinned CA, even when it hands out HQ's real CA (a man in the middle)", async () => {
+    const other = new EnrolmentService({ dataDir: join(root, 'mitm'), certLifetimeMs: 60_000, log: silentLogger() });
+    await other.start();
+    const tls = await other.ca.issueServer(['localhost', '127.0.0.1'], 60_000);
+    // Answers cacerts with the genuine CA's bundle, over a TLS certificate from another CA.
+    const mitm = createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/pkcs7-mime; smime-type=certs-only' }).end(toPkcs7Base64([service.ca.cert]));
+      req.resume();
+    });
+    await new Promise<void>((r) => mitm.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (mitm.address() as { port: number }).port;
+      const t = await service.createToken('store-7', null);
+      expect(await codeOf(enrol({ ...box(), url: `https://127.0.0.1:${port}`, caFingerprint: t.caFingerprint, token: t.token }))).toMatch(/^TB_ENROL_TLS: TLS with 127.0.0.1:\d+ failed/);
+    } finally {
+      mitm.close();
     }
   });
 

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
@@ -71,6 +72,18 @@ describe('a box enrolled at HQ syncs through Mosquitto with mutual TLS', () => {
       expect(r.status, r.body).toBe(201);
       sold++;
     }
+  };
+  /** The certificate the box's LAN MQTT TLS listener presents, checked against HQ's CA for the name `deviceId`. */
+  const lanCertificate = (): Promise<{ serialNumber: string }> => {
+    const rt = JSON.parse(readFileSync(join(stateDir, 'runtime.json'), 'utf8')) as { mqtt: { tls?: { port: number } } };
+    return new Promise((res, rej) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: rt.mqtt.tls!.port, ca: ca.certPem, servername: deviceId }, () => {
+        const c = s.getPeerCertificate();
+        s.destroy();
+        res({ serialNumber: c.serialNumber });
+      });
+      s.once('error', rej);
+    });
   };
   const journalIds = async () => (await readJournal(box.port, managerAuth(stateDir))).map((e) => e.id);
   const identity = async () => (await call(box.port, 'GET', '/api/v1/identity')).json<{ state: string; serial: string; notAfter: string }>();
@@ -149,7 +162,13 @@ describe('a box enrolled at HQ syncs through Mosquitto with mutual TLS', () => {
   }, 60_000);
 
   it('syncs sales over mutual TLS with no certificate paths configured, and HQ holds each exactly once', async () => {
-    box = await startBox(stateDir, { TILLBOX_CLOUD_URL: `mqtts://localhost:${devicePort}`, TILLBOX_CLOUD_BACKOFF_MAX_MS: '1000' });
+    box = await startBox(stateDir, {
+      TILLBOX_CLOUD_URL: `mqtts://localhost:${devicePort}`,
+      TILLBOX_CLOUD_BACKOFF_MAX_MS: '1000',
+      TILLBOX_MQTT_TLS_ENABLED: 'true',
+      TILLBOX_MQTT_TLS_HOST: '127.0.0.1',
+      TILLBOX_MQTT_TLS_PORT: '0',
+    });
     await sell(20);
     await expectExactlyOnce();
   }, 120_000);
@@ -174,7 +193,13 @@ describe('a box enrolled at HQ syncs through Mosquitto with mutual TLS', () => {
     expect(await connectOutcome(`mqtts://localhost:${devicePort}`, { ca: ca.certPem, clientId: 'anon' })).toBe('refused');
   }, 30_000);
 
+  it('presents its HQ-issued certificate on the LAN TLS listener, verifiable against HQ CA by the device id', async () => {
+    const cert = await lanCertificate();
+    expect(cert.serialNumber.toLowerCase()).toBe((await identity()).serial.toLowerCase());
+  });
+
   it('renews its certificate several times while selling (new serial each time), losing and doubling nothing', async () => {
+    const lanBefore = (await lanCertificate()).serialNumber;
     const serials = new Set<string>([(await identity()).serial]);
     const t0 = Date.now();
     while (Date.now() - t0 < 2.6 * CERT_SECONDS * 1000) {
@@ -184,6 +209,8 @@ describe('a box enrolled at HQ syncs through Mosquitto with mutual TLS', () => {
     }
     expect(serials.size).toBeGreaterThanOrEqual(3);
     expect((await identity()).state).toBe('enrolled');
+    // The LAN listener follows the rotation (new handshakes get the new certificate).
+    expect((await lanCertificate()).serialNumber).not.toBe(lanBefore);
     await expectExactlyOnce();
   }, 180_000);
 
