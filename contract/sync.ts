@@ -182,8 +182,21 @@ export const LossReport = Type.Object(
 export type LossReport = Static<typeof LossReport>;
 
 /** Retained on fleet/{deviceId}/status: birth `online`, last will `offline`. */
+/**
+ * Retained on fleet/{deviceId}/status: `online` at connect (birth), `offline`
+ * as the last will or at a clean stop (death). `bdSeq` numbers the box's
+ * cloud sessions (it grows with every connection, durably): a death applies
+ * only to the session it names or a newer one, so a late will of an old
+ * session never marks a newer session offline (Sparkplug B's bdSeq idea).
+ */
 export const FleetStatus = Type.Object(
-  { state: Type.Union([Type.Literal('online'), Type.Literal('offline')]), deviceId: Type.String(), storeId: Type.Optional(Type.String()), at: Type.String() },
+  {
+    state: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+    deviceId: Type.String(),
+    storeId: Type.Optional(Type.String()),
+    at: Type.String(),
+    bdSeq: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
   { additionalProperties: false },
 );
 export type FleetStatus = Static<typeof FleetStatus>;

@@ -235,6 +235,28 @@ describe('CloudBridge journal lane (against a contract-model HQ on an embedded b
     await until(() => states.at(-1) === 'offline', 'offline on stop');
   });
 
+  it('numbers its cloud sessions (bdSeq): every connection and every restart gets a higher one, the will carries it', async () => {
+    const dir = tempDir();
+    const { broker } = await brokerAndHq();
+    const journal = await journalIn(dir);
+    const watcher = await mqtt.connectAsync(broker.url, { clientId: 'bdseq-watcher' });
+    cleanups.push(() => watcher.endAsync(true));
+    const seen: Array<{ state: string; bdSeq: number }> = [];
+    watcher.on('message', (_t, p) => p.length > 0 && seen.push(JSON.parse(p.toString())));
+    await watcher.subscribeAsync(cloudTopics.fleetStatus(DEVICE), { qos: 1 });
+    const b1 = await bridgeFor(dir, journal, cloudConfig(broker.url));
+    await until(() => seen.some((s) => s.state === 'online'), 'first birth');
+    await b1.stop();
+    const b2 = await bridgeFor(dir, journal, cloudConfig(broker.url));
+    await until(() => seen.filter((s) => s.state === 'online').length >= 2, 'second birth');
+    await b2.stop();
+    await until(() => seen.at(-1)?.state === 'offline', 'second death');
+    const births = seen.filter((s) => s.state === 'online').map((s) => s.bdSeq);
+    expect(births[1]).toBeGreaterThan(births[0]!);
+    // Each death names its own session.
+    expect(seen.filter((s) => s.state === 'offline').map((s) => s.bdSeq)).toEqual(births);
+  });
+
   it('resumes after a restart from the persisted watermark', async () => {
     const dir = tempDir();
     const { broker, hq } = await brokerAndHq();

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import type { IPublishPacket } from 'mqtt';
 import type { CatalogData } from '../../contract/pos.ts';
 import type { CloudCommand, FleetStatus, LossReport } from '../../contract/sync.ts';
@@ -182,7 +184,11 @@ export class CloudBridge {
       password: config.password,
       keepaliveSec: config.keepaliveSec,
       connectTimeoutMs: config.connectTimeoutMs,
-      will: { topic: cloudTopics.fleetStatus(deviceId), payload: this.#fleetStatus('offline') },
+      // Each connection attempt is a new session: count it durably before its will goes out.
+      will: () => {
+        this.#nextSession();
+        return { topic: cloudTopics.fleetStatus(deviceId), payload: this.#fleetStatus('offline') };
+      },
       subscriptions,
       backoff: new Backoff({ baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs, random: this.#ctx.random }),
       log,
@@ -264,9 +270,33 @@ export class CloudBridge {
 
   // ---------------------------------------------------------------- internals
 
+  #bdSeq: number | undefined;
+
   #fleetStatus(state: 'online' | 'offline'): string {
     const s: FleetStatus = { state, deviceId: this.#ctx.deviceId, storeId: this.#ctx.storeId, at: new Date(this.#now()).toISOString() };
+    if (this.#bdSeq !== undefined) s.bdSeq = this.#bdSeq;
     return JSON.stringify(s);
+  }
+
+  /**
+   * The next cloud session number (FleetStatus.bdSeq), durable before use: after a
+   * power cut it must still be above every number a will may carry.
+   */
+  #nextSession(): void {
+    const file = syncPaths(this.#ctx.stateDir).bdSeq;
+    let last = 0;
+    try {
+      last = Number.parseInt(readFileSync(file, 'utf8'), 10) || 0;
+    } catch {
+      // first session
+    }
+    const next = Math.max(last, this.#bdSeq ?? 0) + 1;
+    try {
+      writeFileAtomicSync(file, `${next}\n`, { durability: 'durable', mode: 0o600, mkdir: true });
+    } catch (err) {
+      this.#ctx.log.warn({ err }, 'cannot record the cloud session number; its death may be ignored by HQ');
+    }
+    this.#bdSeq = next;
   }
 
   #publish(topic: string, payload: string | Buffer, qos: 0 | 1 = 1, retain = false, properties?: IPublishPacket['properties']): Promise<void> {

@@ -33,7 +33,8 @@ export interface CloudLinkOptions {
   password?: string | undefined;
   keepaliveSec: number;
   connectTimeoutMs: number;
-  will: { topic: string; payload: string };
+  /** The last will; a function is asked at every attempt (the will names the session: FleetStatus.bdSeq). */
+  will: { topic: string; payload: string } | (() => { topic: string; payload: string });
   /** Subscribed (QoS 1) on every connect before onUp runs. */
   subscriptions: string[];
   backoff: Backoff;
@@ -153,7 +154,10 @@ export class CloudLink {
       connectTimeout: o.connectTimeoutMs,
       keepalive: o.keepaliveSec,
       resubscribe: false,
-      will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true },
+      will: (() => {
+        const w = typeof o.will === 'function' ? o.will() : o.will;
+        return { topic: w.topic, payload: Buffer.from(w.payload), qos: 1 as const, retain: true };
+      })(),
     };
     if (this.#version === 5) opts.properties = { sessionExpiryInterval: 0 };
     if (o.username !== undefined) opts.username = o.username;

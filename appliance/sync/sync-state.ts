@@ -44,6 +44,8 @@ export function syncPaths(stateDir: string) {
     catalog: join(dir, 'catalog.json'),
     conflicts: join(dir, 'conflicts.json'),
     mapped: join(dir, 'mapped'),
+    /** The cloud session counter (FleetStatus.bdSeq). */
+    bdSeq: join(dir, 'bdseq'),
   };
 }
 

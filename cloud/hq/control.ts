@@ -88,8 +88,12 @@ export class HqControl {
         log.warn({ topic }, 'invalid fleet status ignored');
         return;
       }
-      const r = await ledger.recordFleetStatus(deviceId, body.storeId, body.state === 'online', new Date(body.at));
-      log.info({ deviceId, state: body.state }, 'fleet status');
+      const r = await ledger.recordFleetStatus(deviceId, body.storeId, body.state === 'online', new Date(body.at), body.bdSeq);
+      if (!r.applied) {
+        log.info({ deviceId, state: body.state, bdSeq: body.bdSeq }, 'fleet status of an older session ignored');
+        return;
+      }
+      log.info({ deviceId, state: body.state, bdSeq: body.bdSeq }, 'fleet status');
       if (body.state === 'online' && r.catalogVersion === 0) await this.greet(deviceId, body.storeId);
       else if (r.catalogVersion > 0) this.#greeted.add(deviceId);
     } else if (kind === 'catalogResync') {

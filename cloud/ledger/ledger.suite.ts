@@ -62,7 +62,25 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
 
     it('migrates idempotently', async () => {
       await migrate(db);
-      expect(await count('SELECT count(*) AS n FROM hq_schema')).toBe(3);
+      expect(await count('SELECT count(*) AS n FROM hq_schema')).toBe(4);
+    });
+
+    it('takes births and deaths by session (bdSeq): a late death of an older session is ignored, in either arrival order', async () => {
+      const online = async (id: string) => (await ledger.devices()).find((d) => d.deviceId === id)?.online;
+      const at = new Date(T0);
+      expect((await ledger.recordFleetStatus('box-f', 'store-1', true, at, 7)).applied).toBe(true);
+      expect((await ledger.recordFleetStatus('box-f', 'store-1', false, at, 6)).applied).toBe(false);
+      expect(await online('box-f')).toBe(true);
+      expect((await ledger.recordFleetStatus('box-f', 'store-1', false, at, 7)).applied).toBe(true);
+      expect(await online('box-f')).toBe(false);
+      // The death of 7 arrives before the birth of 8, then 7's birth shows up late: 8 stands.
+      await ledger.recordFleetStatus('box-f', 'store-1', true, at, 8);
+      await ledger.recordFleetStatus('box-f', 'store-1', false, at, 7);
+      expect(await online('box-f')).toBe(true);
+      // Boxes that send no bdSeq (older firmware) keep the old behaviour: the last status wins.
+      await ledger.recordFleetStatus('box-g', 'store-1', true, at);
+      await ledger.recordFleetStatus('box-g', 'store-1', false, at);
+      expect(await online('box-g')).toBe(false);
     });
 
     it('applies a batch once and skips a resent duplicate', async () => {

@@ -585,15 +585,23 @@ export class Ledger {
 
   // ------------------------------------------------------------ fleet
 
-  async recordFleetStatus(deviceId: string, storeId: string | undefined, online: boolean, at: Date): Promise<{ known: boolean; catalogVersion: number }> {
-    const r = await this.#db.query<{ catalog_version: number }>(
-      `INSERT INTO devices (device_id, store_id, online, last_seen_at) VALUES ($1, coalesce($2, 'unknown'), $3, $4)
-       ON CONFLICT (device_id) DO UPDATE SET online = $3, last_seen_at = greatest(devices.last_seen_at, $4),
+  /**
+   * A birth or death (contract/sync.ts FleetStatus). With a bdSeq, a status
+   * older than the last one recorded (a late will of an earlier session) only
+   * refreshes last_seen_at; `applied` says whether online/offline changed hands.
+   */
+  async recordFleetStatus(deviceId: string, storeId: string | undefined, online: boolean, at: Date, bdSeq?: number): Promise<{ known: boolean; catalogVersion: number; applied: boolean }> {
+    const r = await this.#db.query<{ catalog_version: number; applied: boolean }>(
+      `INSERT INTO devices (device_id, store_id, online, last_seen_at, bd_seq) VALUES ($1, coalesce($2, 'unknown'), $3, $4, $5)
+       ON CONFLICT (device_id) DO UPDATE SET
+         online = CASE WHEN $5::bigint IS NULL OR devices.bd_seq IS NULL OR $5::bigint >= devices.bd_seq THEN $3 ELSE devices.online END,
+         bd_seq = CASE WHEN $5::bigint IS NULL THEN devices.bd_seq ELSE greatest(coalesce(devices.bd_seq, 0), $5::bigint) END,
+         last_seen_at = greatest(devices.last_seen_at, $4),
          store_id = coalesce($2, devices.store_id)
-       RETURNING catalog_version`,
-      [deviceId, storeId ?? null, online, at],
+       RETURNING catalog_version, (online = $3) AS applied`,
+      [deviceId, storeId ?? null, online, at, bdSeq ?? null],
     );
-    return { known: true, catalogVersion: r.rows[0]!.catalog_version };
+    return { known: true, catalogVersion: r.rows[0]!.catalog_version, applied: r.rows[0]!.applied };
   }
 
   async recordLoss(deviceId: string, report: unknown): Promise<void> {

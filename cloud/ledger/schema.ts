@@ -173,7 +173,13 @@ export const SCHEMA_V3 = `
 CREATE INDEX sales_ledger_returns ON sales_ledger (sale_id) WHERE kind IN ('refund', 'void');
 `;
 
-const MIGRATIONS: string[] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+// v4: the birth/death sequence of a box's cloud sessions (Sparkplug's bdSeq idea):
+// a late death of an older session must not mark a newer session offline.
+export const SCHEMA_V4 = `
+ALTER TABLE devices ADD COLUMN bd_seq bigint;
+`;
+
+const MIGRATIONS: string[] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /** Brings the schema up to date; safe to call on every start, concurrently from several HQ processes. */
 export async function migrate(db: Db): Promise<void> {

@@ -234,5 +234,23 @@ export function ingestSuite(name: string, setup: () => Promise<IngestEnv>): void
       await cleaner.client.publishAsync(`fleet/${id}/status`, '', { qos: 1, retain: true });
       await cleaner.close();
     });
+
+    it('ignores a late death of an older session (bdSeq) but takes the death of the current one', async () => {
+      const id = deviceId('bdseq');
+      const box = await connect(id);
+      const status = (state: 'online' | 'offline', bdSeq: number) => JSON.stringify({ state, deviceId: id, storeId: 'store-1', at: new Date().toISOString(), bdSeq });
+      type Device = { deviceId: string; online: boolean | null };
+      await box.client.publishAsync(`fleet/${id}/status`, status('online', 7), { qos: 1 });
+      await poll(env.hq, '/api/v1/devices', (ds: Device[]) => ds.find((d) => d.deviceId === id && d.online === true));
+      // The will of session 6 arrives after the birth of session 7 (a broker that noticed the old connection late).
+      await box.client.publishAsync(`fleet/${id}/status`, status('offline', 6), { qos: 1 });
+      // HQ handles control messages concurrently: the ledger compares bdSeq, so the arrival order does not matter.
+      await sleep(500);
+      const devices = await getJson<Device[]>(env.hq, '/api/v1/devices');
+      expect(devices.find((d) => d.deviceId === id)?.online).toBe(true);
+      await box.client.publishAsync(`fleet/${id}/status`, status('offline', 7), { qos: 1 });
+      await poll(env.hq, '/api/v1/devices', (ds: Device[]) => ds.find((d) => d.deviceId === id && d.online === false));
+      await box.close();
+    });
   });
 }
