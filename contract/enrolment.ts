@@ -34,6 +34,14 @@ export const EST_BODY_MAX = 64 * 1024;
 /** Default lifetime of an enrolment token. */
 export const TOKEN_TTL_DEFAULT_S = 24 * 3600;
 
+/**
+ * A device id HQ will certify: the general id pattern without dots (a dotted
+ * id would make a certificate name like a host: `mqtt.example.com`) and not
+ * `localhost`. It becomes the certificate's CN, the MQTT username on the cloud
+ * broker (use_identity_as_username) and the SAN `<id>.local`.
+ */
+export const ENROL_DEVICE_ID_PATTERN = /^(?!localhost$)[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
 /** One-time enrolment token: `tbx_` + 32 base64url characters (192 bits). */
 export const TOKEN_PATTERN = /^tbx_[A-Za-z0-9_-]{32}$/;
 /**

@@ -1,5 +1,5 @@
 import { EnrolErrorCode } from '../contract/errors.ts';
-import { CLOCK_SKEW_MAX_MS, certFingerprint, EnrolError, normaliseFingerprint, PAIRING_PASSWORD_PREFIX } from '../contract/enrolment.ts';
+import { CLOCK_SKEW_MAX_MS, certFingerprint, ENROL_DEVICE_ID_PATTERN, EnrolError, normaliseFingerprint, PAIRING_PASSWORD_PREFIX } from '../contract/enrolment.ts';
 import { EC_SIGN, generateKeyPair, nameField, pemOf, privateKeyToPem, spkiOf, x509, type KeyPair } from '../lib/x509.ts';
 import { EstClient } from './est-client.ts';
 import type { IdentityStore } from './identity-store.ts';
@@ -78,6 +78,9 @@ export async function checkIssued(certs: x509.X509Certificate[], keys: KeyPair, 
 
 export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
   const now = o.now ?? Date.now;
+  if (!ENROL_DEVICE_ID_PATTERN.test(o.deviceId)) {
+    throw new EnrolError(EnrolErrorCode.BadMessage, `device id ${JSON.stringify(o.deviceId)} cannot be certified (letters, digits, _ and -, no dots): change device.id`);
+  }
   const progress = o.onProgress ?? (() => undefined);
   progress(`fetching HQ's CA from ${o.url}`);
   const ca = await pinnedCa(o.url, o.caFingerprint, now, o.timeoutMs);

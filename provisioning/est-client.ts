@@ -1,4 +1,5 @@
 import { request } from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { EnrolErrorCode } from '../contract/errors.ts';
 import { EnrolError, EST_BODY_MAX, EST_CSR_TYPE, EST_PATH, RETRY_AFTER_MAX_S, RETRY_AFTER_MIN_S } from '../contract/enrolment.ts';
 import { fromPkcs7Base64, type x509 } from '../lib/x509.ts';
@@ -24,6 +25,22 @@ export interface EstResponse {
   certs: x509.X509Certificate[];
   /** HQ's clock (the Date header), for the skew check. */
   date: number | undefined;
+}
+
+/** extendedKeyUsage clientAuth (RFC 5280 §4.2.1.12). */
+const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
+
+/**
+ * Server identity check for everything the box reaches with HQ's CA in its
+ * trust (the EST server, the cloud broker): the usual host name check, and no
+ * certificate HQ issued to a device (those carry clientAuth), so one box can
+ * never pose as HQ to another.
+ */
+export function checkHqServerIdentity(host: string, cert: PeerCertificate): Error | undefined {
+  if (cert.ext_key_usage?.includes(CLIENT_AUTH_OID)) {
+    return Object.assign(new Error(`the server at ${host} presented a device certificate (${cert.subject?.CN ?? '?'}), not one of HQ's servers`), { code: 'ERR_TLS_DEVICE_CERTIFICATE' });
+  }
+  return checkServerIdentity(host, cert);
 }
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL|SSL|HOSTNAME|ALTNAME|EPROTO/;
@@ -68,7 +85,7 @@ export class EstClient {
           agent: false,
           timeout: this.#o.timeoutMs ?? 15_000,
           minVersion: 'TLSv1.2',
-          ...(this.#o.ca ? { ca: this.#o.ca } : { rejectUnauthorized: false }),
+          ...(this.#o.ca ? { ca: this.#o.ca, checkServerIdentity: checkHqServerIdentity } : { rejectUnauthorized: false }),
           ...(this.#o.cert && this.#o.key ? { cert: this.#o.cert, key: this.#o.key } : {}),
         },
         (res) => {

@@ -97,7 +97,13 @@ export class IdentityService {
       this.#timer = undefined;
       // Past MAX_WAIT_MS only re-plan; the work runs when its time has come.
       const run = wait < delayMs ? async () => this.#plan() : what;
-      this.#running = run().finally(() => (this.#running = undefined));
+      this.#running = run()
+        .catch((err: unknown) => {
+          // Never an unhandled rejection: provisioning must not take core down. Try again later.
+          this.#ctx.log.error({ err }, 'identity step failed');
+          this.#arm(this.#backoff.next(), what);
+        })
+        .finally(() => (this.#running = undefined));
     }, wait);
     this.#timer.unref?.();
   }
@@ -109,12 +115,20 @@ export class IdentityService {
       this.#ctx.log.error({ revokedAt: enrolment.revokedAt }, 'this box was revoked at HQ: sync stays off; selling continues (re-enrol with a new device id)');
       return;
     }
+    const { url, caFingerprint } = this.#ctx.enrolment;
+    const cert = this.#store.read()?.chain[0];
+    if (cert && this.#now() >= cert.notAfter.getTime()) {
+      // Expired: HQ no longer takes it for a renewal. With enrolment configured, pair again.
+      this.#lastError = { code: EnrolErrorCode.Expired, message: `the certificate expired ${cert.notAfter.toISOString()}`, at: new Date(this.#now()).toISOString() };
+      if (url && caFingerprint) this.#arm(0, () => this.#pair(url, caFingerprint));
+      else this.#ctx.log.error({ notAfter: cert.notAfter.toISOString() }, 'the certificate expired: sync is off, selling continues; enrol again (tillbox enroll)');
+      return;
+    }
     const renewAt = this.#store.renewAt();
     if (renewAt !== undefined) {
       this.#arm(renewAt - this.#now(), () => this.#renew());
       return;
     }
-    const { url, caFingerprint } = this.#ctx.enrolment;
     if (url && caFingerprint) this.#arm(0, () => this.#pair(url, caFingerprint));
   }
 
@@ -147,14 +161,14 @@ export class IdentityService {
   }
 
   async #pair(url: string, caFingerprint: string): Promise<void> {
-    const { pairingCode } = await this.#store.pendingKey();
-    if (this.#shownCode !== pairingCode) {
-      this.#shownCode = pairingCode;
-      // warn: the box does not sync until someone acts, and the installer must see it at any log level but error.
-      this.#ctx.log.warn({ pairingCode, estUrl: url }, `not enrolled yet: pairing code ${pairingCode}; approve it at HQ (tillbox-hq pairing approve ${pairingCode} --store STORE)`);
-      this.#ctx.onPairingCode?.(pairingCode);
-    }
     try {
+      const { pairingCode } = await this.#store.pendingKey();
+      if (this.#shownCode !== pairingCode) {
+        this.#shownCode = pairingCode;
+        // warn: the box does not sync until someone acts, and the installer must see it at any log level but error.
+        this.#ctx.log.warn({ pairingCode, estUrl: url }, `not enrolled yet: pairing code ${pairingCode}; approve it at HQ (tillbox-hq pairing approve ${pairingCode} --store STORE)`);
+        this.#ctx.onPairingCode?.(pairingCode);
+      }
       const r = await enrol({ store: this.#store, deviceId: this.#ctx.deviceId, storeId: this.#ctx.storeId, url, caFingerprint, now: () => this.#now() });
       this.#backoff.reset();
       this.#lastError = undefined;

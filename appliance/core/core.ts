@@ -21,6 +21,7 @@ import type { IntegrityReport } from '../journal/types.ts';
 import { removeRuntime, writeRuntime, type RuntimeInfo } from './runtime.ts';
 import { CloudBridge, registerSyncStatusRoute } from '../sync/index.ts';
 import { IdentityService } from '../../provisioning/identity-service.ts';
+import { checkHqServerIdentity } from '../../provisioning/est-client.ts';
 import { registerIdentityRoute } from './identity-route.ts';
 import { rootCertificates } from 'node:tls';
 import { readSyncedSeq } from '../sync/sync-state.ts';
@@ -203,7 +204,11 @@ export class Core {
         if (!m) return undefined;
         // The cloud broker's certificate may come from another CA than the device certificates:
         // cloud.caFile when given (the link reads it), else the system roots plus HQ's CA.
-        return { cert: m.cert, key: m.key, ...(config.cloud.caFile ? {} : { ca: [...rootCertificates, ...(m.ca ? [m.ca] : [])] }) };
+        return {
+          cert: m.cert,
+          key: m.key,
+          ...(config.cloud.caFile ? {} : { ca: [...rootCertificates, ...(m.ca ? [m.ca] : [])], checkServerIdentity: checkHqServerIdentity }),
+        };
       },
       config: config.cloud,
       deviceId: settings.deviceId,

@@ -41,7 +41,7 @@ export interface CloudBridgeContext {
   local?: { url: string; username: string; password: string };
   random?: () => number;
   /** The box's enrolled identity (client certificate, key, HQ CA), read at each connect. */
-  tls?: () => { cert?: string; key?: string; ca?: string | string[] } | undefined;
+  tls?: () => { cert?: string; key?: string; ca?: string | string[]; checkServerIdentity?: (host: string, cert: import('node:tls').PeerCertificate) => Error | undefined } | undefined;
 }
 
 export interface SyncStatus {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { PeerCertificate } from 'node:tls';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from '../log.ts';
 import type { Backoff } from '../../lib/backoff.ts';
@@ -28,7 +29,11 @@ export interface CloudLinkOptions {
    * enrolled identity (provisioning/), so a rotated certificate is used by
    * the next connection.
    */
-  tls?: (() => { cert?: string | undefined; key?: string | undefined; ca?: string | string[] | undefined } | undefined) | undefined;
+  tls?:
+    | (() =>
+        | { cert?: string | undefined; key?: string | undefined; ca?: string | string[] | undefined; checkServerIdentity?: ((host: string, cert: PeerCertificate) => Error | undefined) | undefined }
+        | undefined)
+    | undefined;
   username?: string | undefined;
   password?: string | undefined;
   keepaliveSec: number;
@@ -167,7 +172,11 @@ export class CloudLink {
     if (o.certFile) opts.cert = readFileSync(o.certFile);
     if (o.keyFile) opts.key = readFileSync(o.keyFile);
     const m = o.tls?.();
-    if (m?.ca && !opts.ca) opts.ca = m.ca;
+    if (m?.ca && !opts.ca) {
+      opts.ca = m.ca;
+      // mqtt.js hands unknown options through to tls.connect.
+      if (m.checkServerIdentity) (opts as IClientOptions & { checkServerIdentity?: unknown }).checkServerIdentity = m.checkServerIdentity;
+    }
     if (m?.cert && m.key && !opts.cert) {
       opts.cert = m.cert;
       opts.key = m.key;

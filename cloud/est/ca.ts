@@ -78,7 +78,8 @@ export class DeviceCa {
   async issueDevice(csr: x509.Pkcs10CertificateRequest, subject: { deviceId: string; storeId: string }, lifetimeMs: number, now = Date.now()): Promise<x509.X509Certificate> {
     return x509.X509CertificateGenerator.create({
       serialNumber: randomSerial(),
-      subject: `CN=${subject.deviceId}, OU=${subject.storeId}`,
+      // Built as a structure, never by string: a name with ',' or '+' cannot add attributes.
+      subject: [{ CN: [subject.deviceId] }, { OU: [subject.storeId] }],
       issuer: this.cert.subject,
       notBefore: new Date(now - backdate(lifetimeMs)),
       notAfter: new Date(now + lifetimeMs),
@@ -88,13 +89,12 @@ export class DeviceCa {
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        // clientAuth for the cloud broker; serverAuth so the box's LAN listeners can present it
-        // (kiosks reach the box as <device id> or <device id>.local and verify it against this CA).
+        // clientAuth for the cloud broker; serverAuth so the box's LAN listeners can present it,
+        // for <device id>.local only (dot-free ids: no certificate names another host). The box
+        // refuses a certificate with clientAuth from anyone it talks to as a client (HQ's EST
+        // server, the cloud broker): one box's certificate can never impersonate HQ to another.
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth]),
-        new x509.SubjectAlternativeNameExtension([
-          { type: 'dns', value: subject.deviceId },
-          { type: 'dns', value: `${subject.deviceId}.local` },
-        ]),
+        new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: `${subject.deviceId}.local` }]),
         await x509.AuthorityKeyIdentifierExtension.create(this.#keys.publicKey),
         await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
       ],

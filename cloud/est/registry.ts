@@ -64,8 +64,10 @@ export class EnrolmentRegistry {
   /** Every change is on disk before the caller answers anyone (a used token stays used after a crash). */
   #save(): Promise<void> {
     const text = JSON.stringify(this.#state);
-    this.#saving = this.#saving.then(() => writeFileAtomic(this.#file, text, { durability: 'durable', mode: 0o600 }));
-    return this.#saving;
+    // A failed write fails its caller, not every later one.
+    const next = this.#saving.catch(() => undefined).then(() => writeFileAtomic(this.#file, text, { durability: 'durable', mode: 0o600 }));
+    this.#saving = next;
+    return next;
   }
 
   async createToken(storeId: string, deviceId: string | null, ttlMs: number): Promise<{ token: string; expiresAt: string }> {
@@ -74,6 +76,12 @@ export class EnrolmentRegistry {
     this.#state.tokens.push({ hash: hashToken(token), storeId, deviceId, createdAt: this.#iso(), expiresAt, usedAt: null, usedBy: null });
     await this.#save();
     return { token, expiresAt };
+  }
+
+  /** True when `token` is unused, unexpired, bound to `deviceId` and for `storeId` (re-enrolling a known device). */
+  tokenBoundTo(token: string, deviceId: string, storeId: string): boolean {
+    const t = this.#state.tokens.find((x) => x.hash === hashToken(token));
+    return !!t && !t.usedAt && Date.parse(t.expiresAt) > this.#now() && t.deviceId === deviceId && t.storeId === storeId;
   }
 
   /** Checks and, when good, spends a token for `deviceId` (durably, before the certificate is sent). */
@@ -108,6 +116,7 @@ export class EnrolmentRegistry {
   async approvePairing(code: string, storeId: string): Promise<Pairing | undefined> {
     const p = this.#state.pairings.find((x) => x.code === code);
     if (!p) return undefined;
+    if (p.status !== 'pending' && p.storeId !== storeId) throw new Error(`pairing code ${code} was approved for store ${p.storeId} already`);
     if (p.status === 'pending') {
       p.status = 'approved';
       p.storeId = storeId;

@@ -33,8 +33,10 @@ export class EstServer {
     this.#o = options;
   }
 
+  /** The URL boxes are told to use: the first HQ_EST_HOSTNAMES entry when given (a wildcard bind is no address). */
   get url(): string {
-    const h = this.#o.host === '0.0.0.0' || this.#o.host === '::' ? '127.0.0.1' : this.#o.host;
+    const named = this.#o.hostnames?.[0];
+    const h = named ?? (this.#o.host === '0.0.0.0' || this.#o.host === '::' ? '127.0.0.1' : this.#o.host);
     return `https://${h.includes(':') ? `[${h}]` : h}:${this.port}`;
   }
 

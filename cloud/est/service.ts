@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../lib/atomic-file.ts';
-import { EnrolErrorCode } from '../../contract/errors.ts';
-import { EnrolError, PAIRING_PASSWORD_PREFIX, PAIRING_RETRY_AFTER_S, pairingCode, TOKEN_TTL_DEFAULT_S, type Pairing, type TokenResponse } from '../../contract/enrolment.ts';
+import { EnrolErrorCode, ErrorCode, TillboxError } from '../../contract/errors.ts';
+import { ENROL_DEVICE_ID_PATTERN, EnrolError, PAIRING_PASSWORD_PREFIX, PAIRING_RETRY_AFTER_S, pairingCode, TOKEN_TTL_DEFAULT_S, type Pairing, type TokenResponse } from '../../contract/enrolment.ts';
 import { nameField, x509 } from '../../lib/x509.ts';
 import type { Logger } from '../log.ts';
 import { DeviceCa, type CaFiles } from './ca.ts';
@@ -25,8 +25,10 @@ export interface EnrolmentOptions {
 
 /** The subject a renewal or enrolment is for, as the CSR states it (checked against the authorisation). */
 function csrDeviceId(csr: x509.Pkcs10CertificateRequest): string {
-  const cn = nameField(csr.subject, 'CN');
-  if (!cn) throw new EnrolError(EnrolErrorCode.BadMessage, 'the CSR has no CN (the device id)');
+  const cns = new x509.Name(csr.subjectName.toArrayBuffer()).getField('CN');
+  const cn = cns.length === 1 ? String(cns[0]) : undefined;
+  if (!cn) throw new EnrolError(EnrolErrorCode.BadMessage, 'the CSR must have exactly one CN (the device id)');
+  if (!ENROL_DEVICE_ID_PATTERN.test(cn)) throw new EnrolError(EnrolErrorCode.BadMessage, `device id ${JSON.stringify(cn.slice(0, 80))} is not allowed: letters, digits, _ and - (max 64), no dots`);
   return cn;
 }
 
@@ -81,7 +83,12 @@ export class EnrolmentService {
   }
 
   async approvePairing(code: string, storeId: string): Promise<Pairing | undefined> {
-    const p = await this.#reg.approvePairing(code, storeId);
+    let p: Pairing | undefined;
+    try {
+      p = await this.#reg.approvePairing(code, storeId);
+    } catch (err) {
+      throw new TillboxError(ErrorCode.StateConflict, (err as Error).message);
+    }
     if (p) this.#o.log.info({ code, deviceId: p.deviceId, storeId }, 'pairing approved');
     return p;
   }
@@ -116,12 +123,18 @@ export class EnrolmentService {
     const csr = await this.#verifiedCsr(csrBase64);
     const deviceId = csrDeviceId(csr);
     if (deviceId !== auth.username) throw new EnrolError(EnrolErrorCode.BadMessage, `the CSR is for ${JSON.stringify(deviceId)} but the request authenticates ${JSON.stringify(auth.username)}`);
-    if (this.#reg.device(deviceId)?.revokedAt) throw new EnrolError(EnrolErrorCode.Revoked, `device ${deviceId} is revoked; it cannot enrol again`);
+    const known = this.#reg.device(deviceId);
+    if (known?.revokedAt) throw new EnrolError(EnrolErrorCode.Revoked, `device ${deviceId} is revoked; it cannot enrol again`);
+    // A device id that holds a valid certificate is not up for grabs: it renews with that
+    // certificate. Enrolling it again takes a token bound to it (checked below).
+    const holdsValid = known !== undefined && Date.parse(known.notAfter) > this.#now();
     let storeId: string;
     if (auth.password.startsWith(PAIRING_PASSWORD_PREFIX)) {
       const code = auth.password.slice(PAIRING_PASSWORD_PREFIX.length);
       const spki = new Uint8Array(csr.publicKey.rawData);
       if (pairingCode(spki) !== code) throw new EnrolError(EnrolErrorCode.BadMessage, 'the pairing code does not belong to the key in the CSR');
+      if (holdsValid)
+        throw new EnrolError(EnrolErrorCode.TokenRefused, `device ${deviceId} is enrolled already; enrol it again with a token bound to it (tillbox-hq token create --device ${deviceId})`);
       let p: Pairing;
       try {
         p = await this.#reg.seePairing(code, deviceId, address, createHash('sha256').update(spki).digest('hex'));
@@ -133,6 +146,10 @@ export class EnrolmentService {
       const cert = await this.#issue(csr, deviceId, storeId);
       await this.#reg.markPairingIssued(code);
       return cert;
+    }
+    if (holdsValid && !this.#reg.tokenBoundTo(auth.password, deviceId, known!.storeId)) {
+      this.#o.log.warn({ deviceId, address }, 'enrolment of an enrolled device id without a token bound to it refused');
+      throw new EnrolError(EnrolErrorCode.TokenRefused, `device ${deviceId} is enrolled already; enrol it again with a token bound to it (tillbox-hq token create --device ${deviceId})`);
     }
     const check = await this.#reg.spendToken(auth.password, deviceId);
     if (!check.ok) {
@@ -150,7 +167,14 @@ export class EnrolmentService {
     const deviceId = nameField(current.subject, 'CN');
     const storeId = nameField(current.subject, 'OU');
     if (!deviceId || !storeId) throw new EnrolError(EnrolErrorCode.BadMessage, 'the client certificate has no device and store');
-    if (this.#reg.isRevokedSerial(current.serialNumber) || this.#reg.device(deviceId)?.revokedAt) throw new EnrolError(EnrolErrorCode.Revoked, `device ${deviceId} is revoked`);
+    const known = this.#reg.device(deviceId);
+    if (this.#reg.isRevokedSerial(current.serialNumber) || known?.revokedAt) throw new EnrolError(EnrolErrorCode.Revoked, `device ${deviceId} is revoked`);
+    // Only the device's current certificate renews (or the one before it, when the box never
+    // received its last renewal), and only for the store HQ has on record.
+    const serial = current.serialNumber.toLowerCase();
+    if (!known || !known.serials.slice(-2).includes(serial) || known.storeId !== storeId) {
+      throw new EnrolError(EnrolErrorCode.TokenRefused, `this certificate of ${deviceId} is superseded or unknown; renew with the current one or enrol again`);
+    }
     if (csrDeviceId(csr) !== deviceId) throw new EnrolError(EnrolErrorCode.BadMessage, 'the CSR names another device than the certificate');
     return this.#issue(csr, deviceId, storeId);
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnrolErrorCode } from '../../contract/errors.ts';
 import { EnrolError } from '../../contract/enrolment.ts';
 import { silentLogger } from '../../lib/log.ts';
-import { toPkcs7Base64 } from '../../lib/x509.ts';
+import { EC_SIGN, generateKeyPair, privateKeyToPem, toPkcs7Base64, x509 } from '../../lib/x509.ts';
+import { EstClient } from '../../provisioning/est-client.ts';
 import { EnrolmentService } from '../../cloud/est/service.ts';
 import { EstServer } from '../../cloud/est/server.ts';
-import { enrol, renew } from '../../provisioning/enrol.ts';
+import { csrFor, enrol, renew } from '../../provisioning/enrol.ts';
 import { IdentityStore } from '../../provisioning/identity-store.ts';
 
 // EST enrolment end to end over real HTTPS (RFC 7030): HQ's CA and listener in
@@ -110,6 +111,65 @@ describe('EST enrolment against the HQ enrolment service', () => {
       expect(await codeOf(enrol({ ...box(), url: `https://127.0.0.1:${port}`, caFingerprint: t.caFingerprint, token: t.token }))).toMatch(/^TB_ENROL_TLS: TLS with 127.0.0.1:\d+ failed/);
     } finally {
       mitm.close();
+    }
+  });
+
+  it('refuses a CSR whose CN would inject a store or name a host, and builds the subject itself', async () => {
+    const t = await service.createToken('store-7', null);
+    for (const cn of ['box1, OU=storeB', 'box1+OU=storeB', 'mqtt.example.com', '*.example', 'localhost']) {
+      const keys = await generateKeyPair();
+      const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: [{ CN: [cn] }], keys, signingAlgorithm: EC_SIGN });
+      const ca = service.ca.certPem;
+      const r = new EstClient({ url: server.url, ca }).simpleenroll(Buffer.from(csr.rawData).toString('base64'), cn, t.token);
+      expect(await codeOf(r), cn).toMatch(/^TB_ENROL_BAD_MESSAGE: HQ answered 400: device id .* is not allowed/);
+    }
+    // The token was not spent by the refusals.
+    expect((await enrol({ ...box(), url: server.url, caFingerprint: t.caFingerprint, token: t.token })).storeId).toBe('store-7');
+  });
+
+  it('does not hand an enrolled device id to another token or pairing: only a token bound to it re-enrols it', async () => {
+    const b = box();
+    const t = await service.createToken('store-b', null);
+    await enrol({ ...b, url: server.url, caFingerprint: t.caFingerprint, token: t.token });
+    const thief = { store: new IdentityStore({ stateDir: join(root, 'thief') }), deviceId: b.deviceId };
+    const other = await service.createToken('store-a', null);
+    expect(await codeOf(enrol({ ...thief, url: server.url, caFingerprint: t.caFingerprint, token: other.token }))).toMatch(/is enrolled already/);
+    expect(await codeOf(enrol({ ...thief, url: server.url, caFingerprint: t.caFingerprint }))).toMatch(/is enrolled already/);
+    const bound = await service.createToken('store-b', b.deviceId);
+    expect((await enrol({ ...b, url: server.url, caFingerprint: t.caFingerprint, token: bound.token })).storeId).toBe('store-b');
+  });
+
+  it('renews only with the current certificate (or the one just before it), never an older one', async () => {
+    const b = box();
+    const t = await service.createToken('store-7', null);
+    await enrol({ ...b, url: server.url, caFingerprint: t.caFingerprint, token: t.token });
+    const first = readFileSync(b.store.identityFile, 'utf8');
+    await renew(b);
+    await renew(b);
+    const old = { store: new IdentityStore({ stateDir: join(root, 'old-copy') }), deviceId: b.deviceId };
+    mkdirSync(old.store.dir, { recursive: true });
+    writeFileSync(old.store.identityFile, first, { mode: 0o600 });
+    copyFileSync(join(b.store.dir, 'ca.pem'), join(old.store.dir, 'ca.pem'));
+    copyFileSync(join(b.store.dir, 'enrolment.json'), join(old.store.dir, 'enrolment.json'));
+    expect(await codeOf(renew(old))).toMatch(/superseded or unknown/);
+    expect((await renew(b)).subject).toContain(b.deviceId);
+  });
+
+  it("refuses to take a device's certificate for HQ's server, even when it chains to the pinned CA", async () => {
+    const keys = await generateKeyPair();
+    const csr = new x509.Pkcs10CertificateRequest(Buffer.from(await csrFor(keys, 'evil-box', 'store-7'), 'base64'));
+    const cert = await service.ca.issueDevice(csr, { deviceId: 'evil-box', storeId: 'store-7' }, 60_000);
+    const fake = createHttpsServer({ cert: cert.toString('pem'), key: await privateKeyToPem(keys.privateKey) }, (_req, res) => res.end('x'));
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (fake.address() as { port: number }).port;
+      const r = new EstClient({ url: `https://evil-box.local:${port}`, ca: service.ca.certPem }).cacerts();
+      expect(await codeOf(r)).toMatch(/TB_ENROL_(TLS|UNREACHABLE)/);
+      // By address, so the name resolves: the check that refuses is the device-certificate one.
+      const byIp = await codeOf(new EstClient({ url: `https://127.0.0.1:${port}`, ca: service.ca.certPem }).cacerts());
+      expect(byIp).toMatch(/^TB_ENROL_TLS: .*presented a device certificate/);
+    } finally {
+      fake.close();
     }
   });
 

@@ -77,7 +77,7 @@ describe('a box enrolled at HQ syncs through Mosquitto with mutual TLS', () => {
   const lanCertificate = (): Promise<{ serialNumber: string }> => {
     const rt = JSON.parse(readFileSync(join(stateDir, 'runtime.json'), 'utf8')) as { mqtt: { tls?: { port: number } } };
     return new Promise((res, rej) => {
-      const s = tlsConnect({ host: '127.0.0.1', port: rt.mqtt.tls!.port, ca: ca.certPem, servername: deviceId }, () => {
+      const s = tlsConnect({ host: '127.0.0.1', port: rt.mqtt.tls!.port, ca: ca.certPem, servername: `${deviceId}.local` }, () => {
         const c = s.getPeerCertificate();
         s.destroy();
         res({ serialNumber: c.serialNumber });
@@ -151,9 +151,16 @@ describe('a box enrolled at HQ syncs through Mosquitto with mutual TLS', () => {
     expect(e.stderr).toMatch(/CA matches the fingerprint/);
     deviceId = readFileSync(join(stateDir, 'device-id'), 'utf8').trim();
     expect(statSync(join(stateDir, 'identity', 'identity.pem')).mode & 0o777).toBe(0o600);
-    const again = await run(['appliance/cli/main.ts', 'enroll', '--url', estUrl, '--token', token, '--ca-fingerprint', fingerprint, '--state-dir', stateDir, '--json'], {});
+    // The token works once: a second box cannot use it.
+    const otherDir = mkdtempSync(join(tmpdir(), 'tillbox-mtls-other-'));
+    const again = await run(['appliance/cli/main.ts', 'enroll', '--url', estUrl, '--token', token, '--ca-fingerprint', fingerprint, '--state-dir', otherDir, '--json'], {});
+    rmSync(otherDir, { recursive: true, force: true });
     expect(again.code).toBe(2);
     expect(JSON.parse(again.stdout)).toMatchObject({ ok: false, code: 'TB_ENROL_TOKEN_REFUSED', message: 'the enrolment token was already used' });
+    // Nor can anyone enrol this box's device id again without a token bound to it.
+    const retake = await run(['appliance/cli/main.ts', 'enroll', '--url', estUrl, '--token', token, '--ca-fingerprint', fingerprint, '--state-dir', stateDir, '--json'], {});
+    expect(retake.code).toBe(2);
+    expect(JSON.parse(retake.stdout).message).toMatch(/is enrolled already/);
     const wrong = await run(['appliance/cli/main.ts', 'enroll', '--url', estUrl, '--token', token, '--ca-fingerprint', 'ab'.repeat(32), '--state-dir', stateDir], {});
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).toMatch(/HQ's CA does not match the fingerprint/);
