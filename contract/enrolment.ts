@@ -29,6 +29,8 @@ export const PAIRING_RETRY_AFTER_S = 10;
 /** Bounds of the wait a box accepts from Retry-After (a hostile or broken HQ cannot stall or flood). */
 export const RETRY_AFTER_MIN_S = 1;
 export const RETRY_AFTER_MAX_S = 3600;
+/** Codes waiting for approval that HQ keeps (a flood of unauthenticated requests cannot grow it; oldest out). */
+export const PENDING_PAIRINGS_MAX = 500;
 /** A CSR or certificate body larger than this is refused by both sides. */
 export const EST_BODY_MAX = 64 * 1024;
 /** Default lifetime of an enrolment token. */

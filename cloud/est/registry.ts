@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../../lib/atomic-file.ts';
-import type { Pairing } from '../../contract/enrolment.ts';
+import { PENDING_PAIRINGS_MAX, type Pairing } from '../../contract/enrolment.ts';
 
 // What HQ's enrolment authority remembers, in one JSON file in HQ_DATA_DIR/est
 // (written durably on every change; small: one entry per token, pairing and
@@ -102,9 +102,15 @@ export class EnrolmentRegistry {
     let p = this.#state.pairings.find((x) => x.code === code);
     if (p && (p.deviceId !== deviceId || p.spkiHash !== spkiHash)) throw new Error('pairing code belongs to another box');
     if (!p) {
+      // Unauthenticated: a pending code costs memory only (bounded, oldest pending out first)
+      // and is written to disk with the next real change; a box whose code HQ forgot asks again.
       p = { code, deviceId, address, firstSeenAt: this.#iso(), lastSeenAt: this.#iso(), status: 'pending', storeId: null, spkiHash };
       this.#state.pairings.push(p);
-      await this.#save();
+      const pending = this.#state.pairings.filter((x) => x.status === 'pending');
+      if (pending.length > PENDING_PAIRINGS_MAX) {
+        const drop = new Set(pending.slice(0, pending.length - PENDING_PAIRINGS_MAX));
+        this.#state.pairings = this.#state.pairings.filter((x) => !drop.has(x));
+      }
     } else {
       p.lastSeenAt = this.#iso();
       p.address = address;
