@@ -7,6 +7,7 @@ import { renderRouteTable, TABLE_END, TABLE_START } from '../appliance/http/rout
 import { registerStatusRoute } from '../appliance/core/status-route.ts';
 import { registerSyncStatusRoute } from '../appliance/sync/status-route.ts';
 import { registerIdentityRoute } from '../appliance/core/identity-route.ts';
+import { registerHealthRoutes } from '../appliance/health/routes.ts';
 import { silentLogger } from '../appliance/log.ts';
 
 export const DOC_FILE = resolve(import.meta.dirname, '../docs/http-api.md');
@@ -17,6 +18,7 @@ export async function routeTable(): Promise<string> {
   registerStatusRoute(app, () => ({}) as never);
   registerSyncStatusRoute(app, () => ({}) as never);
   registerIdentityRoute(app, () => ({}) as never);
+  registerHealthRoutes(app, () => ({}) as never);
   await app.ready();
   const table = renderRouteTable(app.routeDocs);
   await app.close();

@@ -139,6 +139,11 @@ export class LocalBroker {
   }
 
   /** The aedes broker id of this boot (`{storeId}-b{boot}`, sortable across restarts). */
+  /** MQTT clients connected now (services included). */
+  get clients(): number {
+    return this.#aedes?.connectedClients ?? 0;
+  }
+
   get id(): string | undefined {
     return this.#aedes?.id;
   }

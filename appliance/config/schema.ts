@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ANONYMOUS_ROLES } from '../../contract/roles.ts';
+import { HEALTH_INTERVAL_DEFAULT_S, HEALTH_INTERVAL_MIN_S } from '../../contract/health.ts';
 import { SCALE_PROTOCOLS } from '../../drivers/scale/types.ts';
 
 // The config file format, version 1. This schema is the single source of
@@ -332,6 +333,14 @@ export const ConfigSchema = Type.Object(
       {
         level: Type.Union(LogLevel.anyOf, { default: 'info' }),
         levels: Type.Record(Type.String(), LogLevel, { default: {} }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    // Fleet health (contract/health.ts): fleet/{deviceId}/health every intervalS
+    // (TILLBOX_HEALTH_INTERVAL_S) and at once when the alerts change.
+    health: Type.Object(
+      {
+        intervalS: Type.Integer({ minimum: HEALTH_INTERVAL_MIN_S, maximum: 86_400, default: HEALTH_INTERVAL_DEFAULT_S }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -23,6 +23,10 @@ import { CloudBridge, registerSyncStatusRoute } from '../sync/index.ts';
 import { IdentityService } from '../../provisioning/identity-service.ts';
 import { checkHqServerIdentity } from '../../provisioning/est-client.ts';
 import { registerIdentityRoute } from './identity-route.ts';
+import { HealthService } from '../health/health-service.ts';
+import { MachineProbe } from '../health/machine.ts';
+import { PeripheralTracker } from '../health/peripherals.ts';
+import { registerHealthRoutes } from '../health/routes.ts';
 import { rootCertificates } from 'node:tls';
 import { readSyncedSeq } from '../sync/sync-state.ts';
 import { Catalog } from '../pos/catalog.ts';
@@ -70,6 +74,7 @@ export class Core {
   #listener: LocalSubscriber | undefined;
   #bridge: CloudBridge | undefined;
   #identity: IdentityService | undefined;
+  #health: HealthService | undefined;
   #http: FastifyInstance | undefined;
   #runtime: RuntimeInfo | undefined;
   #integrity: IntegrityReport | null = null;
@@ -162,11 +167,15 @@ export class Core {
       variableMeasure: config.devices.variableMeasure,
     });
     const local = localCoreAccount(broker, secrets);
+    const peripherals = new PeripheralTracker(settings.storeId);
     const listener = new LocalSubscriber({
       account: () => local,
       clientId: `core-${settings.deviceId}-pos`,
-      filters: weights.topics,
-      onMessage: (topic, payload) => weights.onMessage(topic, payload),
+      filters: [...new Set([...weights.topics, ...peripherals.topics])],
+      onMessage: (topic, payload) => {
+        weights.onMessage(topic, payload);
+        peripherals.onMessage(topic, payload);
+      },
       log: namespaced(log, 'core', levels),
     });
     const publisher = new EventPublisher({
@@ -218,6 +227,22 @@ export class Core {
       applyCatalog: (data) => pos.replaceCatalog(new Catalog(data)),
       local,
     });
+    const health = new HealthService({
+      deviceId: settings.deviceId,
+      storeId: settings.storeId,
+      machine: new MachineProbe({ stateDir }),
+      status: () => status.current(),
+      sync: () => bridge.status(),
+      identity: () => identity.status(),
+      broker: () => ({ clients: broker.clients, refused: Object.values(broker.refusals).reduce((a, b) => a + b, 0) }),
+      peripherals: () => peripherals.list(),
+      coreRssBytes: () => process.memoryUsage.rss(),
+      publish: (doc) => bridge.publishHealth(doc),
+      dropped: () => bridge.healthDropped,
+      intervalMs: config.health.intervalS * 1000,
+      log: namespaced(log, 'health', levels),
+    });
+    this.#health = health;
     this.#storage = storage;
     this.#status = status;
     this.#journal = journal;
@@ -240,6 +265,7 @@ export class Core {
     }));
     registerSyncStatusRoute(http, () => bridge.status());
     registerIdentityRoute(http, () => identity.status());
+    registerHealthRoutes(http, () => health.latest());
     // Until every service is up, the API answers 503 problem+json (healthz says why).
     http.addHook('onRequest', async (request, reply) => {
       if (this.#ready || !request.url.startsWith('/api/')) return;
@@ -256,6 +282,7 @@ export class Core {
     // Connects in the background: selling never waits for the cloud.
     await bridge.start();
     identity.start();
+    health.start();
 
     const addr = http.server.address();
     const httpPort = typeof addr === 'object' && addr ? addr.port : config.http.port;
@@ -286,6 +313,7 @@ export class Core {
   async stop(): Promise<void> {
     this.#ready = false;
     this.#status?.stop();
+    this.#health?.stop();
     const steps: Array<[string, (() => Promise<unknown>) | undefined]> = [
       ['http', this.#http && (() => this.#http!.close())],
       ['identity', this.#identity && (() => this.#identity!.stop())],

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import type { IPublishPacket } from 'mqtt';
 import type { CatalogData } from '../../contract/pos.ts';
+import type { HealthDocument } from '../../contract/health.ts';
 import type { CloudCommand, FleetStatus, LossReport } from '../../contract/sync.ts';
 import { cloudTopics, topicFilter, parseTopic } from '../../contract/topics.ts';
 import type { Config } from '../config/index.ts';
@@ -204,6 +205,47 @@ export class CloudBridge {
     log.info({ url: redactUrl(config.url), lastAckedSeq: state.lastAckedSeq, lastSeq: journal.lastSeq }, 'cloud bridge started');
   }
 
+  /** Health messages dropped (link down, or replaced by a newer one while one was in flight). */
+  get healthDropped(): number {
+    return this.#health.dropped;
+  }
+
+  /**
+   * The health lane (contract/health.ts): at most one health message in flight
+   * and one waiting; a newer one replaces the waiting one (the oldest goes,
+   * counted), and while the link is down nothing is queued. So health can
+   * never hold up the journal lane, which owns everything else on the link.
+   */
+  publishHealth(doc: HealthDocument): void {
+    if (!this.#link) return; // no cloud configured: nothing to send, nothing lost
+    if (!this.#link.connected) {
+      this.#health.dropped++;
+      return;
+    }
+    const payload = JSON.stringify(doc);
+    if (this.#health.inFlight) {
+      if (this.#health.waiting !== undefined) this.#health.dropped++;
+      this.#health.waiting = payload;
+      return;
+    }
+    this.#sendHealth(payload);
+  }
+
+  #sendHealth(payload: string): void {
+    this.#health.inFlight = true;
+    this.#publish(cloudTopics.fleetHealth(this.#ctx.deviceId), payload, 1, false)
+      .then(
+        () => this.#health.sent++,
+        () => this.#health.dropped++,
+      )
+      .finally(() => {
+        this.#health.inFlight = false;
+        const next = this.#health.waiting;
+        this.#health.waiting = undefined;
+        if (next !== undefined && this.#link?.connected) this.#sendHealth(next);
+      });
+  }
+
   /** Reconnects the cloud link at once (a rotated certificate). */
   reconnect(reason: string): void {
     this.#link?.reconnect(reason);
@@ -271,6 +313,7 @@ export class CloudBridge {
   // ---------------------------------------------------------------- internals
 
   #bdSeq: number | undefined;
+  readonly #health: { inFlight: boolean; waiting: string | undefined; dropped: number; sent: number } = { inFlight: false, waiting: undefined, dropped: 0, sent: 0 };
 
   #fleetStatus(state: 'online' | 'offline'): string {
     const s: FleetStatus = { state, deviceId: this.#ctx.deviceId, storeId: this.#ctx.storeId, at: new Date(this.#now()).toISOString() };

@@ -1,0 +1,45 @@
+import { parseTopic, topicFilter } from '../../contract/topics.ts';
+import { HOST_PERIPHERAL_ID } from '../../contract/devices-host.ts';
+import type { HealthDocument } from '../../contract/health.ts';
+
+// Every peripheral as the devices process last said (retained .../state) and
+// the printers' paper (retained .../status), for the health document.
+
+export class PeripheralTracker {
+  readonly #storeId: string;
+  readonly #items = new Map<string, HealthDocument['peripherals'][number]>();
+
+  constructor(storeId: string) {
+    this.#storeId = storeId;
+  }
+
+  get topics(): string[] {
+    return [topicFilter('deviceState', { storeId: this.#storeId }), topicFilter('deviceEvent', { storeId: this.#storeId, event: 'status' })];
+  }
+
+  onMessage(topic: string, payload: Buffer): void {
+    const state = parseTopic('deviceState', topic, { storeId: this.#storeId });
+    const id = state?.peripheralId ?? parseTopic('deviceEvent', topic, { storeId: this.#storeId, event: 'status' })?.peripheralId;
+    if (!id || id === HOST_PERIPHERAL_ID) return;
+    if (payload.length === 0) {
+      if (state) this.#items.delete(id); // a cleared retained state: the peripheral is gone
+      return;
+    }
+    let body: { kind?: unknown; state?: unknown; paper?: unknown };
+    try {
+      body = JSON.parse(payload.toString('utf8')) as typeof body;
+    } catch {
+      return;
+    }
+    const cur = this.#items.get(id) ?? { id, kind: 'unknown', state: 'unknown' };
+    if (state) {
+      if (typeof body.kind === 'string') cur.kind = body.kind;
+      if (typeof body.state === 'string') cur.state = body.state;
+    } else if (typeof body.paper === 'string') cur.paper = body.paper;
+    this.#items.set(id, cur);
+  }
+
+  list(): HealthDocument['peripherals'] {
+    return [...this.#items.values()].map((p) => ({ ...p })).sort((a, b) => a.id.localeCompare(b.id));
+  }
+}

@@ -1,0 +1,66 @@
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HealthDocument } from '../../contract/health.ts';
+import { compileSchema, describeErrors } from '../../lib/validate.ts';
+import { call, managerAuth, postSale, startBox, type BoxProcess } from '../../harness/box.ts';
+import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.ts';
+
+// Fleet health from a real core: the document on the cloud broker at the
+// configured interval, GET /api/v1/health, and GET /metrics in Prometheus text.
+
+const check = compileSchema(HealthDocument);
+/** Prometheus text exposition format 0.0.4: # HELP / # TYPE comments and `name{labels} value` samples. */
+const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|NaN|[+-]Inf)( -?[0-9]+)?$/;
+
+describe('fleet health from a real core', { timeout: 60_000 }, () => {
+  let mosquitto: Mosquitto;
+  let box: BoxProcess;
+  const docs: unknown[] = [];
+  let watcher: mqtt.MqttClient;
+
+  beforeAll(async () => {
+    mosquitto = await startMosquitto();
+    watcher = await mqtt.connectAsync(mosquitto.url, { clientId: 'health-watcher' });
+    watcher.on('message', (_t, p) => docs.push(JSON.parse(p.toString())));
+    await watcher.subscribeAsync('fleet/+/health', { qos: 1 });
+    box = await startBox(undefined, { TILLBOX_CLOUD_URL: mosquitto.url, TILLBOX_HEALTH_INTERVAL_S: '1' });
+  }, 60_000);
+
+  afterAll(async () => {
+    await box?.stop();
+    await watcher?.endAsync();
+    await mosquitto?.cleanup();
+  });
+
+  it('sends a schema-valid health document to fleet/{deviceId}/health at the interval', async () => {
+    const t0 = Date.now();
+    while (docs.length < 3 && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100));
+    expect(docs.length).toBeGreaterThanOrEqual(3);
+    for (const d of docs) expect(check(d), describeErrors(check.errors)).toBe(true);
+    const d = docs.at(-1) as HealthDocument;
+    expect(d).toMatchObject({ v: 1, storeId: 'demo-store', sync: { enabled: true, connected: true }, certificate: { state: 'unenrolled' } });
+    expect(d.disk.totalMB).toBeGreaterThan(0);
+    expect(d.versions.node).toBe(process.versions.node);
+  });
+
+  it('answers GET /api/v1/health with the same document shape, following the journal', async () => {
+    expect((await postSale(box.port, 'health-1', { lines: [{ sku: 'MILK-1L', qty: 1 }], tenders: [{ type: 'cash', amount: 500 }] })).status).toBe(201);
+    await new Promise((r) => setTimeout(r, 1500));
+    const r = await call(box.port, 'GET', '/api/v1/health');
+    expect(r.status).toBe(200);
+    const d = r.json<HealthDocument>();
+    expect(check(d), describeErrors(check.errors)).toBe(true);
+    expect(d.journal.lastSeq).toBeGreaterThanOrEqual(1);
+  });
+
+  it('serves /metrics in Prometheus text format to a manager, with the health figures', async () => {
+    const r = await call(box.port, 'GET', '/metrics', undefined, managerAuth(box.stateDir));
+    expect(r.status).toBe(200);
+    const lines = r.body.split('\n').filter((l) => l && !l.startsWith('#'));
+    for (const l of lines) expect(l, l).toMatch(SAMPLE);
+    const value = (name: string) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1]);
+    expect(value('tillbox_journal_last_seq')).toBeGreaterThanOrEqual(1);
+    expect(value('tillbox_sync_connected')).toBe(1);
+    expect(lines.some((l) => l.startsWith('tillbox_core_process_resident_memory_bytes'))).toBe(true);
+  });
+});
