@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { CatalogChange, CloudCommand, ConflictNotice, ConflictUpdate } from '../../contract/sync.ts';
 import type { AddressedUpdate, CatalogStore } from '../catalog/store.ts';
 import { createClient, type ProtocolVersion } from '../ingest/mqtt.ts';
-import { parseJson, validateFleetStatus, validateLoss, validateResync } from '../ingest/validate.ts';
+import { parseJson, validateFleetStatus, validateHealth, validateLoss, validateResync } from '../ingest/validate.ts';
 import { LedgerError, type Ledger } from '../ledger/ledger.ts';
 import type { Logger } from '../log.ts';
 
@@ -59,7 +59,7 @@ export class HqControl {
       this.#onMessage(topic, payload).catch((err: unknown) => log.error({ err, topic }, 'control message failed'));
     });
     await new Promise<void>((resolve) => (client.connected ? resolve() : client.once('connect', () => resolve())));
-    await client.subscribeAsync([topicFilter('fleetStatus'), topicFilter('catalogResync'), topicFilter('loss'), topicFilter('commandReply')], { qos: 1 });
+    await client.subscribeAsync([topicFilter('fleetStatus'), topicFilter('fleetHealth'), topicFilter('catalogResync'), topicFilter('loss'), topicFilter('commandReply')], { qos: 1 });
     log.info({ mqtt: this.#ctx.protocolVersion }, 'HQ control connected');
   }
 
@@ -72,7 +72,7 @@ export class HqControl {
 
   async #onMessage(topic: string, payload: Buffer): Promise<void> {
     const { ledger, log } = this.#ctx;
-    const kind = (['commandReply', 'fleetStatus', 'catalogResync', 'loss'] as const).find((k) => parseTopic(k, topic));
+    const kind = (['commandReply', 'fleetStatus', 'fleetHealth', 'catalogResync', 'loss'] as const).find((k) => parseTopic(k, topic));
     const deviceId = kind ? parseTopic(kind, topic)!.deviceId : undefined;
     if (!kind || !deviceId || !isValidId(deviceId)) return;
     const body = parseJson(payload);
@@ -80,6 +80,14 @@ export class HqControl {
       const reply = body as Partial<CommandReply> | undefined;
       const waiter = typeof reply?.correlation === 'string' ? this.#pending.get(reply.correlation) : undefined;
       if (waiter && (reply!.status === 'ok' || reply!.status === 'error')) waiter(reply as CommandReply);
+      return;
+    }
+    if (kind === 'fleetHealth') {
+      if (!validateHealth(body) || body.deviceId !== deviceId) {
+        log.warn({ topic }, 'invalid health document ignored');
+        return;
+      }
+      await ledger.recordHealth(deviceId, body);
       return;
     }
     if (kind === 'fleetStatus') {

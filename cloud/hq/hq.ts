@@ -61,6 +61,10 @@ export interface HqConfig {
   caFiles?: { certFile: string; keyFile: string } | undefined;
   /** Device certificate lifetime (HQ_CERT_DAYS, default 30; HQ_CERT_SECONDS for tests). */
   certLifetimeMs: number;
+  /** Fleet alerts: offline longer than this (HQ_ALERT_OFFLINE_S, default 300). */
+  alertOfflineS: number;
+  /** Fleet alerts: oldest pending event older than this (HQ_ALERT_BACKLOG_S, default 3600). */
+  alertBacklogS: number;
 }
 
 export const HQ_DEFAULTS: HqConfig = {
@@ -73,6 +77,8 @@ export const HQ_DEFAULTS: HqConfig = {
   group: 'hq',
   reviewThresholdHours: DEFAULT_REVIEW_THRESHOLD_MS / 3600_000,
   certLifetimeMs: 30 * 86_400_000,
+  alertOfflineS: 300,
+  alertBacklogS: 3600,
 };
 
 function int(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
@@ -126,6 +132,10 @@ export function hqConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<H
     if (!env.HQ_CA_CERT_FILE || !env.HQ_CA_KEY_FILE) throw new Error('HQ_CA_CERT_FILE and HQ_CA_KEY_FILE go together');
     c.caFiles = { certFile: env.HQ_CA_CERT_FILE, keyFile: env.HQ_CA_KEY_FILE };
   }
+  const offline = int(env, 'HQ_ALERT_OFFLINE_S', 1, 30 * 86_400);
+  if (offline !== undefined) c.alertOfflineS = offline;
+  const backlog = int(env, 'HQ_ALERT_BACKLOG_S', 1, 30 * 86_400);
+  if (backlog !== undefined) c.alertBacklogS = backlog;
   const days = int(env, 'HQ_CERT_DAYS', 1, 3650);
   const seconds = int(env, 'HQ_CERT_SECONDS', 5, 3650 * 86_400);
   if (seconds !== undefined) c.certLifetimeMs = seconds * 1000;
@@ -270,7 +280,16 @@ export async function startHq(ctx: HqContext = {}): Promise<RunningHq> {
       estUrl = est.url;
     }
 
-    const http = createHqHttp({ ledger, catalog, control, log: namespaced(root, 'http'), apiToken: config.apiToken, now, enrolment });
+    const http = createHqHttp({
+      ledger,
+      catalog,
+      control,
+      log: namespaced(root, 'http'),
+      apiToken: config.apiToken,
+      now,
+      enrolment,
+      fleet: { offlineAlertS: config.alertOfflineS, backlogAlertS: config.alertBacklogS },
+    });
     await http.listen({ port: config.httpPort, host: config.httpHost });
     stops.push(() => http.close());
     const addr = http.server.address();

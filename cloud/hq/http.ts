@@ -9,6 +9,7 @@ import type { AddressedUpdate, CatalogStore } from '../catalog/store.ts';
 import { LedgerError, type Ledger } from '../ledger/ledger.ts';
 import { isTillboxError } from '../../contract/errors.ts';
 import { registerEnrolmentRoutes } from '../est/routes.ts';
+import { FLEET_DEFAULTS, registerFleetRoutes, type FleetOptions } from './fleet.ts';
 import type { EnrolmentService } from '../est/service.ts';
 import type { Logger } from '../log.ts';
 import type { HqControl } from './control.ts';
@@ -33,6 +34,9 @@ import type { HqControl } from './control.ts';
 //   GET    /api/v1/loss?deviceId=                       200 {reports}
 //   POST   /api/v1/devices/{deviceId}/commands/{command}   200 {status, data?, error?, correlation}  body {args?, timeoutMs?}; 504 without a reply
 //
+//   GET    /api/v1/fleet?storeId=                       200 [{deviceId, storeId, online, lastSeenAt, health, alerts:[{kind, since, detail}]}]  alerts first
+//   GET    /fleet?storeId=                              200 the fleet page (HTML)
+//   GET    /metrics                                     200 Prometheus text, per-device gauges
 // With HQ_EST_PORT set, the enrolment routes of cloud/est/routes.ts as well.
 // `published` lists [{deviceId, version, kind}] sent to the devices. When
 // HQ_API_TOKEN is set, /api/ routes need `Authorization: Bearer <token>`.
@@ -46,6 +50,8 @@ export interface HqHttpContext {
   apiToken?: string | undefined;
   /** Certificate provisioning (HQ_EST_PORT set): adds the enrolment routes (cloud/est/routes.ts). */
   enrolment?: EnrolmentService | undefined;
+  /** Fleet alert thresholds (HQ_ALERT_OFFLINE_S, HQ_ALERT_BACKLOG_S). */
+  fleet?: FleetOptions | undefined;
   now?: () => number;
 }
 
@@ -131,7 +137,8 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
       .send(problem(404, 'TB_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
   app.addHook('onRequest', async (req) => {
-    if (!token || !req.url.startsWith('/api/')) return;
+    // /crl and /healthz are public; the fleet page and metrics name every box, so they go with the API.
+    if (!token || !(req.url.startsWith('/api/') || req.url.startsWith('/fleet') || req.url.startsWith('/metrics'))) return;
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     const given = m ? Buffer.from(m[1]!) : Buffer.alloc(0);
     if (given.length !== token.length || !timingSafeEqual(given, token)) throw new LedgerError('TB_UNAUTHORIZED', 'a valid bearer token is required');
@@ -212,5 +219,6 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
   app.get<{ Querystring: Record<string, string> }>('/api/v1/loss', async (req) => ({ reports: await ledger.lossReports(req.query.deviceId || undefined) }));
 
   if (ctx.enrolment) registerEnrolmentRoutes(app, ctx.enrolment);
+  registerFleetRoutes(app, ledger, ctx.fleet ?? FLEET_DEFAULTS, now);
   return app;
 }

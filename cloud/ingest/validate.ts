@@ -1,4 +1,5 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { HealthDocument } from '../../contract/health.ts';
 import { compileSchema } from '../../lib/validate.ts';
 import { POS_EVENT_PAYLOADS } from '../../contract/pos.ts';
 import { CatalogResyncRequest, EventBatch, FleetStatus, LossReport } from '../../contract/sync.ts';
@@ -14,6 +15,7 @@ const payloadSchemas = new Map<string, ValidateFunction>(Object.entries(POS_EVEN
 export const validateResync = compileSchema(CatalogResyncRequest);
 export const validateFleetStatus = compileSchema(FleetStatus);
 export const validateLoss = compileSchema(LossReport);
+export const validateHealth = compileSchema(HealthDocument);
 
 // The reason goes back to the box in its rejected ack: JSON Pointer paths, as HQ always sent them.
 function describe(errors: ErrorObject[] | null | undefined, prefix = ''): string {

@@ -604,6 +604,20 @@ export class Ledger {
     return { known: true, catalogVersion: r.rows[0]!.catalog_version, applied: r.rows[0]!.applied };
   }
 
+  /** Keeps a box's latest health document (older ones, by their `at`, never replace a newer one). */
+  async recordHealth(deviceId: string, doc: { at: string }): Promise<void> {
+    await this.#db.query(
+      `INSERT INTO device_health (device_id, received_at, doc) VALUES ($1, $2, $3::jsonb)
+       ON CONFLICT (device_id) DO UPDATE SET received_at = $2, doc = $3::jsonb WHERE (device_health.doc->>'at') <= ($3::jsonb->>'at')`,
+      [deviceId, new Date(this.#now()), JSON.stringify(doc)],
+    );
+  }
+
+  async healthByDevice(): Promise<Map<string, { receivedAt: string; doc: unknown }>> {
+    const r = await this.#db.query<{ device_id: string; received_at: Date; doc: unknown }>('SELECT device_id, received_at, doc FROM device_health');
+    return new Map(r.rows.map((x) => [x.device_id, { receivedAt: iso(x.received_at)!, doc: x.doc }]));
+  }
+
   async recordLoss(deviceId: string, report: unknown): Promise<void> {
     await this.#db.query('INSERT INTO loss_reports (device_id, received_at, report) VALUES ($1, $2, $3::jsonb)', [deviceId, new Date(this.#now()), JSON.stringify(report)]);
   }

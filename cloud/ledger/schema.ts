@@ -177,6 +177,12 @@ CREATE INDEX sales_ledger_returns ON sales_ledger (sale_id) WHERE kind IN ('refu
 // a late death of an older session must not mark a newer session offline.
 export const SCHEMA_V4 = `
 ALTER TABLE devices ADD COLUMN bd_seq bigint;
+-- The last health document of each box (contract/health.ts), for the fleet view.
+CREATE TABLE device_health (
+  device_id   text PRIMARY KEY,
+  received_at timestamptz NOT NULL,
+  doc         jsonb NOT NULL
+);
 `;
 
 const MIGRATIONS: string[] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];

@@ -4,16 +4,22 @@ import { HealthDocument } from '../../contract/health.ts';
 import { compileSchema, describeErrors } from '../../lib/validate.ts';
 import { call, managerAuth, postSale, startBox, type BoxProcess } from '../../harness/box.ts';
 import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.ts';
+import { startRealHq, type RealHq } from '../../harness/real-hq.ts';
 
 // Fleet health from a real core: the document on the cloud broker at the
 // configured interval, GET /api/v1/health, and GET /metrics in Prometheus text.
 
 const check = compileSchema(HealthDocument);
+const KEEPALIVE_S = 5;
+const BOX_ENV = (url: string) => ({ TILLBOX_CLOUD_URL: url, TILLBOX_HEALTH_INTERVAL_S: '1', TILLBOX_CLOUD_KEEPALIVE_SEC: String(KEEPALIVE_S) });
+type Fleet = Array<{ deviceId: string; online: boolean; health: { journal: { lastSeq: number } } | null; alerts: Array<{ kind: string }> }>;
+const fleet = async (hq: RealHq): Promise<Fleet> => (await fetch(`${hq.httpUrl}/api/v1/fleet`)).json() as Promise<Fleet>;
 /** Prometheus text exposition format 0.0.4: # HELP / # TYPE comments and `name{labels} value` samples. */
 const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|NaN|[+-]Inf)( -?[0-9]+)?$/;
 
 describe('fleet health from a real core', { timeout: 60_000 }, () => {
   let mosquitto: Mosquitto;
+  let hq: RealHq;
   let box: BoxProcess;
   const docs: unknown[] = [];
   let watcher: mqtt.MqttClient;
@@ -23,11 +29,13 @@ describe('fleet health from a real core', { timeout: 60_000 }, () => {
     watcher = await mqtt.connectAsync(mosquitto.url, { clientId: 'health-watcher' });
     watcher.on('message', (_t, p) => docs.push(JSON.parse(p.toString())));
     await watcher.subscribeAsync('fleet/+/health', { qos: 1 });
-    box = await startBox(undefined, { TILLBOX_CLOUD_URL: mosquitto.url, TILLBOX_HEALTH_INTERVAL_S: '1' });
+    hq = await startRealHq(mosquitto.url, 'pglite', { HQ_ALERT_OFFLINE_S: '1' });
+    box = await startBox(undefined, BOX_ENV(mosquitto.url));
   }, 60_000);
 
   afterAll(async () => {
     await box?.stop();
+    await hq?.stop();
     await watcher?.endAsync();
     await mosquitto?.cleanup();
   });
@@ -62,5 +70,30 @@ describe('fleet health from a real core', { timeout: 60_000 }, () => {
     expect(value('tillbox_journal_last_seq')).toBeGreaterThanOrEqual(1);
     expect(value('tillbox_sync_connected')).toBe(1);
     expect(lines.some((l) => l.startsWith('tillbox_core_process_resident_memory_bytes'))).toBe(true);
+  });
+
+  it("shows the box at HQ's fleet view with its health; kill -9 shows it offline within 1.5 x keepalive, a restart online again", async () => {
+    const deviceId = (docs.at(-1) as HealthDocument).deviceId;
+    const until = async (what: string, ms: number, ok: (f: Fleet) => boolean) => {
+      const t0 = Date.now();
+      for (;;) {
+        const f = await fleet(hq);
+        if (ok(f)) return { f, ms: Date.now() - t0 };
+        if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(f)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until('the box online with health', 15_000, (f) => f.some((e) => e.deviceId === deviceId && e.online && (e.health?.journal.lastSeq ?? 0) >= 1));
+    const page = await (await fetch(`${hq.httpUrl}/fleet`)).text();
+    expect(page).toContain(deviceId);
+    const metrics = await (await fetch(`${hq.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`tillbox_hq_device_online\\{device="${deviceId}",store="demo-store"\\} 1`));
+    await box.kill();
+    // Mosquitto gives up on a silent client after 1.5 x keepalive and sends its will.
+    const off = await until('offline', 1.5 * KEEPALIVE_S * 1000 + 5_000, (f) => f.some((e) => e.deviceId === deviceId && !e.online));
+    expect(off.ms).toBeLessThan(1.5 * KEEPALIVE_S * 1000 + 5_000);
+    await until('the offline alert', 10_000, (f) => f.some((e) => e.deviceId === deviceId && e.alerts.some((a) => a.kind === 'offline')));
+    box = await startBox(box.stateDir, BOX_ENV(mosquitto.url));
+    await until('online again', 20_000, (f) => f.some((e) => e.deviceId === deviceId && e.online));
   });
 });
