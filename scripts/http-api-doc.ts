@@ -8,6 +8,7 @@ import { registerStatusRoute } from '../appliance/core/status-route.ts';
 import { registerSyncStatusRoute } from '../appliance/sync/status-route.ts';
 import { registerIdentityRoute } from '../appliance/core/identity-route.ts';
 import { registerHealthRoutes } from '../appliance/health/routes.ts';
+import { registerStatusPage } from '../appliance/health/status-page.ts';
 import { silentLogger } from '../appliance/log.ts';
 
 export const DOC_FILE = resolve(import.meta.dirname, '../docs/http-api.md');
@@ -19,6 +20,7 @@ export async function routeTable(): Promise<string> {
   registerSyncStatusRoute(app, () => ({}) as never);
   registerIdentityRoute(app, () => ({}) as never);
   registerHealthRoutes(app, () => ({}) as never);
+  registerStatusPage(app, () => ({}) as never);
   await app.ready();
   const table = renderRouteTable(app.routeDocs);
   await app.close();

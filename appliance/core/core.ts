@@ -27,6 +27,7 @@ import { HealthService } from '../health/health-service.ts';
 import { MachineProbe } from '../health/machine.ts';
 import { PeripheralTracker } from '../health/peripherals.ts';
 import { registerHealthRoutes } from '../health/routes.ts';
+import { registerStatusPage } from '../health/status-page.ts';
 import { rootCertificates } from 'node:tls';
 import { readSyncedSeq } from '../sync/sync-state.ts';
 import { Catalog } from '../pos/catalog.ts';
@@ -266,6 +267,7 @@ export class Core {
     registerSyncStatusRoute(http, () => bridge.status());
     registerIdentityRoute(http, () => identity.status());
     registerHealthRoutes(http, () => health.latest());
+    registerStatusPage(http, async () => ({ health: await health.sample(), identity: await identity.status() }));
     // Until every service is up, the API answers 503 problem+json (healthz says why).
     http.addHook('onRequest', async (request, reply) => {
       if (this.#ready || !request.url.startsWith('/api/')) return;

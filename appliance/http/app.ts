@@ -121,7 +121,7 @@ export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
   });
 
   app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/api/') && request.url !== '/metrics') return;
+    if (!request.url.startsWith('/api/') && request.url !== '/metrics' && !request.url.startsWith('/status')) return;
     request.actor = auth.authenticate(request.headers.authorization, request.socket.remoteAddress);
   });
 
