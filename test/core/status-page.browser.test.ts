@@ -51,16 +51,16 @@ describe('the status page', { timeout: 90_000 }, () => {
       qos: 1,
       retain: true,
     });
-    await page.waitForFunction(() => document.querySelector('#peripherals')?.textContent?.includes('printer-9'), undefined, { timeout: 10_000 });
+    await page.waitForFunction("document.querySelector('#peripherals')?.textContent?.includes('printer-9')", undefined, { timeout: 10_000 });
     await admin.publishAsync(
       topic('status'),
       JSON.stringify({ online: true, coverOpen: false, paper: 'empty', ready: false, conditions: ['paper-empty'], source: 'dle-eot', at: new Date().toISOString() }),
       { qos: 1, retain: true },
     );
-    await page.waitForFunction(() => document.querySelector('#peripherals')?.textContent?.includes('paper empty'), undefined, { timeout: 10_000 });
+    await page.waitForFunction("document.querySelector('#peripherals')?.textContent?.includes('paper empty')", undefined, { timeout: 10_000 });
     expect(await page.textContent('#status h1')).toBe('Needs attention');
     // No horizontal scrolling on a phone.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(360);
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'status-page-360.png'), fullPage: true });
     await page.close();
