@@ -168,7 +168,7 @@ export class Core {
       variableMeasure: config.devices.variableMeasure,
     });
     const local = localCoreAccount(broker, secrets);
-    const peripherals = new PeripheralTracker(settings.storeId);
+    const peripherals = new PeripheralTracker(settings.storeId, (id, state) => this.#bridge?.publishDeviceState(id, state));
     const listener = new LocalSubscriber({
       account: () => local,
       clientId: `core-${settings.deviceId}-pos`,

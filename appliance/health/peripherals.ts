@@ -8,9 +8,12 @@ import type { HealthDocument } from '../../contract/health.ts';
 export class PeripheralTracker {
   readonly #storeId: string;
   readonly #items = new Map<string, HealthDocument['peripherals'][number]>();
+  readonly #onChange: ((id: string, state: HealthDocument['peripherals'][number] | undefined) => void) | undefined;
 
-  constructor(storeId: string) {
+  /** `onChange` hears every change of one peripheral (undefined: it is gone), e.g. to mirror it to the cloud. */
+  constructor(storeId: string, onChange?: (id: string, state: HealthDocument['peripherals'][number] | undefined) => void) {
     this.#storeId = storeId;
+    this.#onChange = onChange;
   }
 
   get topics(): string[] {
@@ -22,7 +25,8 @@ export class PeripheralTracker {
     const id = state?.peripheralId ?? parseTopic('deviceEvent', topic, { storeId: this.#storeId, event: 'status' })?.peripheralId;
     if (!id || id === HOST_PERIPHERAL_ID) return;
     if (payload.length === 0) {
-      if (state) this.#items.delete(id); // a cleared retained state: the peripheral is gone
+      // A cleared retained state: the peripheral is gone.
+      if (state && this.#items.delete(id)) this.#onChange?.(id, undefined);
       return;
     }
     let body: { kind?: unknown; state?: unknown; paper?: unknown };
@@ -36,7 +40,9 @@ export class PeripheralTracker {
       if (typeof body.kind === 'string') cur.kind = body.kind;
       if (typeof body.state === 'string') cur.state = body.state;
     } else if (typeof body.paper === 'string') cur.paper = body.paper;
+    const before = JSON.stringify(this.#items.get(id));
     this.#items.set(id, cur);
+    if (JSON.stringify(cur) !== before) this.#onChange?.(id, { ...cur });
   }
 
   list(): HealthDocument['peripherals'] {

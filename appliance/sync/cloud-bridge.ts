@@ -246,6 +246,23 @@ export class CloudBridge {
       });
   }
 
+  /**
+   * Mirrors a peripheral's state to the cloud, retained on
+   * fleet/{deviceId}/devices/{peripheralId}/state (empty = gone). Kept here and
+   * sent again after every reconnect, so HQ always ends with the latest.
+   */
+  publishDeviceState(peripheralId: string, state: object | undefined): void {
+    if (state === undefined) this.#deviceStates.delete(peripheralId);
+    else this.#deviceStates.set(peripheralId, JSON.stringify(state));
+    this.#sendDeviceState(peripheralId);
+  }
+
+  #sendDeviceState(peripheralId: string): void {
+    if (!this.#link?.connected) return;
+    const payload = this.#deviceStates.get(peripheralId) ?? '';
+    this.#publish(cloudTopics.fleetDeviceState(this.#ctx.deviceId, peripheralId), payload, 1, true).catch(() => undefined);
+  }
+
   /** Reconnects the cloud link at once (a rotated certificate). */
   reconnect(reason: string): void {
     this.#link?.reconnect(reason);
@@ -313,6 +330,7 @@ export class CloudBridge {
   // ---------------------------------------------------------------- internals
 
   #bdSeq: number | undefined;
+  readonly #deviceStates = new Map<string, string>();
   readonly #health: { inFlight: boolean; waiting: string | undefined; dropped: number; sent: number } = { inFlight: false, waiting: undefined, dropped: 0, sent: 0 };
 
   #fleetStatus(state: 'online' | 'offline'): string {
@@ -352,6 +370,7 @@ export class CloudBridge {
     const { log, deviceId } = this.#ctx;
     void this.#publish(cloudTopics.fleetStatus(deviceId), this.#fleetStatus('online'), 1, true).catch((err: unknown) => log.debug({ err: (err as Error).message }, 'birth message not sent'));
     this.#lane?.online();
+    for (const id of this.#deviceStates.keys()) this.#sendDeviceState(id);
     this.#catalog?.onOnline();
     this.#mapped?.onOnline();
     void this.#reportLoss();

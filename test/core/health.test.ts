@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthDocument } from '../../contract/health.ts';
@@ -70,6 +72,30 @@ describe('fleet health from a real core', { timeout: 60_000 }, () => {
     expect(value('tillbox_journal_last_seq')).toBeGreaterThanOrEqual(1);
     expect(value('tillbox_sync_connected')).toBe(1);
     expect(lines.some((l) => l.startsWith('tillbox_core_process_resident_memory_bytes'))).toBe(true);
+  });
+
+  it('mirrors each peripheral state to the cloud, retained on fleet/{deviceId}/devices/{peripheralId}/state', async () => {
+    const deviceId = (docs.at(-1) as HealthDocument).deviceId;
+    const rt = JSON.parse(readFileSync(join(box.stateDir, 'runtime.json'), 'utf8')) as { mqtt: { tcp: { port: number } } };
+    const a = (JSON.parse(readFileSync(join(box.stateDir, 'secrets.json'), 'utf8')) as { mqtt: Array<{ role: string; username: string; password: string }> }).mqtt.find((x) => x.role === 'admin')!;
+    const local = await mqtt.connectAsync(`mqtt://127.0.0.1:${rt.mqtt.tcp.port}`, { username: a.username, password: a.password, clientId: `${a.username}-mirror` });
+    await local.publishAsync(
+      'store/demo-store/devices/scale-7/state',
+      JSON.stringify({ id: 'scale-7', kind: 'scale', state: 'offline', uri: 'serial:///dev/ttyUSB9', since: new Date().toISOString() }),
+      { qos: 1, retain: true },
+    );
+    await local.endAsync();
+    const t0 = Date.now();
+    let got: { state?: string } | undefined;
+    while (!got && Date.now() - t0 < 10_000) {
+      // A late subscriber: the message must be retained at the cloud broker.
+      const late = await mqtt.connectAsync(mosquitto.url, { clientId: `late-${Date.now()}` });
+      late.on('message', (_t, p) => p.length && (got = JSON.parse(p.toString())));
+      await late.subscribeAsync(`fleet/${deviceId}/devices/scale-7/state`, { qos: 1 });
+      await new Promise((r) => setTimeout(r, 300));
+      await late.endAsync();
+    }
+    expect(got).toMatchObject({ id: 'scale-7', kind: 'scale', state: 'offline' });
   });
 
   it("shows the box at HQ's fleet view with its health; kill -9 shows it offline within 1.5 x keepalive, a restart online again", async () => {
