@@ -8,6 +8,7 @@ import { benchSync } from './sync.ts';
 import { benchFlows } from './flows.ts';
 import { benchWriteAmplification } from './write-amplification.ts';
 import { benchProvisioning } from './provisioning.ts';
+import { benchHealth } from './health.ts';
 
 // `npm run bench`: every figure is measured in this run, next to the baseline
 // it is judged against (raw fsync and SQLite for the journal, Mosquitto for
@@ -43,6 +44,7 @@ try {
   const broker = await section('broker', 'broker vs mosquitto', () => benchBroker({ workDir: join(work, 'broker') }));
   const sync = await section('sync', 'sync (100,000 events backlogged, drained to HQ)', () => benchSync({ log: (m) => console.error(`  ${m}`) }));
   const flows = await section('flows', 'flows (Node-RED)', () => benchFlows());
+  const health = await section('health', 'health telemetry (sample cost, message size)', () => benchHealth());
   const provisioning = await section('provisioning', 'provisioning (EST enrolment, rotation gap on Mosquitto mTLS)', () => benchProvisioning());
 
   const ok = <T>(s: Section<T> | undefined): T | undefined => (s === undefined || failed(s) ? undefined : s);
@@ -79,6 +81,7 @@ try {
     sync,
     flows,
     provisioning,
+    health,
     ratios: {
       salesPerSec32OverFsync: c && f ? round(c.salesPerSec32 / f.appendsPerSec) : null,
       journalAppends32OverFsync: ok(journalRaw) && f ? round(ok(journalRaw)!.appendsPerSec32 / f.appendsPerSec) : null,
@@ -113,6 +116,7 @@ try {
     ['flows.saleToTicketP50Ms / P99Ms', fl ? `${fl.saleToTicketP50Ms} / ${fl.saleToTicketP99Ms}` : '-'],
     ['provisioning.enrolMs / httpsRoundTripMs', ok(provisioning) ? `${ok(provisioning)!.enrolMs} / ${ok(provisioning)!.httpsRoundTripMs}` : show(provisioning)],
     ['provisioning.rotationReconnectGapMs max / median', ok(provisioning) ? `${ok(provisioning)!.rotationReconnectGapMs} / ${ok(provisioning)!.rotationReconnectGapMsMedian}` : '-'],
+    ['health.sampleCpuMs / cpuPctAt60s / messageBytes', ok(health) ? `${ok(health)!.sampleCpuMs} / ${ok(health)!.cpuPctAt60s} / ${ok(health)!.messageBytes}` : show(health)],
     ['ratio sales32 / fsync', show(results.ratios.salesPerSec32OverFsync)],
     ['ratio broker / mosquitto (target >= 0.5)', show(results.ratios.brokerOverMosquitto)],
     ['ratio bytes/sale (32) / SQLite (target <= 1)', show(results.ratios.bytesPerSale32OverSqlite)],
