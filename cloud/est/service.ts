@@ -172,7 +172,7 @@ export class EnrolmentService {
     // Only the device's current certificate renews (or the one before it, when the box never
     // received its last renewal), and only for the store HQ has on record.
     const serial = current.serialNumber.toLowerCase();
-    if (!known || !known.serials.slice(-2).includes(serial) || known.storeId !== storeId) {
+    if (!known?.serials.slice(-2).includes(serial) || known.storeId !== storeId) {
       throw new EnrolError(EnrolErrorCode.TokenRefused, `this certificate of ${deviceId} is superseded or unknown; renew with the current one or enrol again`);
     }
     if (csrDeviceId(csr) !== deviceId) throw new EnrolError(EnrolErrorCode.BadMessage, 'the CSR names another device than the certificate');

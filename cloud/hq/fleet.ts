@@ -65,13 +65,14 @@ export function fleetPage(entries: FleetEntry[], storeId?: string): string {
     .map((e) => {
       const lag = e.health ? `${e.health.sync.pending} pending` : '–';
       const alerts = e.alerts.length ? `<ul>${e.alerts.map((a) => `<li><b>${esc(a.kind)}</b> ${esc(a.detail)}</li>`).join('')}</ul>` : 'none';
-      return `<tr class="${e.alerts.length ? 'alert' : 'ok'}"><td>${esc(e.deviceId)}</td><td>${esc(e.storeId)}</td><td>${e.online ? 'online' : 'offline'}</td><td>${esc(e.lastSeenAt ?? 'never')}</td><td>${esc(lag)}</td><td>${alerts}</td></tr>`;
+      return `<tr class="${e.alerts.length ? 'alert' : 'ok'}"><td data-l="Box">${esc(e.deviceId)}</td><td data-l="Store">${esc(e.storeId)}</td><td data-l="State">${e.online ? 'online' : 'offline'}</td><td data-l="Last seen">${esc(e.lastSeenAt ?? 'never')}</td><td data-l="Sync">${esc(lag)}</td><td data-l="Alerts">${alerts}</td></tr>`;
     })
     .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta http-equiv="refresh" content="10">
 <title>tillbox fleet</title>
-<style>body{font:15px system-ui,sans-serif;margin:1rem}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}tr.alert td:first-child{border-left:4px solid #c00}tr.ok td:first-child{border-left:4px solid #2a2}ul{margin:0;padding-left:1rem}</style>
+<style>body{font:15px system-ui,sans-serif;margin:1rem}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}tr.alert td:first-child{border-left:4px solid #c00}tr.ok td:first-child{border-left:4px solid #2a2}ul{margin:0;padding-left:1rem}td{overflow-wrap:anywhere}
+@media (max-width:600px){thead{display:none}table,tbody,tr,td{display:block}tr{margin-bottom:.8rem}td{border:0;padding:.15rem .4rem}td::before{content:attr(data-l) ': ';font-weight:600}}</style>
 </head><body>
 <h1>tillbox fleet${storeId ? ` — store ${esc(storeId)}` : ''}</h1>
 <form method="get"><label>Store <input name="storeId" value="${esc(storeId ?? '')}"></label> <button>Filter</button></form>
