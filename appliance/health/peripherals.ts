@@ -5,6 +5,8 @@ import type { HealthDocument } from '../../contract/health.ts';
 // Every peripheral as the devices process last said (retained .../state) and
 // the printers' paper (retained .../status), for the health document.
 
+const PAPER_KNOWN = new Set(['online', 'offline']);
+
 export class PeripheralTracker {
   readonly #storeId: string;
   readonly #items = new Map<string, HealthDocument['peripherals'][number]>();
@@ -39,7 +41,11 @@ export class PeripheralTracker {
     if (state) {
       if (typeof body.kind === 'string') cur.kind = body.kind;
       if (typeof body.state === 'string') cur.state = body.state;
-    } else if (typeof body.paper === 'string') cur.paper = body.paper;
+      // Paper is known while the printer is powered (UPOS online, or offline: paper out, cover
+      // open); once it is off or unplugged the last reading is stale.
+      if (!PAPER_KNOWN.has(cur.state)) delete cur.paper;
+    } else if (!PAPER_KNOWN.has(cur.state) && cur.state !== 'unknown') delete cur.paper;
+    else if (typeof body.paper === 'string') cur.paper = body.paper;
     const before = JSON.stringify(this.#items.get(id));
     this.#items.set(id, cur);
     if (JSON.stringify(cur) !== before) this.#onChange?.(id, { ...cur });
