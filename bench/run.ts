@@ -87,6 +87,7 @@ try {
       journalAppends32OverFsync: ok(journalRaw) && f ? round(ok(journalRaw)!.appendsPerSec32 / f.appendsPerSec) : null,
       brokerOverMosquitto: b?.mosquittoQos1MsgPerSec ? round(b.qos1MsgPerSec / b.mosquittoQos1MsgPerSec) : null,
       bytesPerSale32OverSqlite: ok(writes)?.ratio32 ?? null,
+      liveP99WithHealthOverWithout: ok(sync) ? round(ok(sync)!.liveWithHealthP99Ms / ok(sync)!.liveP99Ms) : null,
     },
   };
 
@@ -112,6 +113,7 @@ try {
     ['core.readyMs / rssIdleMB / rssAfterMB', c ? `${c.readyMs} / ${c.rssIdleMB} / ${c.rssAfterMB}` : '-'],
     ['sync.drainEventsPerSec / drainSeconds', s ? `${s.drainEventsPerSec} / ${s.drainSeconds}` : show(sync)],
     ['sync.liveP50Ms / liveP99Ms / idleP99Ms', s ? `${s.liveP50Ms} / ${s.liveP99Ms} / ${s.idleP99Ms}` : '-'],
+    ['sync.live with health 1 s: P50Ms / P99Ms', s ? `${s.liveWithHealthP50Ms} / ${s.liveWithHealthP99Ms} (${s.liveWithHealthSamples} samples)` : '-'],
     ['flows.readyMs / rssMB', fl ? `${fl.readyMs} / ${fl.rssMB}` : show(flows)],
     ['flows.saleToTicketP50Ms / P99Ms', fl ? `${fl.saleToTicketP50Ms} / ${fl.saleToTicketP99Ms}` : '-'],
     ['provisioning.enrolMs / httpsRoundTripMs', ok(provisioning) ? `${ok(provisioning)!.enrolMs} / ${ok(provisioning)!.httpsRoundTripMs}` : show(provisioning)],

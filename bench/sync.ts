@@ -10,6 +10,7 @@ import { silentLogger } from '../appliance/log.ts';
 import { createDemoCatalog } from '../appliance/pos/demo-catalog.ts';
 import { PosService } from '../appliance/pos/pos-service.ts';
 import { CloudBridge } from '../appliance/sync/cloud-bridge.ts';
+import type { HealthDocument } from '../contract/health.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
 import { startRealHq } from '../harness/real-hq.ts';
 import { percentile } from './stats.ts';
@@ -33,6 +34,34 @@ export interface SyncBenchOptions {
   log?: (msg: string) => void;
 }
 
+/** A representative health document (the shape core sends; figures do not matter for the link). */
+function sampleHealth(deviceId: string, storeId: string): HealthDocument {
+  return {
+    v: 1,
+    deviceId,
+    storeId,
+    at: new Date().toISOString(),
+    versions: { tillbox: '0.1.0', node: process.versions.node, os: 'Linux', image: null },
+    uptimeS: { box: 1000, core: 100 },
+    cpu: { cores: 4, load1: 0.5, load5: 0.4, load15: 0.3, tempC: 48.2 },
+    memory: { totalMB: 1900, availableMB: 1200, coreRssMB: 120 },
+    disk: { freeMB: 20000, totalMB: 29000, wearLevel: 1 },
+    network: { iface: 'eth0', address: '10.0.0.5', wifiSignalDbm: null },
+    power: { underVoltageNow: false, underVoltageSinceBoot: false, throttledNow: false, throttledSinceBoot: false },
+    clock: { synchronised: true },
+    broker: { clients: 6, refused: 0 },
+    journal: { lastSeq: 1, state: 'open' },
+    sync: { enabled: true, connected: true, pending: 20000, oldestPendingAgeS: 30, lastAckAt: null, conflicts: 0, dropped: 0 },
+    peripherals: [
+      { id: 'printer-1', kind: 'printer', state: 'online', paper: 'ok' },
+      { id: 'scanner-1', kind: 'scanner', state: 'online' },
+    ],
+    certificate: { state: 'enrolled', daysLeft: 20 },
+    healthDropped: 0,
+    alerts: [],
+  };
+}
+
 export interface SyncBenchResult {
   events: number;
   drainEventsPerSec: number;
@@ -42,6 +71,11 @@ export interface SyncBenchResult {
   liveSamples: number;
   /** Phase 2 drain rate (backlog + a sale every 100 ms). */
   drainWithLiveEventsPerSec: number;
+  /** The same phase with a health document every second on the link. */
+  liveWithHealthP50Ms: number;
+  liveWithHealthP99Ms: number;
+  liveWithHealthSamples: number;
+  healthDropped: number;
   idleP99Ms: number;
   idleP50Ms: number;
   hq: string;
@@ -126,35 +160,49 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
     await bridge.start();
     const drainSeconds = await ackedAtLeast(total, t0);
 
-    // Phase 2: a second, smaller backlog built offline, drained while a sale is made every 100 ms.
-    const second = Math.min(total, opts.liveBacklog ?? 5_000);
+    // Phase 2: a second, smaller backlog built offline, drained while a sale is made every
+    // 100 ms; once without and once with a health document every second on the same link
+    // (the health lane must not delay the live lane).
+    const second = Math.min(total, opts.liveBacklog ?? 20_000);
     await bridge.stop();
-    say(`bench sync: live latency while a ${second}-event backlog drains ...`);
-    for (let done = 0; done < second; ) {
-      const n = Math.min(1000, second - done);
-      await Promise.all(Array.from({ length: n }, sell));
-      done += n;
-    }
-    const target = journal.lastSeq;
-    const bridge2 = new CloudBridge({ journal, config, deviceId, storeId, stateDir: dir, log });
-    const t1 = performance.now();
-    await bridge2.start();
-    const live: number[] = [];
-    let draining = true;
-    const drained = (async () => {
-      for (;;) {
-        if ((await bridge2.status()).lastAckedSeq >= target) return (performance.now() - t1) / 1000;
-        await new Promise((r) => setTimeout(r, 20));
+    const doc = JSON.parse(JSON.stringify(sampleHealth(deviceId, storeId))) as HealthDocument;
+    const livePhase = async (withHealth: boolean): Promise<{ live: number[]; seconds: number; bridge: CloudBridge }> => {
+      say(`bench sync: live latency while a ${second}-event backlog drains${withHealth ? ', health every 1 s' : ''} ...`);
+      for (let done = 0; done < second; ) {
+        const n = Math.min(1000, second - done);
+        await Promise.all(Array.from({ length: n }, sell));
+        done += n;
       }
-    })().finally(() => (draining = false));
-    const pendingLive: Promise<unknown>[] = [];
-    while (draining) {
-      pendingLive.push(timedSale().then((ms) => live.push(ms)));
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const secondSeconds = await drained;
-    await Promise.all(pendingLive);
-    await bridge2.whenSynced();
+      const target = journal.lastSeq;
+      const b = new CloudBridge({ journal, config, deviceId, storeId, stateDir: dir, log });
+      const t1 = performance.now();
+      await b.start();
+      const live: number[] = [];
+      let draining = true;
+      const healthTimer = withHealth ? setInterval(() => b.publishHealth({ ...doc, at: new Date().toISOString() }), 1000) : undefined;
+      const drained = (async () => {
+        for (;;) {
+          if ((await b.status()).lastAckedSeq >= target) return (performance.now() - t1) / 1000;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })().finally(() => (draining = false));
+      const pendingLive: Promise<unknown>[] = [];
+      while (draining) {
+        pendingLive.push(timedSale().then((ms) => live.push(ms)));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const seconds = await drained;
+      await Promise.all(pendingLive);
+      clearInterval(healthTimer);
+      await b.whenSynced();
+      return { live, seconds, bridge: b };
+    };
+    const plain = await livePhase(false);
+    await plain.bridge.stop();
+    const withHealth = await livePhase(true);
+    const live = plain.live;
+    const secondSeconds = plain.seconds;
+    const bridge2 = withHealth.bridge;
     const bridgeForIdle = bridge2;
     say('bench sync: idle latency ...');
     const idle: number[] = [];
@@ -171,6 +219,10 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
       liveP99Ms: Math.round(percentile(live, 99) * 10) / 10,
       liveSamples: live.length,
       drainWithLiveEventsPerSec: Math.round(second / secondSeconds),
+      liveWithHealthP50Ms: Math.round(percentile(withHealth.live, 50) * 10) / 10,
+      liveWithHealthP99Ms: Math.round(percentile(withHealth.live, 99) * 10) / 10,
+      liveWithHealthSamples: withHealth.live.length,
+      healthDropped: withHealth.bridge.healthDropped,
       idleP50Ms: Math.round(percentile(idle, 50) * 10) / 10,
       idleP99Ms: Math.round(percentile(idle, 99) * 10) / 10,
       hq: hq.name,
