@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthDocument } from '../../contract/health.ts';
 import { compileSchema, describeErrors } from '../../lib/validate.ts';
@@ -68,6 +69,10 @@ describe('fleet health from a real core', { timeout: 60_000 }, () => {
     expect(r.status).toBe(200);
     const lines = r.body.split('\n').filter((l) => l && !l.startsWith('#'));
     for (const l of lines) expect(l, l).toMatch(SAMPLE);
+    // And through a Prometheus text-format parser: every family typed, every value a number.
+    const families = parsePrometheusTextFormat(r.body);
+    expect(families.find((f) => f.name === 'tillbox_sync_pending_events')?.type).toBe('GAUGE');
+    for (const f of families) for (const m of f.metrics) if (m.value !== undefined) expect(Number.isNaN(Number(m.value)) && m.value !== 'NaN', `${f.name} ${m.value}`).toBe(false);
     const value = (name: string) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1]);
     expect(value('tillbox_journal_last_seq')).toBeGreaterThanOrEqual(1);
     expect(value('tillbox_sync_connected')).toBe(1);
@@ -113,6 +118,9 @@ describe('fleet health from a real core', { timeout: 60_000 }, () => {
     const page = await (await fetch(`${hq.httpUrl}/fleet`)).text();
     expect(page).toContain(deviceId);
     const metrics = await (await fetch(`${hq.httpUrl}/metrics`)).text();
+    expect(parsePrometheusTextFormat(metrics).find((f) => f.name === 'tillbox_hq_device_online')?.metrics).toContainEqual(
+      expect.objectContaining({ value: '1', labels: { device: deviceId, store: 'demo-store' } }),
+    );
     expect(metrics).toMatch(new RegExp(`tillbox_hq_device_online\\{device="${deviceId}",store="demo-store"\\} 1`));
     await box.kill();
     // Mosquitto gives up on a silent client after 1.5 x keepalive and sends its will.
