@@ -175,8 +175,11 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
       }
       const target = journal.lastSeq;
       const b = new CloudBridge({ journal, config, deviceId, storeId, stateDir: dir, log });
-      const t1 = performance.now();
       await b.start();
+      // Measure live sales once the link is up: a sale made while it connects waits for the
+      // connection, which is not what this phase measures.
+      while (!(await b.status()).connected) await new Promise((r) => setTimeout(r, 10));
+      const t1 = performance.now();
       const live: number[] = [];
       let draining = true;
       const healthTimer = withHealth ? setInterval(() => b.publishHealth({ ...doc, at: new Date().toISOString() }), 1000) : undefined;
