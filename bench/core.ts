@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile } from './stats.ts';
-import { postSale, startBox } from '../harness/box.ts';
+import { managerAuth, postSale, startBox } from '../harness/box.ts';
 
 // Core benchmarks through the real process: `tillbox start --demo` in a child,
 // driven over HTTP on loopback. Durable sales/s here include HTTP, validation,
@@ -15,6 +15,9 @@ export interface CoreBench {
   salesPerSec32: number;
   p50Ms32: number;
   p99Ms32: number;
+  /** Journal fsyncs per durable sale at 32 clients (synced batches / events appended in that phase). */
+  fsyncsPerSale32: number;
+  fsyncsPerSale1: number;
 }
 
 function rssMB(pid: number): number {
@@ -44,16 +47,22 @@ export async function benchCore(opts: { salesSequential?: number; salesPerClient
     // Warm up JIT and connections.
     await sellLoop(box.port, 'warm', 50, [], sale);
 
+    const auth = managerAuth(box.stateDir);
+    const journalStats = async () => (await (await fetch(`http://127.0.0.1:${box.port}/api/v1/status`, { headers: auth })).json()) as { journal: { batches: number; appends: number } };
     const n1 = opts.salesSequential ?? 300;
+    const s0 = await journalStats();
     let t = performance.now();
     await sellLoop(box.port, 'seq', n1, [], sale);
     const salesPerSec1 = n1 / ((performance.now() - t) / 1000);
+    const s1 = await journalStats();
 
     const perClient = opts.salesPerClient ?? 100;
     const latencies: number[] = [];
     t = performance.now();
     await Promise.all(Array.from({ length: 32 }, (_, c) => sellLoop(box.port, `c${c}`, perClient, latencies, sale)));
     const salesPerSec32 = (32 * perClient) / ((performance.now() - t) / 1000);
+    const s2 = await journalStats();
+    const perSale = (a: typeof s0, b: typeof s0) => Math.round(((b.journal.batches - a.journal.batches) / Math.max(1, b.journal.appends - a.journal.appends)) * 1000) / 1000;
     const rssAfterMB = rssMB(box.child.pid!);
     return {
       readyMs: box.readyMs,
@@ -63,6 +72,8 @@ export async function benchCore(opts: { salesSequential?: number; salesPerClient
       salesPerSec32: Math.round(salesPerSec32),
       p50Ms32: round2(percentile(latencies, 50)),
       p99Ms32: round2(percentile(latencies, 99)),
+      fsyncsPerSale1: perSale(s0, s1),
+      fsyncsPerSale32: perSale(s1, s2),
     };
   } finally {
     await box.stop();

@@ -77,7 +77,7 @@ try {
           mosquittoQos1MsgPerSec: b.mosquittoQos1MsgPerSec === null ? null : Math.round(b.mosquittoQos1MsgPerSec),
         }
       : broker,
-    core: c ? { readyMs: c.readyMs, rssIdleMB: c.rssIdleMB, rssAfterMB: c.rssAfterMB } : core,
+    core: c ? { readyMs: c.readyMs, rssIdleMB: c.rssIdleMB, rssAfterMB: c.rssAfterMB, fsyncsPerSale1: c.fsyncsPerSale1, fsyncsPerSale32: c.fsyncsPerSale32 } : core,
     sync,
     flows,
     provisioning,
@@ -111,6 +111,7 @@ try {
     ['broker.qos1MsgPerSec tillbox / mosquitto', b ? `${Math.round(b.qos1MsgPerSec)} / ${b.mosquittoQos1MsgPerSec === null ? '-' : Math.round(b.mosquittoQos1MsgPerSec)}` : show(broker)],
     ['broker.deliveredRatio', b ? String(b.deliveredRatio) : '-'],
     ['core.readyMs / rssIdleMB / rssAfterMB', c ? `${c.readyMs} / ${c.rssIdleMB} / ${c.rssAfterMB}` : '-'],
+    ['core.fsyncsPerSale 1 / 32 clients (target <= 0.1 at 32)', c ? `${c.fsyncsPerSale1} / ${c.fsyncsPerSale32}` : '-'],
     ['sync.drainEventsPerSec / drainSeconds', s ? `${s.drainEventsPerSec} / ${s.drainSeconds}` : show(sync)],
     ['sync.liveP50Ms / liveP99Ms / idleP99Ms', s ? `${s.liveP50Ms} / ${s.liveP99Ms} / ${s.idleP99Ms}` : '-'],
     ['sync.live with health 1 s: P50Ms / P99Ms', s ? `${s.liveWithHealthP50Ms} / ${s.liveWithHealthP99Ms} (${s.liveWithHealthSamples} samples)` : '-'],

@@ -259,7 +259,7 @@ export class Core {
       storeId: settings.storeId,
       deviceId: settings.deviceId,
       startedAt: this.#runtime?.startedAt ?? '',
-      journal: { lastSeq: journal.lastSeq, lastHlc: journal.hlc, integrity: this.#integrity },
+      journal: { lastSeq: journal.lastSeq, lastHlc: journal.hlc, integrity: this.#integrity, batches: journal.stats.batches, appends: journal.stats.appends },
       publisher: { cursor: publisher.cursor, published: publisher.published, failures: publisher.failures },
       health: status.current(),
       memory: { rssMB: Math.round(process.memoryUsage.rss() / 1048576), heapUsedMB: Math.round(process.memoryUsage().heapUsed / 1048576) },

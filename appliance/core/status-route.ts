@@ -12,6 +12,9 @@ export interface BoxStatus {
     lastHlc: string;
     /** Full scan run in the background after start; null until it finished. */
     integrity: IntegrityReport | null;
+    /** Synced batches written (one fsync each) and events appended since start: group commit at work. */
+    batches: number;
+    appends: number;
   };
   publisher: { cursor: number; published: number; failures: number };
   /** The same document as the retained store/{storeId}/box/status. */
