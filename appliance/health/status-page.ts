@@ -84,9 +84,16 @@ export function registerStatusPage(app: FastifyInstance, view: () => Promise<Sta
     reply.type('text/html; charset=utf-8');
     return page(await view());
   });
+  // Open event streams end when the server closes, or a stop would wait on them.
+  const streams = new Set<import('node:http').ServerResponse>();
+  // preClose: before the server waits for its connections (onClose runs after, too late).
+  app.addHook('preClose', async () => {
+    for (const r of streams) r.end();
+  });
   app.get('/status/events', async (req, reply) => {
     reply.hijack();
     const res = reply.raw;
+    streams.add(res);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     let last = '';
     let busy = false;
@@ -106,7 +113,10 @@ export function registerStatusPage(app: FastifyInstance, view: () => Promise<Sta
       }
     };
     const timer = setInterval(() => void push(), opts.pushMs ?? 1000);
-    req.raw.on('close', () => clearInterval(timer));
+    req.raw.on('close', () => {
+      clearInterval(timer);
+      streams.delete(res);
+    });
     await push();
   });
 }
