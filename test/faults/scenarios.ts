@@ -173,12 +173,17 @@ async function judge(res: ScenarioResult, tills: Tills, stateDir: string, env: R
   if (offline.state !== 'ok') res.violations.push(`journal does not verify clean: ${offline.message}`);
 }
 
+/**
+ * The probe's subscriber stays away the whole scenario: lift the offline queue
+ * bound (mqtt.limits.offlineQueueMax drops the oldest by design, and is enforced
+ * at every open) so every PUBACKed message must survive.
+ */
+const PROBE_ENV = { TILLBOX_MQTT_LIMITS_OFFLINE_QUEUE_MAX: '1000000', TILLBOX_MQTT_LIMITS_OFFLINE_QUEUE_MAX_BYTES: '1000000000' };
+
 /** Power cut at a random moment during concurrent sales: kill -9 and drop every unsynced write. */
 export async function powerCut(opts: ScenarioOptions): Promise<ScenarioResult> {
   const res = result('power cut during sales', opts.runs);
-  // The probe's subscriber stays away the whole campaign: lift the offline queue bound
-  // (mqtt.limits.offlineQueueMax drops the oldest by design) so every PUBACKed message must survive.
-  const env = { TILLBOX_MQTT_LIMITS_OFFLINE_QUEUE_MAX: '1000000', TILLBOX_MQTT_LIMITS_OFFLINE_QUEUE_MAX_BYTES: '1000000000', ...opts.env };
+  const env = { ...PROBE_ENV, ...opts.env };
   opts = { ...opts, env };
   const fs = new FaultFs();
   await fs.mount();
@@ -223,7 +228,7 @@ export async function ioErrors(opts: ScenarioOptions): Promise<ScenarioResult> {
   const errnos = ['EIO', 'ENOSPC'];
   try {
     for (let run = 0; run < opts.runs; run++) {
-      const box = await startBox(stateDir);
+      const box = await startBox(stateDir, PROBE_ENV);
       await waitHealthy(box.port);
       if (run === 0) await probe.subscribeOnce(box, stateDir);
       await tills.settle(box.port);
@@ -258,7 +263,7 @@ export async function ioErrors(opts: ScenarioOptions): Promise<ScenarioResult> {
     }
     const stats = res.notes.join('; ');
     if (!/failed batches [1-9]/.test(stats) && !/broker [1-9]/.test(stats)) res.notes.push('no store saw an injected error (faults hit other files only)');
-    await judge(res, tills, stateDir, {}, probe);
+    await judge(res, tills, stateDir, PROBE_ENV, probe);
   } finally {
     await fs.destroy();
   }
