@@ -3,41 +3,16 @@ import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
-// The X.509 toolkit both sides use (@peculiar/x509 over WebCrypto): ECDSA
-// P-256 keys, PKCS#8 PEM for keys at rest, PKCS#7 certs-only for EST (RFC
-// 7030 §4.1.3). One place sets the crypto provider and the algorithms.
+// The X.509 toolkit both sides use (@peculiar/x509 over WebCrypto): CSRs,
+// certificates, PKCS#7 certs-only for EST (RFC 7030 §4.1.3), CRLs. Keys and
+// their PEM form are lib/keys.ts (re-exported here). Loaded only where
+// certificates are made or parsed in depth: HQ, and the box while it enrols.
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
-export type Key = webcrypto.CryptoKey;
-export type KeyPair = webcrypto.CryptoKeyPair;
-
 export { x509 };
-export const EC_KEY = { name: 'ECDSA', namedCurve: 'P-256' } as const;
-export const EC_SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
-export async function generateKeyPair(): Promise<KeyPair> {
-  // extractable: the private key must be written to the state dir (0600); it never leaves the box.
-  return (await webcrypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify'])) as KeyPair;
-}
-
-export async function privateKeyToPem(key: Key): Promise<string> {
-  const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
-}
-
-/** A PKCS#8 PEM private key and its public key (derived through a JWK, since PKCS#8 import yields only the private half). */
-export async function keyPairFromPem(pem: string): Promise<KeyPair> {
-  const der = x509.PemConverter.decodeFirst(pem);
-  const priv = await webcrypto.subtle.importKey('pkcs8', der, EC_KEY, true, ['sign']);
-  const jwk = await webcrypto.subtle.exportKey('jwk', priv);
-  const pub = await webcrypto.subtle.importKey('jwk', { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! }, EC_KEY, true, ['verify']);
-  return { privateKey: priv, publicKey: pub };
-}
-
-export async function spkiOf(publicKey: Key): Promise<Uint8Array> {
-  return new Uint8Array(await webcrypto.subtle.exportKey('spki', publicKey));
-}
+export { EC_KEY, EC_SIGN, generateKeyPair, keyPairFromPem, privateKeyToPem, spkiOf, type Key, type KeyPair } from './keys.ts';
 
 /** Base64 DER of a PKCS#7 certs-only bundle (the EST response body). */
 export function toPkcs7Base64(certs: x509.X509Certificate[]): string {

@@ -106,7 +106,7 @@ export async function enrol(o: EnrolOptions): Promise<EnrolResult> {
   const cert = await checkIssued(res.certs, keys, o.deviceId, ca);
   const storeId = nameField(cert.subject, 'OU') ?? o.storeId ?? '';
   const fp = certFingerprint(new Uint8Array(ca.rawData));
-  await o.store.save(keyPem, [cert, ca], { estUrl: o.url, caFingerprint: fp, storeId, enrolledAt: new Date(now()).toISOString() }, caPem);
+  await o.store.save(keyPem, pemOf([cert, ca]), { estUrl: o.url, caFingerprint: fp, storeId, enrolledAt: new Date(now()).toISOString() }, caPem);
   return { cert, storeId, caFingerprint: fp };
 }
 
@@ -119,7 +119,7 @@ export async function renew(o: { store: IdentityStore; deviceId: string; now?: (
   const ca = new x509.X509Certificate(caPem);
   const keys = await generateKeyPair();
   const client = new EstClient({ url: enrolment.estUrl, ca: caPem, cert: id.certPem, key: id.keyPem, timeoutMs: o.timeoutMs });
-  const storeId = nameField(id.chain[0]!.subject, 'OU');
+  const storeId = id.cert.ou;
   let res: Awaited<ReturnType<EstClient['simplereenroll']>>;
   try {
     res = await client.simplereenroll(await csrFor(keys, o.deviceId, storeId));
@@ -128,6 +128,6 @@ export async function renew(o: { store: IdentityStore; deviceId: string; now?: (
     throw err;
   }
   const cert = await checkIssued(res.certs, keys, o.deviceId, ca);
-  await o.store.save(await privateKeyToPem(keys.privateKey), [cert, ca], { ...enrolment, renewedAt: new Date((o.now ?? Date.now)()).toISOString() });
+  await o.store.save(await privateKeyToPem(keys.privateKey), pemOf([cert, ca]), { ...enrolment, renewedAt: new Date((o.now ?? Date.now)()).toISOString() });
   return cert;
 }

@@ -2,7 +2,7 @@ import { request } from 'node:https';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { EnrolErrorCode } from '../contract/errors.ts';
 import { EnrolError, EST_BODY_MAX, EST_CSR_TYPE, EST_PATH, RETRY_AFTER_MAX_S, RETRY_AFTER_MIN_S } from '../contract/enrolment.ts';
-import { fromPkcs7Base64, type x509 } from '../lib/x509.ts';
+import type { x509 } from '../lib/x509.ts';
 
 export { EnrolError };
 
@@ -102,11 +102,10 @@ export class EstClient {
             const date = res.headers.date ? Date.parse(res.headers.date) : undefined;
             const status = res.statusCode ?? 0;
             if (status === 200) {
-              try {
-                resolve({ certs: fromPkcs7Base64(text), date: Number.isFinite(date) ? date : undefined });
-              } catch (cause) {
-                reject(new EnrolError(EnrolErrorCode.BadMessage, 'HQ answered 200 without a PKCS#7 certificate bundle', { cause }));
-              }
+              // The X.509 toolkit loads with the first answer that needs it (not with core).
+              import('../lib/x509.ts')
+                .then(({ fromPkcs7Base64 }) => resolve({ certs: fromPkcs7Base64(text), date: Number.isFinite(date) ? date : undefined }))
+                .catch((cause: unknown) => reject(new EnrolError(EnrolErrorCode.BadMessage, 'HQ answered 200 without a PKCS#7 certificate bundle', { cause })));
               return;
             }
             reject(errorOf(status, text, res.headers['retry-after']));

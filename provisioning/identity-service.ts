@@ -2,7 +2,6 @@ import { EnrolErrorCode } from '../contract/errors.ts';
 import { EnrolError, type IdentityState, type IdentityStatus } from '../contract/enrolment.ts';
 import { Backoff } from '../lib/backoff.ts';
 import type { Logger } from '../lib/log.ts';
-import { enrol, renew } from './enrol.ts';
 import { IdentityStore } from './identity-store.ts';
 
 // The box's certificate lifecycle while core runs: enrol by pairing code when
@@ -77,7 +76,7 @@ export class IdentityService {
   summary(): { state: IdentityState; pairingCode?: string | undefined } {
     const enrolment = this.#store.enrolment();
     if (enrolment?.revokedAt) return { state: 'revoked' };
-    const cert = this.#store.read()?.chain[0];
+    const cert = this.#store.read()?.cert;
     if (cert) {
       const now = this.#now();
       return { state: now >= cert.notAfter.getTime() ? 'expired' : now >= (this.#store.renewAt() ?? Infinity) ? 'expiring' : 'enrolled' };
@@ -116,7 +115,7 @@ export class IdentityService {
       return;
     }
     const { url, caFingerprint } = this.#ctx.enrolment;
-    const cert = this.#store.read()?.chain[0];
+    const cert = this.#store.read()?.cert;
     if (cert && this.#now() >= cert.notAfter.getTime()) {
       // Expired: HQ no longer takes it for a renewal. With enrolment configured, pair again.
       this.#lastError = { code: EnrolErrorCode.Expired, message: `the certificate expired ${cert.notAfter.toISOString()}`, at: new Date(this.#now()).toISOString() };
@@ -143,6 +142,8 @@ export class IdentityService {
 
   async #renew(): Promise<void> {
     try {
+      // The X.509 toolkit loads only now: a box that is not renewing does not carry it.
+      const { renew } = await import('./enrol.ts');
       const cert = await renew({ store: this.#store, deviceId: this.#ctx.deviceId, now: () => this.#now() });
       this.#backoff.reset();
       this.#lastError = undefined;
@@ -169,6 +170,7 @@ export class IdentityService {
         this.#ctx.log.warn({ pairingCode, estUrl: url }, `not enrolled yet: pairing code ${pairingCode}; approve it at HQ (tillbox-hq pairing approve ${pairingCode} --store STORE)`);
         this.#ctx.onPairingCode?.(pairingCode);
       }
+      const { enrol } = await import('./enrol.ts');
       const r = await enrol({ store: this.#store, deviceId: this.#ctx.deviceId, storeId: this.#ctx.storeId, url, caFingerprint, now: () => this.#now() });
       this.#backoff.reset();
       this.#lastError = undefined;

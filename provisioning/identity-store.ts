@@ -1,9 +1,10 @@
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.ts';
 import { certFingerprint, pairingCode, RENEW_AT_FRACTION, type IdentityState, type IdentityStatus } from '../contract/enrolment.ts';
-import { certsFromPem, generateKeyPair, keyPairFromPem, nameField, pemOf, privateKeyToPem, spkiOf, type KeyPair, type x509 } from '../lib/x509.ts';
+import { generateKeyPair, keyPairFromPem, privateKeyToPem, spkiOf, type KeyPair } from '../lib/keys.ts';
 
 // The box's identity on disk, in <state>/identity (0700):
 //   identity.pem   the private key (PKCS#8) and the certificate chain, in ONE
@@ -25,11 +26,47 @@ export interface Enrolment {
   revokedAt?: string;
 }
 
+/** What the box needs to know of its certificate, read with Node's own X509Certificate (no toolkit loaded). */
+export interface CertInfo {
+  /** `CN=<device>, OU=<store>` */
+  subject: string;
+  issuer: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** SHA-256 of the DER, lower-case hex. */
+  fingerprint: string;
+  cn: string | undefined;
+  ou: string | undefined;
+}
+
 export interface Identity {
   keyPem: string;
+  /** The device certificate first, then its issuers (PEM). */
   certPem: string;
-  /** The device certificate first, then its issuers. */
-  chain: x509.X509Certificate[];
+  cert: CertInfo;
+}
+
+function field(name: string, key: 'CN' | 'OU'): string | undefined {
+  return name
+    .split('\n')
+    .find((l) => l.startsWith(`${key}=`))
+    ?.slice(key.length + 1);
+}
+
+/** Reads the first certificate of a PEM text. */
+export function certInfo(pem: string): CertInfo {
+  const c = new X509Certificate(pem);
+  return {
+    subject: c.subject.split('\n').join(', '),
+    issuer: c.issuer.split('\n').join(', '),
+    serial: c.serialNumber.toLowerCase(),
+    notBefore: new Date(Date.parse(c.validFrom)),
+    notAfter: new Date(Date.parse(c.validTo)),
+    fingerprint: certFingerprint(new Uint8Array(c.raw)),
+    cn: field(c.subject, 'CN'),
+    ou: field(c.subject, 'OU'),
+  };
 }
 
 export class IdentityStore {
@@ -63,8 +100,8 @@ export class IdentityStore {
     if (end < 0) return undefined;
     const keyPem = text.slice(0, end + '-----END PRIVATE KEY-----'.length) + '\n';
     const certPem = text.slice(end + '-----END PRIVATE KEY-----'.length).trim() + '\n';
-    const chain = certsFromPem(certPem);
-    return chain.length > 0 ? { keyPem, certPem, chain } : undefined;
+    if (!certPem.includes('-----BEGIN CERTIFICATE-----')) return undefined;
+    return { keyPem, certPem, cert: certInfo(certPem) };
   }
 
   /** File mode of the identity file (tests, doctor). */
@@ -104,11 +141,11 @@ export class IdentityStore {
     return pairingCode(await spkiOf(keys.publicKey));
   }
 
-  /** Stores a new key and chain in one atomic, durable replace; the pending key (if it was this one) goes. */
-  async save(keyPem: string, chain: x509.X509Certificate[], enrolment: Enrolment, caPem?: string): Promise<void> {
+  /** Stores a new key and chain (PEM, device certificate first) in one atomic, durable replace; the pending key (if it was this one) goes. */
+  async save(keyPem: string, chainPem: string, enrolment: Enrolment, caPem?: string): Promise<void> {
     await this.#mkdir();
     if (caPem !== undefined) await writeFileAtomic(this.caFile, caPem, { durability: 'durable', mode: 0o644 });
-    await writeFileAtomic(this.identityFile, keyPem + pemOf(chain), { durability: 'durable', mode: 0o600 });
+    await writeFileAtomic(this.identityFile, `${keyPem.trimEnd()}\n${chainPem.trim()}\n`, { durability: 'durable', mode: 0o600 });
     await writeFileAtomic(this.#enrolmentFile, JSON.stringify(enrolment, null, 2) + '\n', { durability: 'durable', mode: 0o644 });
     if (existsSync(this.#pendingFile) && readFileSync(this.#pendingFile, 'utf8') === keyPem) {
       await rm(this.#pendingFile, { force: true });
@@ -123,7 +160,7 @@ export class IdentityStore {
 
   /** When the current certificate should be renewed (RENEW_AT_FRACTION of its lifetime), or undefined. */
   renewAt(): number | undefined {
-    const cert = this.read()?.chain[0];
+    const cert = this.read()?.cert;
     if (!cert) return undefined;
     const from = cert.notBefore.getTime();
     return from + (cert.notAfter.getTime() - from) * RENEW_AT_FRACTION;
@@ -133,7 +170,7 @@ export class IdentityStore {
   async status(deviceId: string, now = Date.now(), extra: Partial<IdentityStatus> = {}): Promise<IdentityStatus> {
     const id = this.read();
     const enrolment = this.enrolment();
-    const cert = id?.chain[0];
+    const cert = id?.cert;
     let state: IdentityState = 'unenrolled';
     if (enrolment?.revokedAt) state = 'revoked';
     else if (cert) {
@@ -142,14 +179,14 @@ export class IdentityStore {
     } else if (existsSync(this.#pendingFile)) state = 'pending';
     const out: IdentityStatus = {
       deviceId,
-      storeId: cert ? (nameField(cert.subject, 'OU') ?? null) : null,
+      storeId: cert?.ou ?? null,
       state,
       subject: cert?.subject ?? null,
       issuer: cert?.issuer ?? null,
-      serial: cert?.serialNumber ?? null,
+      serial: cert?.serial ?? null,
       notBefore: cert?.notBefore.toISOString() ?? null,
       notAfter: cert?.notAfter.toISOString() ?? null,
-      fingerprint: cert ? certFingerprint(new Uint8Array(cert.rawData)) : null,
+      fingerprint: cert?.fingerprint ?? null,
       daysLeft: cert ? Math.round(((cert.notAfter.getTime() - now) / 86_400_000) * 100) / 100 : null,
       ...extra,
     };

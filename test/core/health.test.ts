@@ -17,8 +17,12 @@ const KEEPALIVE_S = 5;
 const BOX_ENV = (url: string) => ({ TILLBOX_CLOUD_URL: url, TILLBOX_HEALTH_INTERVAL_S: '1', TILLBOX_CLOUD_KEEPALIVE_SEC: String(KEEPALIVE_S) });
 type Fleet = Array<{ deviceId: string; online: boolean; health: { journal: { lastSeq: number } } | null; alerts: Array<{ kind: string }> }>;
 const fleet = async (hq: RealHq): Promise<Fleet> => (await fetch(`${hq.httpUrl}/api/v1/fleet`)).json() as Promise<Fleet>;
-/** Prometheus text exposition format 0.0.4: # HELP / # TYPE comments and `name{labels} value` samples. */
-const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|NaN|[+-]Inf)( -?[0-9]+)?$/;
+/**
+ * Prometheus text exposition format 0.0.4: # HELP / # TYPE comments and `name{labels} value`
+ * samples (Prometheus reads values with Go's ParseFloat: NaN in any case, as prom-client's
+ * `Nan` for a histogram without samples yet).
+ */
+const SAMPLE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|[Nn]a[Nn]|[+-]Inf)( -?[0-9]+)?$/;
 
 describe('fleet health from a real core', { timeout: 60_000 }, () => {
   let mosquitto: Mosquitto;
@@ -72,7 +76,7 @@ describe('fleet health from a real core', { timeout: 60_000 }, () => {
     // And through a Prometheus text-format parser: every family typed, every value a number.
     const families = parsePrometheusTextFormat(r.body);
     expect(families.find((f) => f.name === 'tillbox_sync_pending_events')?.type).toBe('GAUGE');
-    for (const f of families) for (const m of f.metrics) if (m.value !== undefined) expect(Number.isNaN(Number(m.value)) && m.value !== 'NaN', `${f.name} ${m.value}`).toBe(false);
+    for (const f of families) for (const m of f.metrics) if (m.value !== undefined) expect(Number.isNaN(Number(m.value)) && m.value.toLowerCase() !== 'nan', `${f.name} ${m.value}`).toBe(false);
     const value = (name: string) => Number(lines.find((l) => l.startsWith(`${name} `))?.split(' ')[1]);
     expect(value('tillbox_journal_last_seq')).toBeGreaterThanOrEqual(1);
     expect(value('tillbox_sync_connected')).toBe(1);
