@@ -221,9 +221,16 @@ export class LevelJournal implements Journal {
    */
   async #readRepairing<T>(fn: (db: JournalDb) => Promise<T>): Promise<T> {
     const db = this.#requireOpen();
+    const repairsBefore = this.stats.repairs;
     try {
       return await fn(db);
     } catch (err) {
+      // Another read found the damage first and closed this handle for the repair (this read
+      // then fails with "not open" or the same corruption): wait for that repair, read again.
+      if (this.#repairing || this.stats.repairs !== repairsBefore) {
+        await this.#repairing?.catch(() => undefined);
+        return fn(this.#requireOpen());
+      }
       if (!isCorruptionError(err) || this.#state !== 'open') throw err;
       await this.#repairInPlace(err);
       return fn(this.#requireOpen());
