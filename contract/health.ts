@@ -6,17 +6,21 @@ import { IDENTITY_STATES } from './enrolment.ts';
 // GET /metrics. `null` wherever the machine does not expose a figure (no
 // thermal zone, no Raspberry Pi firmware, no Wi-Fi): never a guess.
 
+// Bounded, because HQ stores and renders what a box sends.
+const Str = (max = 256) => Type.String({ maxLength: max });
 const N = Type.Union([Type.Number(), Type.Null()]);
-const S = Type.Union([Type.String(), Type.Null()]);
+const S = Type.Union([Str(), Type.Null()]);
+/** At most this many alerts and peripherals in one document (the box truncates; HQ refuses more). */
+export const HEALTH_LIST_MAX = 64;
 const B = Type.Union([Type.Boolean(), Type.Null()]);
 const closed = { additionalProperties: false } as const;
 
 export const HealthAlert = Type.Object(
   {
     /** Stable code: a TB_* error code (contract/errors.ts) or a HEALTH_ALERT kind. */
-    code: Type.String(),
-    message: Type.String(),
-    since: Type.String(),
+    code: Str(64),
+    message: Str(512),
+    since: Str(40),
   },
   closed,
 );
@@ -24,11 +28,11 @@ export type HealthAlert = Static<typeof HealthAlert>;
 
 export const HealthPeripheral = Type.Object(
   {
-    id: Type.String(),
-    kind: Type.String(),
-    state: Type.String(),
+    id: Str(64),
+    kind: Str(32),
+    state: Str(32),
     /** Printers: ok | near-empty | empty, when the printer reports it. */
-    paper: Type.Optional(Type.String()),
+    paper: Type.Optional(Str(32)),
   },
   closed,
 );
@@ -36,10 +40,10 @@ export const HealthPeripheral = Type.Object(
 export const HealthDocument = Type.Object(
   {
     v: Type.Literal(1),
-    deviceId: Type.String(),
-    storeId: Type.String(),
-    at: Type.String(),
-    versions: Type.Object({ tillbox: Type.String(), node: Type.String(), os: Type.String(), image: S }, closed),
+    deviceId: Str(64),
+    storeId: Str(64),
+    at: Str(40),
+    versions: Type.Object({ tillbox: Str(64), node: Str(64), os: Str(), image: S }, closed),
     uptimeS: Type.Object({ box: Type.Number(), core: Type.Number() }, closed),
     cpu: Type.Object({ cores: Type.Integer(), load1: Type.Number(), load5: Type.Number(), load15: Type.Number(), tempC: N }, closed),
     memory: Type.Object({ totalMB: Type.Number(), availableMB: Type.Number(), coreRssMB: Type.Number() }, closed),
@@ -57,16 +61,16 @@ export const HealthDocument = Type.Object(
     power: Type.Object({ underVoltageNow: B, underVoltageSinceBoot: B, throttledNow: B, throttledSinceBoot: B }, closed),
     clock: Type.Object({ synchronised: B }, closed),
     broker: Type.Object({ clients: Type.Integer(), refused: Type.Integer() }, closed),
-    journal: Type.Object({ lastSeq: Type.Integer(), state: Type.String() }, closed),
+    journal: Type.Object({ lastSeq: Type.Integer(), state: Str(32) }, closed),
     sync: Type.Object(
       { enabled: Type.Boolean(), connected: Type.Boolean(), pending: Type.Integer(), oldestPendingAgeS: Type.Number(), lastAckAt: S, conflicts: Type.Integer(), dropped: Type.Integer() },
       closed,
     ),
-    peripherals: Type.Array(HealthPeripheral),
+    peripherals: Type.Array(HealthPeripheral, { maxItems: HEALTH_LIST_MAX }),
     certificate: Type.Object({ state: Type.Union(IDENTITY_STATES.map((s) => Type.Literal(s))), daysLeft: N }, closed),
     /** Health messages this box could not send (bounded lane: the oldest goes). */
     healthDropped: Type.Integer(),
-    alerts: Type.Array(HealthAlert),
+    alerts: Type.Array(HealthAlert, { maxItems: HEALTH_LIST_MAX }),
   },
   closed,
 );

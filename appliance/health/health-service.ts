@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { CERT_ALERT_DAYS, HEALTH_ALERT, SYNC_BACKLOG_ALERT_S, type HealthAlert, type HealthDocument } from '../../contract/health.ts';
+import { CERT_ALERT_DAYS, HEALTH_ALERT, HEALTH_LIST_MAX, SYNC_BACKLOG_ALERT_S, type HealthAlert, type HealthDocument } from '../../contract/health.ts';
 import type { BoxStatus } from '../../contract/box-status.ts';
 import type { IdentityStatus } from '../../contract/enrolment.ts';
 import type { Logger } from '../log.ts';
@@ -132,10 +132,10 @@ export class HealthService {
         conflicts: sync.conflicts,
         dropped: sync.dropped,
       },
-      peripherals: c.peripherals(),
+      peripherals: c.peripherals().slice(0, HEALTH_LIST_MAX),
       certificate: { state: identity.state, daysLeft: identity.daysLeft },
       healthDropped: c.dropped(),
-      alerts: this.#alerts(m.disk, m.power, m.clock, sync, identity),
+      alerts: this.#alerts(m.disk, m.power, m.clock, sync, identity).slice(0, HEALTH_LIST_MAX),
     };
   }
 

@@ -1,3 +1,5 @@
+import { registerHealthRoutes } from '../health/routes.ts';
+import { registerStatusPage } from '../health/status-page.ts';
 import { describe, expect, it } from 'vitest';
 import { type ApiHarness, apiPerTest, bearer, MANAGER_TOKEN, TILL_TOKEN, TILL2_TOKEN } from './testing.ts';
 
@@ -155,6 +157,17 @@ describe('HTTP API: bad input is a clear 4xx problem and the journal is unchange
 });
 
 describe('HTTP API: auth', () => {
+  it('refuses percent-encoded and query-string variants of protected paths too (decided by the matched route)', async () => {
+    const h = await api({ loopbackOpen: true });
+    registerHealthRoutes(h.app, async () => ({}) as never);
+    registerStatusPage(h.app, async () => ({}) as never);
+    const remote = { remoteAddress: '192.168.1.20' };
+    for (const url of ['/%61pi/v1/catalog', '/api/v1/%63atalog', '/%73tatus', '/status?x=1', '/%73tatus/events', '/metrics?x=1', '/%6detrics']) {
+      expectProblem(await h.app.inject({ method: 'GET', url, ...remote }), 401, 'TB_UNAUTHORIZED');
+    }
+    expectProblem(await h.app.inject({ method: 'POST', url: '/%61pi/v1/carts', payload: {}, ...remote }), 401, 'TB_UNAUTHORIZED');
+  });
+
   it('refuses requests without a token or with a wrong one with 401 (not from loopback)', async () => {
     const h = await api({ loopbackOpen: true });
     const remote = { remoteAddress: '192.168.1.20' };

@@ -52,6 +52,11 @@ export const RETRY_AFTER_S = 2;
 export const JOURNAL_PAGE_MAX = 1000;
 
 /** preHandler for manager-only routes. */
+/** Routes behind the API's authentication: /api/..., /metrics and the status page (with its event stream). */
+export function needsAuth(routeUrl: string | undefined): boolean {
+  return routeUrl !== undefined && (routeUrl.startsWith('/api/') || routeUrl === '/metrics' || routeUrl === '/status' || routeUrl.startsWith('/status/'));
+}
+
 export async function requireManager(request: FastifyRequest): Promise<void> {
   if (request.actor.role !== 'manager') throw new TillboxError(ErrorCode.Forbidden, 'this action needs a manager token');
 }
@@ -120,8 +125,10 @@ export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
       .send(problem(404, ErrorCode.NotFound, `no route ${request.method} ${request.url.split('?')[0]}`));
   });
 
+  // Decided by the matched route, never by the raw URL: the router decodes percent-escapes
+  // (/%61pi/... reaches /api/...) and ignores the query string; a prefix check on request.url did not.
   app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/api/') && request.url !== '/metrics' && !request.url.startsWith('/status')) return;
+    if (!needsAuth(request.routeOptions.url)) return;
     request.actor = auth.authenticate(request.headers.authorization, request.socket.remoteAddress);
   });
 

@@ -243,6 +243,7 @@ export class CloudBridge {
         const next = this.#health.waiting;
         this.#health.waiting = undefined;
         if (next !== undefined && this.#link?.connected) this.#sendHealth(next);
+        else if (next !== undefined) this.#health.dropped++; // the link went down with one waiting
       });
   }
 

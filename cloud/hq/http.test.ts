@@ -135,5 +135,9 @@ describe('HQ HTTP API', () => {
     expect(denied.headers['content-type']).toMatch(/problem\+json/);
     expect((await guarded.inject({ method: 'GET', url: '/api/v1/devices', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
     expect((await guarded.inject({ method: 'GET', url: '/api/v1/devices', headers: { authorization: 'Bearer s3cret-token' } })).statusCode).toBe(200);
+    // Percent-encoded and query variants reach the same routes, so they need the token too.
+    for (const url of ['/%61pi/v1/devices', '/fleet?storeId=x', '/%66leet', '/metrics?x=1', '/%6detrics']) {
+      expect((await guarded.inject({ method: 'GET', url })).statusCode, url).toBe(401);
+    }
   });
 });

@@ -138,7 +138,9 @@ export function createHqHttp(ctx: HqHttpContext): FastifyInstance {
   });
   app.addHook('onRequest', async (req) => {
     // /crl and /healthz are public; the fleet page and metrics name every box, so they go with the API.
-    if (!token || !(req.url.startsWith('/api/') || req.url.startsWith('/fleet') || req.url.startsWith('/metrics'))) return;
+    // By the matched route, not the raw URL (the router decodes percent-escapes: /%61pi/ is /api/).
+    const route = req.routeOptions.url;
+    if (!token || route === undefined || !(route.startsWith('/api/') || route === '/fleet' || route === '/metrics')) return;
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     const given = m ? Buffer.from(m[1]!) : Buffer.alloc(0);
     if (given.length !== token.length || !timingSafeEqual(given, token)) throw new LedgerError('TB_UNAUTHORIZED', 'a valid bearer token is required');

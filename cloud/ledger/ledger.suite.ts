@@ -73,7 +73,12 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
       expect(await online('box-f')).toBe(true);
       expect((await ledger.recordFleetStatus('box-f', 'store-1', false, at, 7)).applied).toBe(true);
       expect(await online('box-f')).toBe(false);
-      // The death of 7 arrives before the birth of 8, then 7's birth shows up late: 8 stands.
+      // A box whose counter restarted (restored state dir, replacement box) still comes online.
+      expect((await ledger.recordFleetStatus('box-f', 'store-1', true, at, 1)).applied).toBe(true);
+      expect(await online('box-f')).toBe(true);
+      expect((await ledger.recordFleetStatus('box-f', 'store-1', false, at, 1)).applied).toBe(true);
+      expect(await online('box-f')).toBe(false);
+      // The birth of 8, then a late death of 7: 8 stands.
       await ledger.recordFleetStatus('box-f', 'store-1', true, at, 8);
       await ledger.recordFleetStatus('box-f', 'store-1', false, at, 7);
       expect(await online('box-f')).toBe(true);

@@ -586,29 +586,36 @@ export class Ledger {
   // ------------------------------------------------------------ fleet
 
   /**
-   * A birth or death (contract/sync.ts FleetStatus). With a bdSeq, a status
-   * older than the last one recorded (a late will of an earlier session) only
-   * refreshes last_seen_at; `applied` says whether online/offline changed hands.
+   * A birth or death (contract/sync.ts FleetStatus). A birth always applies
+   * (a box whose session counter restarted — a restored state dir, a
+   * replacement box — must still come online) and sets bd_seq; a death applies
+   * only to the recorded session or a newer one, so a late will of an older
+   * session never marks a newer session offline. `applied` says whether it did.
    */
   async recordFleetStatus(deviceId: string, storeId: string | undefined, online: boolean, at: Date, bdSeq?: number): Promise<{ known: boolean; catalogVersion: number; applied: boolean }> {
+    // One statement, so concurrent control messages for one box cannot interleave.
+    const staleDeath = '(NOT $3 AND $5::bigint IS NOT NULL AND devices.bd_seq IS NOT NULL AND $5::bigint < devices.bd_seq)';
     const r = await this.#db.query<{ catalog_version: number; applied: boolean }>(
       `INSERT INTO devices (device_id, store_id, online, last_seen_at, bd_seq) VALUES ($1, coalesce($2, 'unknown'), $3, $4, $5)
        ON CONFLICT (device_id) DO UPDATE SET
-         online = CASE WHEN $5::bigint IS NULL OR devices.bd_seq IS NULL OR $5::bigint >= devices.bd_seq THEN $3 ELSE devices.online END,
-         bd_seq = CASE WHEN $5::bigint IS NULL THEN devices.bd_seq ELSE greatest(coalesce(devices.bd_seq, 0), $5::bigint) END,
+         online = CASE WHEN ${staleDeath} THEN devices.online ELSE $3 END,
+         bd_seq = CASE WHEN $5::bigint IS NULL OR ${staleDeath} THEN devices.bd_seq WHEN $3 THEN $5::bigint ELSE greatest(coalesce(devices.bd_seq, 0), $5::bigint) END,
          last_seen_at = greatest(devices.last_seen_at, $4),
          store_id = coalesce($2, devices.store_id)
-       RETURNING catalog_version, (online = $3) AS applied`,
+       RETURNING catalog_version, ($3 OR $5::bigint IS NULL OR bd_seq IS NULL OR bd_seq <= $5::bigint) AS applied`,
       [deviceId, storeId ?? null, online, at, bdSeq ?? null],
     );
     return { known: true, catalogVersion: r.rows[0]!.catalog_version, applied: r.rows[0]!.applied };
   }
 
-  /** Keeps a box's latest health document (older ones, by their `at`, never replace a newer one). */
+  /**
+   * Keeps a box's latest health document. The broker delivers one device's messages in order, so
+   * the last one received is the newest; the box's own clock (its `at`) is not trusted for that.
+   */
   async recordHealth(deviceId: string, doc: { at: string }): Promise<void> {
     await this.#db.query(
       `INSERT INTO device_health (device_id, received_at, doc) VALUES ($1, $2, $3::jsonb)
-       ON CONFLICT (device_id) DO UPDATE SET received_at = $2, doc = $3::jsonb WHERE (device_health.doc->>'at') <= ($3::jsonb->>'at')`,
+       ON CONFLICT (device_id) DO UPDATE SET received_at = $2, doc = $3::jsonb`,
       [deviceId, new Date(this.#now()), JSON.stringify(doc)],
     );
   }
