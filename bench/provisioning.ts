@@ -1,9 +1,10 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EnrolmentService } from '../cloud/est/service.ts';
 import { EstServer } from '../cloud/est/server.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
+import { deviceListener } from '../harness/mosquitto-mtls.ts';
 import { freePort } from '../harness/ports.ts';
 import { Backoff } from '../lib/backoff.ts';
 import { silentLogger } from '../lib/log.ts';
@@ -69,25 +70,12 @@ export async function benchProvisioning(): Promise<ProvisioningBenchResult> {
 }
 
 async function rotationGaps(dir: string, service: EnrolmentService, store: IdentityStore, deviceId: string, _estUrl: string): Promise<number[]> {
+  let port = 0;
   const tls = join(dir, 'tls');
   const { mkdirSync } = await import('node:fs');
-  mkdirSync(tls, { mode: 0o755 });
+  mkdirSync(tls);
   chmodSync(dir, 0o755);
-  const server = await service.ca.issueServer(['localhost', '127.0.0.1'], 86_400_000);
-  writeFileSync(join(tls, 'server.crt'), server.certPem, { mode: 0o644 });
-  writeFileSync(join(tls, 'server.key'), server.keyPem, { mode: 0o644 });
-  writeFileSync(join(tls, 'ca.crt'), service.ca.certPem, { mode: 0o644 });
-  const port = await freePort();
-  const mosquitto = await startMosquitto({
-    extraConfig: [
-      `listener ${port} 127.0.0.1`,
-      `cafile ${join(tls, 'ca.crt')}`,
-      `certfile ${join(tls, 'server.crt')}`,
-      `keyfile ${join(tls, 'server.key')}`,
-      'require_certificate true',
-      'use_identity_as_username true',
-    ],
-  });
+  const mosquitto = await startMosquitto({ extraConfig: await deviceListener(service.ca, tls, (port = await freePort())) });
   let up = false;
   const link = new CloudLink({
     url: `mqtts://localhost:${port}`,

@@ -92,10 +92,30 @@ export class IdentityStore {
     return join(this.dir, 'enrolment.json');
   }
 
-  /** The current identity, or undefined before the first enrolment. */
+  #cached: { key: string; identity: Identity | undefined } | undefined;
+
+  /**
+   * The current identity, or undefined before the first enrolment. Asked every
+   * second (box status) and at every connect: parsed again only when the file
+   * changed (a rotation, or `tillbox enroll` beside a running core).
+   */
   read(): Identity | undefined {
-    if (!existsSync(this.identityFile)) return undefined;
-    const text = readFileSync(this.identityFile, 'utf8');
+    let st: { mtimeMs: number; size: number; ino: number };
+    try {
+      st = statSync(this.identityFile);
+    } catch {
+      this.#cached = undefined;
+      return undefined;
+    }
+    // Every write is a rename of a new file: a new inode says it changed.
+    const key = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    if (this.#cached?.key === key) return this.#cached.identity;
+    const identity = this.#parse(readFileSync(this.identityFile, 'utf8'));
+    this.#cached = { key, identity };
+    return identity;
+  }
+
+  #parse(text: string): Identity | undefined {
     const end = text.indexOf('-----END PRIVATE KEY-----');
     if (end < 0) return undefined;
     const keyPem = text.slice(0, end + '-----END PRIVATE KEY-----'.length) + '\n';

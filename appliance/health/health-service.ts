@@ -3,6 +3,7 @@ import { CERT_ALERT_DAYS, HEALTH_ALERT, HEALTH_LIST_MAX, SYNC_BACKLOG_ALERT_S, t
 import type { BoxStatus } from '../../contract/box-status.ts';
 import type { IdentityStatus } from '../../contract/enrolment.ts';
 import type { Logger } from '../log.ts';
+import type { SyncStatus } from '../sync/cloud-bridge.ts';
 import type { MachineProbe } from './machine.ts';
 
 // The health document (contract/health.ts): sampled every health.intervalS and
@@ -13,15 +14,8 @@ const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 /** How often the alerts (not the machine figures) are re-evaluated. */
 const ALERT_CHECK_MS = 5_000;
 
-export interface HealthSyncView {
-  enabled: boolean;
-  connected: boolean;
-  pending: number;
-  oldestPendingAgeMs: number;
-  lastAckAt: string | null;
-  conflicts: number;
-  dropped: number;
-}
+/** The figures of the bridge's status the health document carries. */
+export type HealthSyncView = Pick<SyncStatus, 'enabled' | 'connected' | 'pending' | 'oldestPendingAgeMs' | 'lastAckAt' | 'conflicts' | 'dropped'>;
 
 export interface HealthServiceContext {
   deviceId: string;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { join, resolve } from 'node:path';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceCa } from '../../cloud/est/ca.ts';
 import { call, managerAuth, postSale, readJournal, startBox, type BoxProcess } from '../../harness/box.ts';
 import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.ts';
+import { deviceListener } from '../../harness/mosquitto-mtls.ts';
 import { startRealHq, type RealHq } from '../../harness/real-hq.ts';
 
 // Certificate provisioning end to end, with every part real: tillbox-hq in
@@ -97,32 +98,13 @@ describe('a box enrolled at HQ syncs through Mosquitto with mutual TLS', () => {
   };
 
   beforeAll(async () => {
-    chmodSync(tls, 0o755);
     ca = await DeviceCa.open({ dir: join(tls, 'ca') });
-    const server = await ca.issueServer(['localhost', '127.0.0.1'], 86_400_000);
-    writeFileSync(join(tls, 'server.crt'), server.certPem, { mode: 0o644 });
-    // The broker runs as the mosquitto user and must read its key; a test directory only.
-    writeFileSync(join(tls, 'server.key'), server.keyPem, { mode: 0o644 });
-    copyFileSync(join(tls, 'ca', 'ca.crt'), join(tls, 'ca.crt'));
-    chmodSync(join(tls, 'ca.crt'), 0o644);
-    writeFileSync(join(tls, 'crl.pem'), await ca.crl([], 86_400_000), { mode: 0o644 });
-    // A device may only use its own topics (use_identity_as_username: %u is the certificate's CN).
-    writeFileSync(join(tls, 'acl'), ['pattern readwrite tillbox/v1/%u/#', 'pattern readwrite fleet/%u/#', ''].join('\n'), { mode: 0o644 });
     const { freePort } = await import('../../harness/ports.ts');
     devicePort = await freePort();
+    // The device listener of the README: certificate CN as username, %u ACL, HQ's CRL.
     mosquitto = await startMosquitto({
       preConfig: ['per_listener_settings true'],
-      extraConfig: [
-        `listener ${devicePort} 127.0.0.1`,
-        `cafile ${join(tls, 'ca.crt')}`,
-        `certfile ${join(tls, 'server.crt')}`,
-        `keyfile ${join(tls, 'server.key')}`,
-        'require_certificate true',
-        'use_identity_as_username true',
-        `crlfile ${join(tls, 'crl.pem')}`,
-        `acl_file ${join(tls, 'acl')}`,
-        'allow_anonymous false',
-      ],
+      extraConfig: [...(await deviceListener(ca, tls, devicePort, { crl: true, acl: true })), 'allow_anonymous false'],
     });
     hq = await startRealHq(mosquitto.url, 'pglite', {
       HQ_EST_PORT: '0',
