@@ -152,4 +152,39 @@ describe('OrderedLevelPersistence after a failed write', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('never acknowledges a message published while the index is being reloaded without queueing it for its subscriber', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-reload-'));
+    const db = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+    let recovered = 0;
+    const p = new OrderedLevelPersistence({ db, sync: 'never', reopenDelayMs: 1, onRecovered: () => recovered++ });
+    try {
+      await p.setup({ id: 'b1' });
+      // Many sessions, so reloading the index from disk spans many event-loop turns.
+      for (let i = 0; i < 3000; i++) void p.addSubscriptions({ id: `other-${i}` }, [{ topic: `store/S1/other/${i}`, qos: 1 }]);
+      await p.addSubscriptions({ id: 'kiosk-1' }, [{ topic: 'store/S1/pos/#', qos: 1 }]);
+      const realBatch = db.batch.bind(db) as (...a: unknown[]) => Promise<void>;
+      (db as unknown as { batch: unknown }).batch = () => Promise.reject(new Error('IO error: No space left on device'));
+      await expect(p.addSubscriptions({ id: 'x' }, [{ topic: 'a/b', qos: 1 }])).rejects.toThrow(/No space/);
+      (db as unknown as { batch: unknown }).batch = realBatch;
+      const unqueuedAcks: number[] = [];
+      let n = 0;
+      // What aedes does per QoS 1 publish: match, enqueue for the matches, PUBACK when that resolves.
+      while (recovered === 0) {
+        const packet = { cmd: 'publish', topic: 'store/S1/pos/sale', payload: Buffer.from('x'), qos: 1, retain: false, dup: false, brokerId: 'b1', brokerCounter: ++n } as StoredPacket;
+        const subs = await p.subscriptionsByTopic(packet.topic);
+        const acked = await p.outgoingEnqueueCombi(subs, packet).then(
+          () => true,
+          () => false,
+        );
+        if (acked && !subs.some((s) => s.clientId === 'kiosk-1')) unqueuedAcks.push(n);
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(n).toBeGreaterThan(1);
+      expect(unqueuedAcks).toEqual([]);
+    } finally {
+      await p.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

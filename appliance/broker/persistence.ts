@@ -205,8 +205,8 @@ export class OrderedLevelPersistence {
   /** Messages (and their approximate bytes) queued per client id. */
   readonly #queued = new Map<string, { count: number; bytes: number }>();
   /** Subscriptions stored per client (any QoS) and inbound QoS 2 packet ids not yet released. */
-  readonly #subsOf = new Map<string, Set<string>>();
-  readonly #incomingOf = new Map<string, Set<number>>();
+  #subsOf = new Map<string, Set<string>>();
+  #incomingOf = new Map<string, Set<number>>();
   readonly #trimming = new Set<string>();
 
   constructor(opts: OrderedPersistenceOptions) {
@@ -333,20 +333,29 @@ export class OrderedLevelPersistence {
     return expired;
   }
 
+  /**
+   * Rebuilds the subscription index from disk. It is built aside and swapped
+   * in whole: while it loads (many turns of the event loop on a large store)
+   * publishes keep matching the previous index, never a half-filled one that
+   * would let a PUBACK go out for a message queued for nobody.
+   */
   async #loadIndex(): Promise<void> {
-    this.#trie = new QlobberSub(QLOBBER_OPTIONS);
-    this.#subsOf.clear();
-    this.#incomingOf.clear();
+    const trie = new QlobberSub(QLOBBER_OPTIONS);
+    const subsOf = new Map<string, Set<string>>();
+    const incomingOf = new Map<string, Set<number>>();
     for await (const v of this.#db.values({ ...range(SUBSCRIPTIONS), valueEncoding: 'buffer' })) {
       const sub = decode<Subscription>(v);
-      this.#addToIndex(sub);
-      setAdd(this.#subsOf, sub.clientId, sub.topic);
+      addToIndex(trie, sub);
+      setAdd(subsOf, sub.clientId, sub.topic);
     }
     for await (const k of this.#db.keys(range(INCOMING))) {
       const rest = k.slice(INCOMING.length);
       const i = rest.lastIndexOf(':');
-      setAdd(this.#incomingOf, decodeURIComponent(rest.slice(0, i)), Number(rest.slice(i + 1)));
+      setAdd(incomingOf, decodeURIComponent(rest.slice(0, i)), Number(rest.slice(i + 1)));
     }
+    this.#trie = trie;
+    this.#subsOf = subsOf;
+    this.#incomingOf = incomingOf;
   }
 
   /**
@@ -436,29 +445,6 @@ export class OrderedLevelPersistence {
 
   // --- subscriptions ------------------------------------------------------------
 
-  // Same rules as aedes-persistence-level's addSubToTrie: a QoS 0 subscription
-  // replaces (removes) a queued one, as it is never queued for offline delivery.
-  #addToIndex(sub: Subscription): void {
-    let add = false;
-    const matched = this.#trie.match(sub.topic);
-    if (matched.length > 0) {
-      add = true;
-      for (const m of matched) {
-        if (m.clientId === sub.clientId) {
-          if (m.qos === sub.qos) {
-            add = false;
-            break;
-          }
-          this.#trie.remove(m.topic, m);
-          if (sub.qos === 0) add = false;
-        }
-      }
-    } else if (sub.qos > 0) {
-      add = true;
-    }
-    if (add) this.#trie.add(sub.topic, sub);
-  }
-
   #removeFromIndex(clientId: string, topic: string): void {
     for (const m of this.#trie.match(topic)) {
       if (m.clientId === clientId && m.topic === topic) this.#trie.remove(topic, { clientId, topic });
@@ -470,7 +456,7 @@ export class OrderedLevelPersistence {
     for (const s of subs) {
       if (isDenied(s)) continue;
       const sub = { ...s, clientId: client.id } as Subscription;
-      this.#addToIndex(sub);
+      addToIndex(this.#trie, sub);
       setAdd(this.#subsOf, client.id, sub.topic);
       writes.push(this.#w.put(subKey(client.id, sub.topic), encode(sub)));
     }
@@ -538,6 +524,9 @@ export class OrderedLevelPersistence {
   }
 
   outgoingEnqueueCombi(subs: Array<{ clientId: string }> | null | undefined, packet: StoredPacket): Promise<void> {
+    // While the store recovers the index may be stale: refuse even a message that
+    // matches nobody, so its PUBACK waits for a store that works (issue 8).
+    if (this.#recovering) return Promise.reject(new Error('broker store is recovering from a failed write'));
     if (!subs || subs.length === 0) return RESOLVED;
     // Queued packets carry no packet id yet (aedes-packet drops it for QoS > 0).
     // One encoding serves every subscriber; all puts join the open batch
@@ -707,6 +696,29 @@ export class OrderedLevelPersistence {
 /** For tests: the stored encoding of a publish packet and its decoder. */
 export { encodePlain as encodeStoredPacket, decode as decodeStored } from './persistence-codec.ts';
 export type { StoredPacket } from './persistence-codec.ts';
+
+// Same rules as aedes-persistence-level's addSubToTrie: a QoS 0 subscription
+// replaces (removes) a queued one, as it is never queued for offline delivery.
+function addToIndex(trie: QlobberSubLike, sub: Subscription): void {
+  let add = false;
+  const matched = trie.match(sub.topic);
+  if (matched.length > 0) {
+    add = true;
+    for (const m of matched) {
+      if (m.clientId === sub.clientId) {
+        if (m.qos === sub.qos) {
+          add = false;
+          break;
+        }
+        trie.remove(m.topic, m);
+        if (sub.qos === 0) add = false;
+      }
+    }
+  } else if (sub.qos > 0) {
+    add = true;
+  }
+  if (add) trie.add(sub.topic, sub);
+}
 
 function setAdd<T>(m: Map<string, Set<T>>, k: string, v: T): void {
   let s = m.get(k);
