@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tillbox's tests and benchmarks use. Run once as
-# root on a development machine or CI (the OS image has its own list in image/).
+# root on a development machine or CI (the OS image has its own list in image/build.sh);
+# with --image also what the image and Dockerfile tests use.
 #   mosquitto: the independent MQTT broker the benchmarks and interop tests compare against
 #   libusb-1.0-0: loaded by the usb and node-hid addons (USB printers, HID scanners)
 #   socat: pseudo-terminal pairs for the serial scale and scanner simulators
@@ -10,6 +11,10 @@
 set -euo pipefail
 # The list is also read by test/global-setup.ts (npm test installs what is missing when run as root).
 packages=(mosquitto libusb-1.0-0 socat postgresql chromium fuse3 python3-fusepy)
+# --image: what building, booting and checking the appliance image and the Dockerfile need
+# (image/build.sh, image/boot-test.sh, image/docker/build-test.sh).
+image_packages=(mmdebstrap qemu-system-x86 ovmf mtools zstd dosfstools fdisk e2fsprogs systemd-boot-efi buildah uidmap binutils openssl curl)
+if [ "${1:-}" = --image ]; then packages+=("${image_packages[@]}"); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,6 +1,7 @@
 import { setupProcess, untilSignalThenStop, type ProcessOptions } from './process-setup.ts';
 import { isTillboxError } from '../../contract/errors.ts';
 import { Core } from '../core/core.ts';
+import { SdNotify } from '../../lib/sd-notify.ts';
 
 export type CoreOptions = ProcessOptions;
 
@@ -12,11 +13,14 @@ export async function runCore(opts: CoreOptions): Promise<number> {
   const { config, stateDir } = setup;
   const { log } = setup;
   const core = new Core({ config, stateDir, log });
+  // On the image core is a Type=notify unit with a watchdog: pings stop when the journal cannot take sales.
+  const sd = new SdNotify({ healthy: () => core.runtime !== undefined, onError: (err) => log.warn({ err }, 'systemd notification failed') });
 
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     stopping ??= (async () => {
       log.info({ signal }, 'stopping');
+      await sd.stopping();
       await core.stop();
       log.flush();
     })();
@@ -43,6 +47,7 @@ export async function runCore(opts: CoreOptions): Promise<number> {
   if (rt.mqtt.tls) lines.push(`  MQTT/TLS   mqtts://${rt.mqtt.tls.host}:${rt.mqtt.tls.port}`);
   lines.push(`  credentials: tillbox secrets show${config.demo ? ' (loopback needs none in demo mode)' : ''}`);
   console.log(lines.join('\n'));
+  await sd.ready(`serving: store ${rt.storeId}, HTTP ${rt.http.port}`);
 
   await untilSignalThenStop(log, stop);
   return 0;

@@ -1,0 +1,27 @@
+#!/bin/sh
+# tillbox first boot (runs every boot, acts once; see tillbox-firstboot.service).
+set -eu
+state=/var/lib/tillbox
+done_file=$state/.firstboot-done
+# Every boot: the flows unit's only writable path must exist before it starts.
+install -d -o tillbox -g tillbox -m 0700 "$state/flows"
+[ -f "$done_file" ] && exit 0
+data=$(findmnt -n -o SOURCE "$state")
+disk=/dev/$(lsblk -n -o PKNAME "$data" | head -n1)
+part=$(cat "/sys/class/block/$(basename "$data")/partition")
+# The data partition is last on the disk: grow it and its ext4 to the whole card.
+growpart "$disk" "$part" || true
+resize2fs "$data" || true
+chown tillbox:tillbox "$state"
+chmod 0750 "$state"
+# An installer's settings from the boot partition (store id, enrolment URL and
+# CA fingerprint), so a box can be set up by editing one file on the card.
+for f in /boot/efi/tillbox.env /boot/firmware/tillbox.env; do
+  if [ -f "$f" ]; then
+    grep -E '^TILLBOX_[A-Z0-9_]+=[^;&|`$]*$' "$f" > "$state/environment" || true
+    chown root:tillbox "$state/environment"
+    chmod 0640 "$state/environment"
+  fi
+done
+touch "$done_file"
+echo "tillbox first boot: data partition $data grown to $(df -h --output=size "$state" | tail -1 | tr -d ' ')"
