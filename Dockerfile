@@ -40,7 +40,10 @@ ENV PATH=/opt/toolchain/node/bin:$PATH
 WORKDIR /opt/tillbox
 COPY package.json package-lock.json ./
 COPY scripts/postinstall.mjs scripts/
-RUN npm11 ci --omit=dev --no-audit --no-fund && npm11 cache clean --force
+RUN npm11 ci --omit=dev --no-audit --no-fund && npm11 cache clean --force \
+ && arch=$(dpkg --print-architecture | sed 's/amd64/x64/') \
+ && if cmp -s node_modules/node/bin/node "node_modules/node-linux-$arch/bin/node"; then ln -sf "../../node-linux-$arch/bin/node" node_modules/node/bin/node; fi \
+ && rm -rf "node_modules/node-linux-$arch/include"
 COPY bin bin
 COPY appliance appliance
 COPY cloud cloud

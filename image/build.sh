@@ -44,6 +44,12 @@ git ls-files -z bin appliance cloud contract drivers flows lib provisioning imag
   | grep -zv '\.test\.ts$' | xargs -0 cp --parents -t "$stage"
 log "npm ci --omit=dev for linux-$npm_cpu"
 (cd "$stage" && npm ci --omit=dev --no-audit --no-fund --cpu="$npm_cpu" --os=linux >"$work/npm.log" 2>&1) || { tail -20 "$work/npm.log"; exit 1; }
+# The `node` package installs a second copy of the 189 MB Node binary from
+# node-linux-<arch>: keep one. Node's C headers are only for building addons.
+if [ -x "$stage/node_modules/node-linux-$npm_cpu/bin/node" ] && cmp -s "$stage/node_modules/node/bin/node" "$stage/node_modules/node-linux-$npm_cpu/bin/node"; then
+  ln -sf "../../node-linux-$npm_cpu/bin/node" "$stage/node_modules/node/bin/node"
+fi
+rm -rf "$stage/node_modules/node-linux-$npm_cpu/include"
 printf '{"version":"%s","commit":"%s","arch":"%s","built":"%s"}\n' "$version" "$(git rev-parse --short HEAD)" "$arch" "$(date -u +%FT%TZ)" >"$stage/image-version.json"
 
 # 2. The OS: Debian packages only, configured in the chroot by the hooks.

@@ -34,10 +34,10 @@ fi
 
 log "building the Dockerfile"
 t0=$(date +%s)
-buildah bud --quiet --format docker --isolation chroot --build-arg "BASE=$base" -t "$tag" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
-log "built in $(( $(date +%s) - t0 )) s, $(buildah inspect --type image --format '{{.Docker.Size}}' "$tag" 2>/dev/null || echo '?') bytes"
+buildah bud --quiet --layers --format docker --isolation chroot --build-arg "BASE=$base" -t "$tag" . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
+log "built in $(( $(date +%s) - t0 )) s, $(buildah images --format '{{.Size}}' "$tag" 2>/dev/null | head -n1)"
 
-health=$(buildah inspect --type image --format '{{json .Docker.Config.Healthcheck}}' "$tag")
+health=$(buildah inspect --type image --format '{{.Docker.Config.Healthcheck}}' "$tag")
 user=$(buildah inspect --type image --format '{{.Docker.Config.User}}' "$tag")
 [ "$user" = tillbox ] || { log "image user is '$user', not tillbox"; exit 1; }
 grep -q healthz <<<"$health" || { log "no HEALTHCHECK on /healthz: $health"; exit 1; }
