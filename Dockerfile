@@ -53,8 +53,15 @@ COPY flows flows
 COPY lib lib
 COPY provisioning provisioning
 COPY image/udev image/udev
-# Tests live next to the code; the box does not need them.
-RUN find appliance cloud contract drivers flows lib provisioning -name '*.test.ts' -delete
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/compile-js.sh scripts/
+# The box runs JavaScript compiled here, not the TypeScript sources: the
+# compiler (the lockfile's TypeScript) lives in the toolchain, not in the box.
+RUN find appliance cloud contract drivers flows lib provisioning -name '*.test.ts' -delete \
+ && ts=$(node -p "require('./package-lock.json').packages['node_modules/typescript'].version") \
+ && npm11 install --silent --prefix /opt/toolchain/ts --no-audit --no-fund "typescript@$ts" \
+ && bash scripts/compile-js.sh . /opt/toolchain/ts/node_modules \
+ && rm -rf tsconfig.json tsconfig.build.json scripts/compile-js.sh
 
 FROM ${BASE}
 ENV DEBIAN_FRONTEND=noninteractive

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { loadConfig } from '../config/index.ts';
 import { createRootLogger, namespaced } from '../log.ts';
 import { Supervisor, type ChildSpec } from '../supervisor/supervisor.ts';
@@ -13,9 +13,11 @@ export interface StartOptions {
   withHq?: boolean;
 }
 
-const MAIN = resolve(import.meta.dirname, 'main.ts');
+// .ts in a checkout, .js where the image build compiled the code (tsconfig.build.json).
+const EXT = extname(import.meta.filename);
+const MAIN = resolve(import.meta.dirname, `main${EXT}`);
 // Spawned by path, not imported: the box never depends on HQ code.
-const HQ_MAIN = resolve(import.meta.dirname, '../../cloud/hq/main.ts');
+const HQ_MAIN = resolve(import.meta.dirname, `../../cloud/hq/main${EXT}`);
 
 /**
  * `tillbox start`: every process of the box (core, devices, flows; plus the

@@ -6,10 +6,11 @@
 const { segment } = require('./lib/contract.js');
 const { attach, brokerOf } = require('./lib/status.js');
 const { textJob } = require('./lib/escpos-text.js');
+const { requireBoxModule } = require('./lib/box-module.js');
 /** @type {typeof import('../../lib/validate.ts')} */
-const { compileSchema } = require('../../lib/validate.ts');
+const { compileSchema } = requireBoxModule('lib/validate');
 /** @type {typeof import('../../contract/devices/printer.ts')} */
-const printerContract = require('../../contract/devices/printer.ts');
+const printerContract = requireBoxModule('contract/devices/printer');
 
 const validateArgs = compileSchema(printerContract.PrintArgs);
 const KINDS = ['receipt', 'kitchen', 'label', 'raw'];

@@ -1,6 +1,7 @@
 'use strict';
+const { requireBoxModule } = require('./box-module.js');
 /** @type {typeof import('../../../lib/backoff.ts')} */
-const { backoffDelay } = require('../../../lib/backoff.ts');
+const { backoffDelay } = requireBoxModule('lib/backoff');
 // One MQTT connection to core's broker, owned by a `tillbox-broker` config
 // node (the core mqtt-broker node's pattern): in/out nodes register with it,
 // it connects when the first registers and ends when the last leaves, routes

@@ -3,17 +3,19 @@
 // CommonJS; Node 24 can require() the ES-module TypeScript sources of
 // contract/ directly (require(esm) + type stripping work outside
 // node_modules), so topics and the role table have one source of truth.
+// On the image the same modules are compiled JavaScript (box-module.js).
+const { requireBoxModule } = require('./box-module.js');
 
 /** @type {typeof import('../../../contract/topics.ts')} */
-const topics = require('../../../contract/topics.ts');
+const topics = requireBoxModule('contract/topics');
 /** @type {typeof import('../../../contract/roles.ts')} */
-const roles = require('../../../contract/roles.ts');
+const roles = requireBoxModule('contract/roles');
 
 /** The role the flows process connects with. */
 const ROLE = 'flows';
 
 /** @type {typeof import('../../../contract/pos.ts')} */
-const pos = require('../../../contract/pos.ts');
+const pos = requireBoxModule('contract/pos');
 /** POS event types core publishes on store/{storeId}/pos/{type} (contract/pos.ts). */
 const POS_EVENT_TYPES = pos.POS_EVENT_TYPES;
 
