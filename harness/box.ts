@@ -98,8 +98,8 @@ export function call(port: number, method: string, path: string, body?: unknown,
   });
 }
 
-export function postSale(port: number, key: string, body: unknown): Promise<HttpResult> {
-  return call(port, 'POST', '/api/v1/sales', body, { 'idempotency-key': key });
+export function postSale(port: number, key: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpResult> {
+  return call(port, 'POST', '/api/v1/sales', body, { ...headers, 'idempotency-key': key });
 }
 
 /** Reads the whole journal through the API, page by page. */

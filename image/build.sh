@@ -48,10 +48,17 @@ log "npm ci --omit=dev for linux-$npm_cpu"
 log "compiling TypeScript to JavaScript"
 bash "$repo/scripts/compile-js.sh" "$stage"
 rm -f "$stage/tsconfig.json" "$stage/tsconfig.build.json"
-# The `node` package installs a second copy of the 189 MB Node binary from
-# node-linux-<arch>: keep one. Node's C headers are only for building addons.
+# Not on a box: the TypeScript compiler (an optional peer of i18next that npm
+# installs anyway) and the reference HQ with its embedded PostgreSQL (HQ runs
+# elsewhere: tillbox-hq from a checkout or the Dockerfile's image).
+rm -rf "$stage/node_modules/typescript" "$stage/node_modules/@typescript" "$stage/node_modules/@electric-sql" \
+  "$stage/cloud" "$stage/bin/tillbox-hq"
+# The `node` package installs a second copy of Node (binary and C headers) in
+# its own node_modules: keep the one from node-linux-<arch>. Node's C headers
+# are only for building addons.
 if [ -x "$stage/node_modules/node-linux-$npm_cpu/bin/node" ] && cmp -s "$stage/node_modules/node/bin/node" "$stage/node_modules/node-linux-$npm_cpu/bin/node"; then
   ln -sf "../../node-linux-$npm_cpu/bin/node" "$stage/node_modules/node/bin/node"
+  rm -rf "$stage/node_modules/node/node_modules/node-linux-$npm_cpu"
 fi
 rm -rf "$stage/node_modules/node-linux-$npm_cpu/include"
 printf '{"version":"%s","commit":"%s","arch":"%s","built":"%s"}\n' "$version" "$(git rev-parse --short HEAD)" "$arch" "$(date -u +%FT%TZ)" >"$stage/image-version.json"

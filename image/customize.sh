@@ -5,8 +5,14 @@ set -eu
 r=$1
 run_in() { chroot "$r" "$@"; }
 
+# One user per service: core (tillbox) owns the state dir; devices and flows
+# each own only their subdirectory and get their secrets from systemd as a
+# credential (LoadCredential=), never by reading core's files.
 run_in useradd --system --home-dir /var/lib/tillbox --no-create-home --shell /usr/sbin/nologin --user-group tillbox
-for g in dialout lp plugdev; do run_in usermod -a -G "$g" tillbox; done
+run_in useradd --system --home-dir /var/lib/tillbox/devices --no-create-home --shell /usr/sbin/nologin --user-group tillbox-devices
+run_in useradd --system --home-dir /var/lib/tillbox/flows --no-create-home --shell /usr/sbin/nologin --user-group tillbox-flows
+# Only the drivers touch peripherals.
+for g in dialout lp plugdev; do run_in usermod -a -G "$g" tillbox-devices; done
 # No password login anywhere: root is locked, no other account has a shell.
 run_in passwd -l root >/dev/null
 # No SSH server is installed; an installer adds one (key-only) deliberately.
@@ -38,6 +44,13 @@ run_in systemctl enable tillbox-firstboot.service tillbox-core.service tillbox-d
   nftables.service systemd-networkd.service systemd-resolved.service systemd-timesyncd.service >/dev/null 2>&1
 run_in systemctl mask getty@tty1.service serial-getty@ttyS0.service apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service >/dev/null 2>&1 || true
 
+# Smaller image: a headless till box has no sound, cameras or TV tuners, no
+# GPU to drive and no InfiniBand; their kernel modules go (about 120 MB).
+for k in "$r"/usr/lib/modules/*; do
+  [ -d "$k/kernel" ] || continue
+  rm -rf "$k/kernel/sound" "$k/kernel/drivers/media" "$k/kernel/drivers/gpu" "$k/kernel/drivers/infiniband" "$k/kernel/drivers/staging" "$k/kernel/drivers/iio"
+  run_in depmod "$(basename "$k")"
+done
 # Smaller image: no docs, manuals, locales, apt lists or caches.
 rm -rf "$r/usr/share/doc" "$r/usr/share/man" "$r/usr/share/info" "$r/var/cache/apt"/* "$r/var/lib/apt/lists"/*
 find "$r/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'en*' -exec rm -rf {} + 2>/dev/null || true

@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 // The one way tillbox replaces a file: write a temp file beside it, rename it
@@ -28,7 +28,12 @@ export type Durability = 'durable' | 'crash-safe';
 
 export interface AtomicWriteOptions {
   durability: Durability;
-  /** File mode of the new file (default 0o600). */
+  /**
+   * File mode of the new file (default 0o600). A mode given is the mode the
+   * file gets, whatever the umask: the image's units run with UMask=0077, and a
+   * file other services read (runtime.json) must still be 0644. Set by path,
+   * before the rename: Node's permission model refuses fchmod.
+   */
   mode?: number;
   /** Create the parent directory (mode 0o700) when missing. */
   mkdir?: boolean;
@@ -48,6 +53,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     } finally {
       await fh.close();
     }
+    if (options.mode !== undefined) await chmod(tmp, options.mode);
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
@@ -90,6 +96,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array, opt
     } finally {
       closeSync(fd);
     }
+    if (options.mode !== undefined) chmodSync(tmp, options.mode);
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });

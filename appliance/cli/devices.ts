@@ -1,6 +1,7 @@
 import { setupProcess, untilSignalThenStop, type ProcessOptions } from './process-setup.ts';
 import { isTillboxError } from '../../contract/errors.ts';
 import { DevicesProcess } from '../devices/process.ts';
+import { SdNotify } from '../../lib/sd-notify.ts';
 
 export type DevicesOptions = ProcessOptions;
 
@@ -15,6 +16,8 @@ export async function runDevices(opts: DevicesOptions): Promise<number> {
   const { config, stateDir } = setup;
   const { log } = setup;
   const devices = new DevicesProcess({ config, stateDir, log });
+  // On the image devices is a Type=notify unit with a watchdog, like core.
+  const sd = new SdNotify({ healthy: () => devices.host !== undefined, onError: (err) => log.warn({ err }, 'systemd notification failed') });
   try {
     await devices.start();
   } catch (err) {
@@ -37,7 +40,9 @@ export async function runDevices(opts: DevicesOptions): Promise<number> {
     lines.push(`  scan: publish store/${devices.storeId}/devices/scanner-1/cmd/simulate {"correlation":"1","args":{"code":"]E04006381333931"}}`);
   }
   console.log(lines.join('\n'));
+  await sd.ready(`serving: store ${devices.storeId}`);
   await untilSignalThenStop(log, async () => {
+    await sd.stopping();
     await devices.stop();
     log.flush();
   });

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/index.ts';
-import { statePaths } from '../state/state-dir.ts';
+import { credentialFile, statePaths } from '../state/state-dir.ts';
 
 // The Node permission-model flags the flows process runs under (issue 9 §1).
 // One list for every way the process is started: `tillbox start` passes them
@@ -25,7 +25,7 @@ export function flowsPermissionArgs(opts: { stateDir: string; configFile?: strin
   const reads = [
     ...CODE.map((p) => resolve(ROOT, p)),
     paths.flows,
-    paths.flowsSecrets,
+    credentialFile(paths.flowsSecrets),
     paths.runtime,
     ...(opts.configFile ? [resolve(opts.configFile)] : []),
     ...[opts.config?.flows.overlay, opts.config?.flows.lanTls.certFile, opts.config?.flows.lanTls.keyFile].filter((p): p is string => !!p).map((p) => resolve(p)),

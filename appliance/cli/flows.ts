@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { setupProcess, STOP_DEADLINE_MS } from './process-setup.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { statePaths } from '../state/state-dir.ts';
+import { credentialFile, statePaths } from '../state/state-dir.ts';
 import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
 import { readFlowsSecrets, type FlowsSecrets } from '../secrets/secrets.ts';
 import { spawn } from 'node:child_process';
@@ -53,7 +53,7 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
   // Only its own secrets: core writes them at first start (flows-secrets.json).
   let secrets: FlowsSecrets;
   try {
-    secrets = readFlowsSecrets(paths.flowsSecrets);
+    secrets = readFlowsSecrets(credentialFile(paths.flowsSecrets));
   } catch (err) {
     console.error(`tillbox flows: cannot read its secrets (core writes ${paths.flowsSecrets} at first start): ${(err as Error).message}`);
     return 1;

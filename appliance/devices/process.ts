@@ -13,7 +13,7 @@ import type { Logger } from '../log.ts';
 import { namespaced } from '../log.ts';
 import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
 import { readSecrets } from '../secrets/secrets.ts';
-import { statePaths } from '../state/state-dir.ts';
+import { credentialFile, statePaths } from '../state/state-dir.ts';
 import { DeviceBus, type Endpoint, type CommandHandler } from './bus.ts';
 import { assertPeripherals } from './config.ts';
 import { startDemoSimulators, type DemoSimulators } from './demo.ts';
@@ -74,7 +74,7 @@ export class DevicesProcess {
     const paths = statePaths(stateDir);
     const rt = await this.#waitForCore(paths.runtime);
     this.#runtime = rt;
-    const secrets = readSecrets(paths.secrets);
+    const secrets = readSecrets(credentialFile(paths.secrets));
     const account = secrets.mqtt.find((a) => a.role === 'devices');
     if (!account) throw new Error(`${paths.secrets} has no devices account`);
     const till = secrets.api.find((t) => t.role === 'till');

@@ -31,9 +31,25 @@ export class Tills {
   readonly unknown = new Set<string>();
   #n = 0;
   #prefix: string;
+  /** Sent with every request: a till token where the box is not reached over loopback (the image in qemu). */
+  readonly #headers: Record<string, string>;
 
-  constructor(prefix = 't') {
+  constructor(prefix = 't', headers: Record<string, string> = {}) {
     this.#prefix = prefix;
+    this.#headers = headers;
+  }
+
+  /** What the tills know, to carry across a process (the image's power-cut test sells, then verifies after a reboot). */
+  toJSON(): { prefix: string; n: number; acked: Array<[string, Ack]>; unknown: string[] } {
+    return { prefix: this.#prefix, n: this.#n, acked: [...this.acked], unknown: [...this.unknown] };
+  }
+
+  static fromJSON(doc: ReturnType<Tills['toJSON']>, headers: Record<string, string> = {}): Tills {
+    const t = new Tills(doc.prefix, headers);
+    t.#n = doc.n;
+    for (const [k, a] of doc.acked) t.acked.set(k, a);
+    for (const k of doc.unknown) t.unknown.add(k);
+    return t;
   }
 
   /** One sale with a fresh key; resolves with the HTTP status, 0 when the connection failed. */
@@ -46,7 +62,7 @@ export class Tills {
     this.unknown.add(key);
     let r: Awaited<ReturnType<typeof postSale>>;
     try {
-      r = await withTimeout(postSale(port, key, SALE), timeoutMs);
+      r = await withTimeout(postSale(port, key, SALE, this.#headers), timeoutMs);
     } catch {
       return 0;
     }
@@ -86,9 +102,9 @@ export class Tills {
     }
   }
 
-  /** Reads the whole journal through the API and judges it. */
-  async verdict(box: BoxProcess): Promise<Verdict> {
-    const events = await readJournal(box.port);
+  /** Reads the whole journal through the API and judges it (`auth`: the manager's header where loopback is not open). */
+  async verdict(box: Pick<BoxProcess, 'port'>, auth: Record<string, string> = {}): Promise<Verdict> {
+    const events = await readJournal(box.port, auth);
     const byKey = new Map<string, Array<{ id: string; seq: number }>>();
     for (const e of events) {
       // The journal keeps keys scoped to the caller (contract/ids.ts); these tills are one caller.

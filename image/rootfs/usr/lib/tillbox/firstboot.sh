@@ -3,8 +3,11 @@
 set -eu
 state=/var/lib/tillbox
 done_file=$state/.firstboot-done
-# Every boot: the flows unit's only writable path must exist before it starts.
-install -d -o tillbox -g tillbox -m 0700 "$state/flows"
+# Every boot: the state dir is core's; others may pass through it (0711) to
+# their own directories, the only places the devices and flows units can write.
+install -d -o tillbox -g tillbox -m 0711 "$state"
+install -d -o tillbox-devices -g tillbox-devices -m 0700 "$state/devices"
+install -d -o tillbox-flows -g tillbox-flows -m 0700 "$state/flows"
 [ -f "$done_file" ] && exit 0
 data=$(findmnt -n -o SOURCE "$state")
 disk=/dev/$(lsblk -n -o PKNAME "$data" | head -n1)
@@ -12,8 +15,6 @@ part=$(cat "/sys/class/block/$(basename "$data")/partition")
 # The data partition is last on the disk: grow it and its ext4 to the whole card.
 growpart "$disk" "$part" || true
 resize2fs "$data" || true
-chown tillbox:tillbox "$state"
-chmod 0750 "$state"
 # An installer's settings from the boot partition (store id, enrolment URL and
 # CA fingerprint), so a box can be set up by editing one file on the card.
 for f in /boot/efi/tillbox.env /boot/firmware/tillbox.env; do
