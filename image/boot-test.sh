@@ -128,6 +128,13 @@ log "secrets born on the box (0600), device $deva; no till token in the image; n
 # 3. A sale prints a receipt (devices) and a bar ticket (flows) on the host's printer.
 boot "$work/a.img" "$work/serial2.log"
 again=$(wait_healthy); log "boot after a power cut: power-on to /healthz in $again s"
+# /healthz is core alone: wait until devices has the printer and flows is on the broker too.
+for _ in $(seq 1 300); do
+  curl -fsS -m 5 "http://127.0.0.1:$http/api/v1/health" -H "authorization: Bearer $manager" >"$work/health-start.json" 2>/dev/null \
+    && "$node" -e "const h=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8')); process.exit(h.peripherals.some((p)=>p.id==='printer-1') && h.broker.clients>=2 ? 0 : 1)" "$work/health-start.json" && break
+  sleep 1
+done
+log "devices and flows on core's broker: $("$node" -e "const h=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'));console.log(JSON.stringify({clients:h.broker.clients,peripherals:h.peripherals}))" "$work/health-start.json")"
 before=$(receipts)
 code=$(curl -s -o "$work/sale.json" -w '%{http_code}' -X POST "http://127.0.0.1:$http/api/v1/sales" -H "authorization: Bearer $till" \
   -H 'content-type: application/json' -H 'idempotency-key: boot-test-1' -d '{"lines":[{"sku":"MILK-1L","qty":1}],"tenders":[{"type":"cash","amount":500}]}')

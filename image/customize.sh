@@ -35,9 +35,11 @@ FSTAB
 echo tillbox >"$r/etc/hostname"
 # The image version health reports (appliance/health/machine.ts reads /etc/tillbox-image).
 sed -n 's/.*"version":"\([^"]*\)","commit":"\([^"]*\)","arch":"\([^"]*\)".*/\1+\2 \3/p' "$r/opt/tillbox/image-version.json" >"$r/etc/tillbox-image"
-# Each box makes its own machine id at boot (the image carries none).
+# The image carries no machine id: systemd makes one at each boot (the root is
+# read-only), so nothing identifying is shared between copies; the DHCP
+# identity follows the MAC (80-tillbox-lan.network).
 : >"$r/etc/machine-id"
-mkdir -p "$r/var/lib/dbus" && ln -sf /etc/machine-id "$r/var/lib/dbus/machine-id"
+rm -f "$r/var/lib/dbus/machine-id"
 ln -sf /run/systemd/resolve/stub-resolv.conf "$r/etc/resolv.conf"
 
 run_in systemctl enable tillbox-firstboot.service tillbox-core.service tillbox-devices.service tillbox-flows.service \

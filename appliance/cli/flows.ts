@@ -31,6 +31,8 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
   if (!setup) return 2;
   const { config, stateDir } = setup;
   const paths = statePaths(stateDir);
+  // Before containment removes CREDENTIALS_DIRECTORY with the other secret-looking variables.
+  const secretsFile = credentialFile(paths.flowsSecrets);
   if (config.flows.hardened) {
     // Integrator code is untrusted (issue 9): run only under Node's permission model.
     if (!process.permission) return reexecContained(flowsPermissionArgs({ stateDir, configFile: opts.config, config }));
@@ -53,7 +55,7 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
   // Only its own secrets: core writes them at first start (flows-secrets.json).
   let secrets: FlowsSecrets;
   try {
-    secrets = readFlowsSecrets(credentialFile(paths.flowsSecrets));
+    secrets = readFlowsSecrets(secretsFile);
   } catch (err) {
     console.error(`tillbox flows: cannot read its secrets (core writes ${paths.flowsSecrets} at first start): ${(err as Error).message}`);
     return 1;

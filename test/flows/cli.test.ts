@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -63,6 +63,35 @@ describe('tillbox flows', () => {
       await flows.stop();
     }
   }, 60_000);
+
+  it('reads its secrets from the credentials systemd hands it, as the image runs it (its own user, no access to core\'s files)', async () => {
+    const own = join(core.stateDir, 'flows-secrets.json');
+    const creds = mkdtempSync(join(tmpdir(), 'tillbox-creds-'));
+    copyFileSync(own, join(creds, 'flows-secrets.json'));
+    // Core's copy is out of reach, as it is for the tillbox-flows user on the image.
+    renameSync(own, `${own}.away`);
+    const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'flows', '--demo'], {
+      cwd: ROOT,
+      env: { ...process.env, TILLBOX_STATE_DIR: core.stateDir, TILLBOX_FLOWS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', CREDENTIALS_DIRECTORY: creds },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    try {
+      await until(() => {
+        if (child.exitCode !== null) throw new Error(`tillbox flows exited with ${child.exitCode}:\n${out}`);
+        return /Node-RED editor (\S+)/.exec(out)?.[1];
+      }, 'tillbox flows to be ready');
+      // The path goes with the other secret-looking variables, after it was read.
+      expect(out).toMatch(/removed secret-looking variables from the environment: .*CREDENTIALS_DIRECTORY/);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      renameSync(`${own}.away`, own);
+    }
+  }, 90_000);
 
   it('keeps the flows deployed last time when the store overlay is broken, and says why', async () => {
     const first = await startFlowsProcess(core);
