@@ -64,7 +64,7 @@ describe('tillbox flows', () => {
     }
   }, 60_000);
 
-  it('reads its secrets from the credentials systemd hands it, as the image runs it (its own user, no access to core\'s files)', async () => {
+  it("reads its secrets from the credentials systemd hands it, as the image runs it (its own user, no access to core's files)", async () => {
     const own = join(core.stateDir, 'flows-secrets.json');
     const creds = mkdtempSync(join(tmpdir(), 'tillbox-creds-'));
     copyFileSync(own, join(creds, 'flows-secrets.json'));
