@@ -19,7 +19,7 @@ run_in passwd -l root >/dev/null
 
 ln -sf /opt/tillbox/bin/tillbox "$r/usr/local/bin/tillbox"
 ln -sf /opt/tillbox/node_modules/node/bin/node "$r/usr/local/bin/node"
-chmod 0755 "$r/usr/lib/tillbox/firstboot.sh"
+chmod 0755 "$r/usr/lib/tillbox/firstboot.sh" "$r/usr/lib/tillbox/restart-backoff.sh"
 mkdir -p "$r/var/lib/tillbox" "$r/boot/efi"
 
 cat >"$r/etc/fstab" <<'FSTAB'

@@ -47,13 +47,13 @@ describe('udev rules', () => {
     );
     for (const g of rules.flatMap((l) => pairs(l).filter((p) => p.key === 'GOTO'))) expect(labels.has(g.value)).toBe(true);
   });
-  it('covers the common POS vendors, group tillbox, never world-writable, ModemManager ignored on serial', () => {
+  it('covers the common POS vendors, group tillbox-devices (the devices service), never world-writable, ModemManager ignored on serial', () => {
     for (const v of VENDOR_TABLE) expect(text).toContain(`"${hex4(v.vendorId)}"`);
     for (const line of rules) {
       const ps = pairs(line);
       const mode = ps.find((p) => p.key === 'MODE');
       if (mode) expect(mode.value).toMatch(/^0[0-7][0-7]0$/);
-      if (ps.some((p) => p.key === 'GROUP')) expect(ps.find((p) => p.key === 'GROUP')!.value).toBe('tillbox');
+      if (ps.some((p) => p.key === 'GROUP')) expect(ps.find((p) => p.key === 'GROUP')!.value).toBe('tillbox-devices');
       if (ps.some((p) => p.key === 'SUBSYSTEM' && p.value === 'tty')) expect(ps).toContainEqual({ key: 'ENV{ID_MM_DEVICE_IGNORE}', op: '=', value: '1' });
       // by-id symlinks come from 60-serial.rules; a NAME= would break them.
       expect(ps.some((p) => p.key === 'NAME' && p.op !== '==')).toBe(false);
