@@ -42,7 +42,7 @@ COPY package.json package-lock.json ./
 COPY scripts/postinstall.mjs scripts/
 RUN npm11 ci --omit=dev --no-audit --no-fund && npm11 cache clean --force \
  && arch=$(dpkg --print-architecture | sed 's/amd64/x64/') \
- && if cmp -s node_modules/node/bin/node "node_modules/node-linux-$arch/bin/node"; then ln -sf "../../node-linux-$arch/bin/node" node_modules/node/bin/node; fi \
+ && if cmp -s node_modules/node/bin/node "node_modules/node-linux-$arch/bin/node"; then ln -sf "../../node-linux-$arch/bin/node" node_modules/node/bin/node && rm -rf "node_modules/node/node_modules/node-linux-$arch"; fi \
  && rm -rf "node_modules/node-linux-$arch/include"
 COPY bin bin
 COPY appliance appliance
@@ -61,7 +61,7 @@ RUN find appliance cloud contract drivers flows lib provisioning -name '*.test.t
  && ts=$(node -p "require('./package-lock.json').packages['node_modules/typescript'].version") \
  && npm11 install --silent --prefix /opt/toolchain/ts --no-audit --no-fund "typescript@$ts" \
  && bash scripts/compile-js.sh . /opt/toolchain/ts/node_modules \
- && rm -rf tsconfig.json tsconfig.build.json scripts/compile-js.sh
+ && rm -rf tsconfig.json tsconfig.build.json scripts/compile-js.sh node_modules/typescript node_modules/@typescript
 
 FROM ${BASE}
 ENV DEBIAN_FRONTEND=noninteractive

@@ -67,8 +67,23 @@ trap cleanup EXIT
 part_offset() { # disk partition-name → byte offset
   sfdisk -J "$1" | "$node" -e "let s='';process.stdin.on('data',(d)=>s+=d).on('end',()=>{const p=JSON.parse(s).partitiontable.partitions.find((x)=>x.name===process.argv[1]);console.log(p.start*512)})" "$2"
 }
-part_cat() { debugfs -R "cat $3" "$1?offset=$(part_offset "$1" "$2")" 2>/dev/null || true; }
-part_stat() { debugfs -R "stat $3" "$1?offset=$(part_offset "$1" "$2")" 2>/dev/null | head -n 3 || true; }
+part_size() { # disk partition-name → bytes
+  sfdisk -J "$1" | "$node" -e "let s='';process.stdin.on('data',(d)=>s+=d).on('end',()=>{const p=JSON.parse(s).partitiontable.partitions.find((x)=>x.name===process.argv[1]);console.log(p.size*512)})" "$2"
+}
+# After a power cut the newest writes may be only in the ext4 journal, which
+# debugfs does not read: the data partition is copied out and its journal
+# replayed (e2fsck, as the kernel does at mount) before files are read from it.
+data_copy() { # disk → a checked copy of its data partition
+  local out=$work/data-$(basename "$1").img
+  dd if="$1" of="$out" bs=1M iflag=skip_bytes,count_bytes skip="$(part_offset "$1" tillbox-data)" count="$(part_size "$1" tillbox-data)" conv=sparse status=none
+  e2fsck -fy "$out" >/dev/null 2>&1 || [ $? -le 1 ] || fail "the data partition of $1 does not check clean"
+  echo "$out"
+}
+part_cat() { # disk partition-name path
+  if [ "$2" = tillbox-data ]; then debugfs -R "cat $3" "$(data_copy "$1")" 2>/dev/null || true
+  else debugfs -R "cat $3" "$1?offset=$(part_offset "$1" "$2")" 2>/dev/null || true; fi
+}
+part_stat() { debugfs -R "stat $2" "$(data_copy "$1")" 2>/dev/null | head -n 3 || true; } # disk path (data partition)
 token_of() { "$node" -e "const s=JSON.parse(process.argv[1]);console.log(s.api.find((t)=>t.role===process.argv[2]).token)" "$1" "$2"; }
 sim() { # a line to the printer simulator's control port → its answer
   exec 3<>"/dev/tcp/127.0.0.1/$simctl"; printf '%s\n' "$1" >&3; local line; read -r -t 5 line <&3 || true; exec 3>&-; echo "$line"
@@ -117,7 +132,7 @@ secrets=$(part_cat "$work/a.img" tillbox-data /secrets.json)
 [ -n "$secrets" ] || fail "no secrets.json on the data partition after first boot"
 till=$(token_of "$secrets" till); manager=$(token_of "$secrets" manager)
 deva=$(part_cat "$work/a.img" tillbox-data /device-id)
-part_stat "$work/a.img" tillbox-data /secrets.json | grep -q 'Mode:  0600' || fail "secrets.json is not 0600: $(part_stat "$work/a.img" tillbox-data /secrets.json)"
+part_stat "$work/a.img" /secrets.json | grep -q 'Mode:  0600' || fail "secrets.json is not 0600: $(part_stat "$work/a.img" /secrets.json)"
 if zstd -q -d -c "$img" | grep -qaF "$till"; then fail "the till token is in the image itself"; fi
 shadow=$(part_cat "$work/a.img" tillbox-root-a /etc/shadow)
 usable=$(awk -F: '$2 !~ /^[!*]/ && $2 != "" {print $1} $2 == "" {print $1" (empty)"}' <<<"$shadow")
@@ -155,9 +170,21 @@ boot "$work/a.img" "$work/serial3.log"
 third=$(wait_healthy); log "boot after the cut: power-on to /healthz in $third s"
 "$node" image/power-cut.ts verify --port "$http" --till "$till" --manager "$manager" --state "$work/tills.json" >"$work/cut.json" || fail "power cut: $(cat "$work/cut.json")"
 log "after the power cut: $(cat "$work/cut.json")"
-# Idle figures from the box's own health document (machine used = total - available, the OS included).
-sleep 30
-curl -fsS "http://127.0.0.1:$http/api/v1/health" -H "authorization: Bearer $manager" >"$work/health.json" || echo '{}' >"$work/health.json"
+# Idle figures from the box's own health document (machine used = total - available, the OS
+# included), sampled at least 20 s after the last sale; it must read the machine for real
+# inside the unit's sandbox (cores, memory, uptime are not zero).
+idle_from=$(( $(date +%s) + 20 ))
+for _ in $(seq 1 150); do
+  curl -fsS -m 5 "http://127.0.0.1:$http/api/v1/health" -H "authorization: Bearer $manager" >"$work/health.json" 2>/dev/null \
+    && "$node" -e "const h=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8')); process.exit(Date.parse(h.at)/1000 >= Number(process.argv[2]) ? 0 : 1)" "$work/health.json" "$idle_from" && break
+  sleep 1
+done
+"$node" -e "
+const h=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'));
+const bad=[]; if (!(h.cpu.cores>0)) bad.push('cpu.cores'); if (!(h.memory.availableMB>0)) bad.push('memory.availableMB'); if (!(h.uptimeS.box>0)) bad.push('uptimeS.box'); if (!(h.memory.coreRssMB>0)) bad.push('memory.coreRssMB');
+if (bad.length) { console.error('health reads nothing for '+bad.join(', ')+': '+JSON.stringify(h)); process.exit(1); }" "$work/health.json" \
+  || fail "the health document is not real on the image: $(head -c 600 "$work/health.json")"
+log "health on the image: $("$node" -e "const h=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'));console.log(JSON.stringify({at:h.at,cpu:h.cpu,memory:h.memory,uptimeS:h.uptimeS,disk:h.disk}))" "$work/health.json")"
 power_cut
 
 # 5. A second copy of the image is another box.
