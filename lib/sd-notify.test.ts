@@ -11,7 +11,7 @@ import { SdNotify } from './sd-notify.ts';
 const haveTools = existsSync('/usr/bin/systemd-notify') && existsSync('/usr/bin/socat');
 
 describe.skipIf(!haveTools)('SdNotify', () => {
-  it('sends READY=1 with a status, watchdog pings at half the interval, and STOPPING=1', async () => {
+  it('sends READY=1 with a status, watchdog pings, and STOPPING=1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tillbox-sdnotify-'));
     const sock = join(dir, 'notify');
     const out = join(dir, 'received');
@@ -32,6 +32,27 @@ describe.skipIf(!haveTools)('SdNotify', () => {
       expect(got).toContain('STATUS=serving');
       expect(got).toContain('WATCHDOG=1');
       expect(got).toContain('STOPPING=1');
+    } finally {
+      socat.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('resets the watchdog with the READY message itself, before the first ping is due', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-sdnotify-'));
+    const sock = join(dir, 'notify');
+    const out = join(dir, 'received');
+    const socat = spawn('sh', ['-c', `socat -u UNIX-RECV:${sock} - > ${out}`]);
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await sleep(20);
+      // A 10-minute watchdog: no ping is due during this test, so a WATCHDOG=1 came with READY=1.
+      const sd = new SdNotify({ env: { ...process.env, NOTIFY_SOCKET: sock, WATCHDOG_USEC: '600000000', WATCHDOG_PID: String(process.pid) } });
+      await sd.ready('serving');
+      await sleep(200);
+      const got = readFileSync(out, 'utf8');
+      expect(got).toContain('READY=1');
+      expect(got).toContain('WATCHDOG=1');
+      await sd.stopping();
     } finally {
       socat.kill();
       rmSync(dir, { recursive: true, force: true });

@@ -46,12 +46,19 @@ export class SdNotify {
     });
   }
 
-  /** READY=1 with a status line, then watchdog pings at half the interval systemd set. */
+  /**
+   * READY=1 with a status line, then watchdog pings at a third of the
+   * interval systemd set. systemd arms the watchdog when the service starts,
+   * not when it is ready: the READY message carries the first WATCHDOG=1
+   * itself, or a slow start (a loaded Pi, the boot test under emulation) plus
+   * half an interval overran it and systemd killed a healthy core. A third
+   * leaves room for one late ping (each is a systemd-notify child).
+   */
   async ready(status: string): Promise<void> {
-    await this.send('--ready', `--status=${status}`, `MAINPID=${process.pid}`);
     const ms = this.watchdogMs;
+    await this.send('--ready', `--status=${status}`, `MAINPID=${process.pid}`, ...(ms !== undefined ? ['WATCHDOG=1'] : []));
     if (ms === undefined || this.#timer) return;
-    this.#timer = setInterval(() => void this.#ping(), Math.max(500, ms / 2));
+    this.#timer = setInterval(() => void this.#ping(), Math.max(500, ms / 3));
     this.#timer.unref();
   }
 
