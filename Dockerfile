@@ -2,7 +2,7 @@
 # as a non-root user, with the state dir on a volume.
 #
 #   docker build -t tillbox .
-#   docker run -d --name tillbox -p 8080:8080 -p 1883:1883 \
+#   docker run -d --name tillbox -p 8080:8080 -p 8883:8883 \
 #     -e TILLBOX_STORE_ID=store-1 -v tillbox-state:/var/lib/tillbox tillbox
 #   docker exec tillbox tillbox secrets show     # the till tokens and MQTT accounts
 #
@@ -75,17 +75,20 @@ COPY --from=build /opt/tillbox /opt/tillbox
 RUN ln -s /opt/tillbox/bin/tillbox /usr/local/bin/tillbox \
  && ln -s /opt/tillbox/bin/tillbox-hq /usr/local/bin/tillbox-hq \
  && ln -s /opt/tillbox/node_modules/node/bin/node /usr/local/bin/node
-# The LAN reaches the POS API and the broker: they listen on every address,
-# and only loopback ever goes without a token (mqtt.anonymousLoopback is off).
+# The LAN reaches the POS API (a token on every request) and the broker over
+# TLS only (8883, the box's own certificate); plain MQTT stays on loopback for
+# the processes inside. Only loopback ever goes without a token.
 ENV TILLBOX_STATE_DIR=/var/lib/tillbox \
     TILLBOX_HTTP_HOST=0.0.0.0 \
-    TILLBOX_MQTT_HOST=0.0.0.0 \
+    TILLBOX_MQTT_HOST=127.0.0.1 \
+    TILLBOX_MQTT_TLS_ENABLED=true \
+    TILLBOX_MQTT_TLS_HOST=0.0.0.0 \
     NODE_ENV=production \
     NODE_COMPILE_CACHE=/var/lib/tillbox/.compile-cache
 VOLUME /var/lib/tillbox
 USER tillbox
 WORKDIR /var/lib/tillbox
-EXPOSE 8080 1883 8883
+EXPOSE 8080 8883
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # tini reaps and forwards SIGTERM, so `docker stop` stops the box cleanly.

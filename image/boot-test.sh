@@ -26,7 +26,7 @@ rootfs=${TILLBOX_IMAGE_ROOTFS:-/var/tmp/tillbox-image-amd64/rootfs}
 node=$repo/node_modules/node/bin/node
 rm -rf "$work"; mkdir -p "$work"
 log() { printf 'boot-test: %s\n' "$*"; }
-fail() { log "FAIL: $*"; for f in "$work"/serial*.log; do [ -f "$f" ] && { log "--- tail of $f"; tail -n 60 "$f"; }; done; exit 1; }
+fail() { { log "FAIL: $*"; for f in "$work"/serial*.log; do [ -f "$f" ] && { log "--- tail of $f"; tail -n 60 "$f"; }; done; } >&2; exit 1; }
 # KVM only when asked for: /dev/kvm exists on the CI machine but fails ("KVM internal error").
 accel=${TILLBOX_QEMU_ACCEL:-tcg}
 base=$((30000 + RANDOM % 20000))
@@ -52,16 +52,23 @@ boot() { # disk serial-log
     -serial "file:$2" -monitor none </dev/null >/dev/null 2>&1 &
   qpid=$!
 }
-wait_healthy() { # prints seconds from power-on to /healthz 200
+healthy_s=
+wait_healthy() { # sets healthy_s: seconds from power-on to /healthz 200 (not in a subshell: fail must end the test)
   local t0; t0=$(date +%s.%N)
   until curl -fsS -m 2 "http://127.0.0.1:$http/healthz" >/dev/null 2>&1; do
     kill -0 "$qpid" 2>/dev/null || fail "qemu exited"
     awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { exit !(b - a > 400) }' && fail "no /healthz within 400 s"
     sleep 0.5
   done
-  awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", b - a }'
+  healthy_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 }
-power_cut() { kill -9 "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; }
+# A unit that systemd killed or restarted is a failure even when the box came back.
+no_restarts() { # serial-log
+  if grep -a -E 'tillbox-(core|devices|flows)\.service: (Watchdog timeout|Failed with result|Scheduled restart job)' "$1" >"$work/restarts.txt"; then
+    fail "a tillbox unit failed or restarted: $(head -n 5 "$work/restarts.txt")"
+  fi
+}
+power_cut() { kill -9 "$qpid" 2>/dev/null || true; { wait "$qpid"; } 2>/dev/null || true; }
 cleanup() { power_cut; [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 part_offset() { # disk partition-name → byte offset
@@ -88,7 +95,8 @@ token_of() { "$node" -e "const s=JSON.parse(process.argv[1]);console.log(s.api.f
 sim() { # a line to the printer simulator's control port → its answer
   exec 3<>"/dev/tcp/127.0.0.1/$simctl"; printf '%s\n' "$1" >&3; local line; read -r -t 5 line <&3 || true; exec 3>&-; echo "$line"
 }
-receipts() { sim status | "$node" -e "let s='';process.stdin.on('data',(d)=>s+=d).on('end',()=>console.log(JSON.parse(s).receipts))"; }
+# How many receipts the simulator has printed (-1 when its control port does not answer).
+receipts() { sim status | "$node" -e "let s='';process.stdin.on('data',(d)=>s+=d).on('end',()=>{try{console.log(JSON.parse(s).receipts)}catch{console.log(-1)}})"; }
 
 log "image $img, accel $accel"
 zstd -q -d -f "$img" -o "$work/a.img"
@@ -115,17 +123,20 @@ sim_pid=$!
 
 # 1. First boot, ports, no anonymous sale.
 boot "$work/a.img" "$work/serial1.log"
-first=$(wait_healthy); log "first boot: power-on to /healthz in $first s"
+wait_healthy; first=$healthy_s; log "first boot: power-on to /healthz in $first s"
 ports=$("$node" image/port-probe.ts "${probe_args[@]}")
 log "ports from outside the VM: $ports"
 "$node" -e "
 const p=JSON.parse(process.argv[1]);
 const wrong=Object.entries(p).filter(([port,r])=>(port==='8080'||port==='8883') ? r!=='answers' : r!=='silent');
 if (wrong.length) { console.error('unexpected: '+JSON.stringify(wrong)); process.exit(1); }" "$ports" || fail "only 8080 and 8883 may answer"
+# 8883 must be the broker's TLS listener, not just something that hangs up: a full handshake.
+timeout 20 openssl s_client -connect "127.0.0.1:$mqtts" </dev/null 2>/dev/null | grep -q -- '-----BEGIN CERTIFICATE-----' \
+  || fail "no TLS handshake on 8883"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$http/api/v1/sales" -H 'content-type: application/json' -H 'idempotency-key: anon-1' -d '{}')
 [ "$code" = 401 ] || fail "a sale without a token from the LAN got HTTP $code, not 401"
 log "a sale without a token from the LAN: 401"
-sleep 3; power_cut
+sleep 3; no_restarts "$work/serial1.log"; power_cut
 
 # 2. Secrets born on this box; nothing secret or default in the image.
 secrets=$(part_cat "$work/a.img" tillbox-data /secrets.json)
@@ -142,7 +153,7 @@ log "secrets born on the box (0600), device $deva; no till token in the image; n
 
 # 3. A sale prints a receipt (devices) and a bar ticket (flows) on the host's printer.
 boot "$work/a.img" "$work/serial2.log"
-again=$(wait_healthy); log "boot after a power cut: power-on to /healthz in $again s"
+wait_healthy; again=$healthy_s; log "boot after a power cut: power-on to /healthz in $again s"
 # /healthz is core alone: wait until devices has the printer and flows is on the broker too.
 for _ in $(seq 1 300); do
   curl -fsS -m 5 "http://127.0.0.1:$http/api/v1/health" -H "authorization: Bearer $manager" >"$work/health-start.json" 2>/dev/null \
@@ -151,6 +162,7 @@ for _ in $(seq 1 300); do
 done
 log "devices and flows on core's broker: $("$node" -e "const h=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'));console.log(JSON.stringify({clients:h.broker.clients,peripherals:h.peripherals}))" "$work/health-start.json")"
 before=$(receipts)
+[ "$before" -ge 0 ] || fail "the printer simulator does not answer on its control port: $(tail -n 5 "$work/printer.log")"
 code=$(curl -s -o "$work/sale.json" -w '%{http_code}' -X POST "http://127.0.0.1:$http/api/v1/sales" -H "authorization: Bearer $till" \
   -H 'content-type: application/json' -H 'idempotency-key: boot-test-1' -d '{"lines":[{"sku":"MILK-1L","qty":1}],"tenders":[{"type":"cash","amount":500}]}')
 [ "$code" = 201 ] || fail "a sale with the till token got HTTP $code: $(head -c 300 "$work/sale.json")"
@@ -161,13 +173,14 @@ done
 printed=$(( $(receipts) - before ))
 [ "$printed" -ge 2 ] || fail "the sale printed $printed of 2 (receipt + bar ticket) on the network printer; printer log: $(tail -n 20 "$work/printer.log")"
 log "a sale printed a receipt and a bar ticket on the host's network printer (core, devices and flows units all serving)"
+no_restarts "$work/serial2.log"
 
 # 4. A power cut while tills sell; every acknowledged sale exactly once after the next boot.
 "$node" image/power-cut.ts sell --port "$http" --till "$till" --cut-pid "$qpid" --state "$work/tills.json" >"$work/sell.json" || fail "selling failed: $(cat "$work/sell.json")"
-wait "$qpid" 2>/dev/null || true
+{ wait "$qpid"; } 2>/dev/null || true
 log "power cut while 3 tills sold: $(cat "$work/sell.json")"
 boot "$work/a.img" "$work/serial3.log"
-third=$(wait_healthy); log "boot after the cut: power-on to /healthz in $third s"
+wait_healthy; third=$healthy_s; log "boot after the cut: power-on to /healthz in $third s"
 "$node" image/power-cut.ts verify --port "$http" --till "$till" --manager "$manager" --state "$work/tills.json" >"$work/cut.json" || fail "power cut: $(cat "$work/cut.json")"
 log "after the power cut: $(cat "$work/cut.json")"
 # Idle figures from the box's own health document (machine used = total - available, the OS
@@ -181,15 +194,16 @@ for _ in $(seq 1 150); do
 done
 "$node" -e "
 const h=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'));
-const bad=[]; if (!(h.cpu.cores>0)) bad.push('cpu.cores'); if (!(h.memory.availableMB>0)) bad.push('memory.availableMB'); if (!(h.uptimeS.box>0)) bad.push('uptimeS.box'); if (!(h.memory.coreRssMB>0)) bad.push('memory.coreRssMB');
+const bad=[]; if (!(h.disk.totalMB>400)) bad.push('disk.totalMB (the data partition did not grow)'); if (!(h.cpu.cores>0)) bad.push('cpu.cores'); if (!(h.memory.availableMB>0)) bad.push('memory.availableMB'); if (!(h.uptimeS.box>0)) bad.push('uptimeS.box'); if (!(h.memory.coreRssMB>0)) bad.push('memory.coreRssMB');
 if (bad.length) { console.error('health reads nothing for '+bad.join(', ')+': '+JSON.stringify(h)); process.exit(1); }" "$work/health.json" \
   || fail "the health document is not real on the image: $(head -c 600 "$work/health.json")"
+no_restarts "$work/serial3.log"
 log "health on the image: $("$node" -e "const h=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'));console.log(JSON.stringify({at:h.at,cpu:h.cpu,memory:h.memory,uptimeS:h.uptimeS,disk:h.disk}))" "$work/health.json")"
 power_cut
 
 # 5. A second copy of the image is another box.
 boot "$work/b.img" "$work/serial-b.log"
-wait_healthy >/dev/null
+wait_healthy
 sleep 2; power_cut
 devb=$(part_cat "$work/b.img" tillbox-data /device-id)
 tillb=$(token_of "$(part_cat "$work/b.img" tillbox-data /secrets.json)" till)
@@ -197,16 +211,16 @@ tillb=$(token_of "$(part_cat "$work/b.img" tillbox-data /secrets.json)" till)
 [ "$till" != "$tillb" ] || fail "two copies have the same till token"
 log "two copies: device ids $deva and $devb, different secrets"
 
-# 6. systemd-analyze security, offline on the built root filesystem.
+# 6. systemd-analyze security, offline on the built root filesystem (the build's work dir).
 declare -A score
-if [ -d "$rootfs" ]; then
-  for u in core devices flows; do
-    score[$u]=$(systemd-analyze security --offline=yes --root="$rootfs" "tillbox-$u.service" 2>/dev/null | awk '/Overall exposure level/ {print $(NF-2)}')
-    log "systemd-analyze security tillbox-$u: ${score[$u]:-?}"
-  done
-  awk -v c="${score[core]}" -v d="${score[devices]}" -v f="${score[flows]}" 'BEGIN { exit !(c <= 2.0 && f <= 2.0 && d < 5.0) }' \
-    || fail "exposure over the limits (core and flows <= 2.0, devices < 5.0)"
-fi
+[ -d "$rootfs/etc/systemd/system" ] || fail "no built root filesystem at $rootfs (TILLBOX_IMAGE_ROOTFS) to score the units on"
+for u in core devices flows; do
+  score[$u]=$(systemd-analyze security --offline=yes --root="$rootfs" "tillbox-$u.service" | awk '/Overall exposure level/ {print $(NF-2)}')
+  [[ "${score[$u]}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "no exposure score for tillbox-$u (systemd-analyze said: ${score[$u]})"
+  log "systemd-analyze security tillbox-$u: ${score[$u]}"
+done
+awk -v c="${score[core]}" -v d="${score[devices]}" -v f="${score[flows]}" 'BEGIN { exit !(c + 0 <= 2.0 && f + 0 <= 2.0 && d + 0 < 5.0) }' \
+  || fail "exposure over the limits (core and flows <= 2.0, devices < 5.0)"
 
 mkdir -p bench/results
 "$node" -e "

@@ -8,9 +8,14 @@ run_in() { chroot "$r" "$@"; }
 # One user per service: core (tillbox) owns the state dir; devices and flows
 # each own only their subdirectory and get their secrets from systemd as a
 # credential (LoadCredential=), never by reading core's files.
-run_in useradd --system --home-dir /var/lib/tillbox --no-create-home --shell /usr/sbin/nologin --user-group tillbox
-run_in useradd --system --home-dir /var/lib/tillbox/devices --no-create-home --shell /usr/sbin/nologin --user-group tillbox-devices
-run_in useradd --system --home-dir /var/lib/tillbox/flows --no-create-home --shell /usr/sbin/nologin --user-group tillbox-flows
+# Fixed ids: the data partition outlives root A/B updates, and a package that
+# adds a system user must not shift who owns the journal and the secrets.
+run_in groupadd --system --gid 900 tillbox
+run_in useradd --system --uid 900 --gid 900 --home-dir /var/lib/tillbox --no-create-home --shell /usr/sbin/nologin tillbox
+run_in groupadd --system --gid 901 tillbox-devices
+run_in useradd --system --uid 901 --gid 901 --home-dir /var/lib/tillbox/devices --no-create-home --shell /usr/sbin/nologin tillbox-devices
+run_in groupadd --system --gid 902 tillbox-flows
+run_in useradd --system --uid 902 --gid 902 --home-dir /var/lib/tillbox/flows --no-create-home --shell /usr/sbin/nologin tillbox-flows
 # Only the drivers touch peripherals.
 for g in dialout lp plugdev; do run_in usermod -a -G "$g" tillbox-devices; done
 # No password login anywhere: root is locked, no other account has a shell.
@@ -33,6 +38,9 @@ tmpfs                     /var/log           tmpfs  mode=0755,nosuid,nodev,size=
 tmpfs                     /var/lib/systemd   tmpfs  mode=0755,nosuid,nodev,size=8M   0 0
 FSTAB
 echo tillbox >"$r/etc/hostname"
+# A Pi has no real-time clock: systemd starts the clock no earlier than this
+# file's time (the build), not 1970, until timesyncd reaches a server.
+touch "$r/usr/lib/clock-epoch"
 # The image version health reports (appliance/health/machine.ts reads /etc/tillbox-image).
 sed -n 's/.*"version":"\([^"]*\)","commit":"\([^"]*\)","arch":"\([^"]*\)".*/\1+\2 \3/p' "$r/opt/tillbox/image-version.json" >"$r/etc/tillbox-image"
 # The image carries no machine id: systemd makes one at each boot (the root is

@@ -2,7 +2,7 @@
 // tillbox's connection policy (authentication, client-id binding, role ACL,
 // limits) and the ordering fix for moscajs/aedes#994 (persistence.ts,
 // ordered-delivery.ts).
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
@@ -25,6 +25,7 @@ import { isCorruptionError, repairDb } from '../storage/level-repair.ts';
 import { ConnectionGuard, type Refusal } from './connection-guard.ts';
 import { markDenied } from './persistence.ts';
 import { AccountTable, ConnectionRateLimiter, decideConnect, effectiveKeepalive, isLoopbackAddress, ANONYMOUS_PREFIX, type Account, type Identity } from './policy.ts';
+import { writeFileAtomic } from '../../lib/atomic-file.ts';
 
 export interface ListenAddress {
   host: string;
@@ -582,9 +583,10 @@ export class LocalBroker {
         notAfterDate: new Date(Date.now() + 10 * 365 * 86_400_000),
       });
       // Key first, 0600 from creation: the private key never exists world-readable.
-      await writeFile(keyFile, pems.private, { mode: 0o600 });
-      await chmod(keyFile, 0o600);
-      await writeFile(certFile, pems.cert, { mode: 0o644 });
+      // Atomic and durable: a power cut in the first seconds must not leave an
+      // empty key or certificate that every later start would take as made.
+      await writeFileAtomic(keyFile, pems.private, { durability: 'durable', mode: 0o600 });
+      await writeFileAtomic(certFile, pems.cert, { durability: 'durable', mode: 0o644 });
       this.#log.info({ certFile }, 'generated a self-signed TLS certificate for the broker');
     }
     return { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };

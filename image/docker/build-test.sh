@@ -43,11 +43,21 @@ user=$(buildah inspect --type image --format '{{.Docker.Config.User}}' "$tag")
 grep -q healthz <<<"$health" || { log "no HEALTHCHECK on /healthz: $health"; exit 1; }
 
 ctr=$(buildah from "$tag")
-cleanup() { kill "$run_pid" 2>/dev/null || true; wait "$run_pid" 2>/dev/null || true; buildah rm "$ctr" >/dev/null 2>&1 || true; }
+# `buildah run` in its own process group: killing buildah alone leaves the box
+# inside running (tini and tillbox are reparented), so the whole group goes.
+cleanup() {
+  kill -TERM -- "-$run_pid" 2>/dev/null || true
+  for _ in $(seq 1 20); do kill -0 -- "-$run_pid" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL -- "-$run_pid" 2>/dev/null || true
+  { wait "$run_pid"; } 2>/dev/null || true
+  buildah rm "$ctr" >/dev/null 2>&1 || true
+  # Build stages left by --layers pile up in vfs storage with every code change.
+  buildah rmi --prune >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
-buildah run --isolation chroot --net host \
+setsid buildah run --isolation chroot --net host \
   --env TILLBOX_STORE_ID=docker-test-store --env TILLBOX_HTTP_PORT="$port" \
-  --env TILLBOX_MQTT_PORT=$((port + 1)) --env TILLBOX_MQTT_WS_PORT=$((port + 2)) --env TILLBOX_FLOWS_PORT=$((port + 3)) \
+  --env TILLBOX_MQTT_PORT=$((port + 1)) --env TILLBOX_MQTT_WS_PORT=$((port + 2)) --env TILLBOX_FLOWS_PORT=$((port + 3)) --env TILLBOX_MQTT_TLS_PORT=$((port + 4)) \
   "$ctr" -- /usr/bin/tini -- tillbox start >"$work/run.log" 2>&1 &
 run_pid=$!
 for _ in $(seq 1 120); do
@@ -69,4 +79,10 @@ log "sale with a till token: HTTP $code ($(head -c 200 "$work/sale.json"))"
 case "$code" in 201|422) ;; *) log "the till token was not accepted"; exit 1 ;; esac
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/api/v1/sales" -H 'content-type: application/json' -d '{}')
 [ "$code" = 401 ] || { log "a sale without a token got HTTP $code, not 401"; exit 1; }
+# Plain MQTT stays inside the container; the LAN gets only TLS.
+if timeout 3 bash -c "exec 3<>/dev/tcp/$(hostname -I | awk '{print $1}')/$((port + 1))" 2>/dev/null; then
+  log "plain MQTT answers on a LAN address"; exit 1
+fi
+echo | timeout 10 openssl s_client -connect "127.0.0.1:$((port + 4))" 2>/dev/null | grep -q -- '-----BEGIN CERTIFICATE-----' || { log "no MQTT/TLS on the LAN port"; exit 1; }
+log "MQTT: plain on loopback only, TLS for the LAN"
 echo "docker-test: ok"

@@ -10,6 +10,9 @@ now=$(date +%s)
 n=0
 last=0
 if [ -f "$f" ]; then read -r n last <"$f" || true; fi
+# A torn or garbled state file counts as no earlier start.
+case "$n" in '' | *[!0-9]*) n=0 ;; esac
+case "$last" in '' | *[!0-9]*) last=0 ;; esac
 if [ $((now - last)) -lt 60 ] && [ $((now - last)) -ge 0 ]; then n=$((n + 1)); else n=0; fi
 d=0
 if [ "$n" -gt 0 ]; then
