@@ -12,7 +12,7 @@ import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import { namespaced } from '../log.ts';
 import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
-import { readSecrets } from '../secrets/secrets.ts';
+import { readDevicesSecrets } from '../secrets/secrets.ts';
 import { credentialFile, statePaths } from '../state/state-dir.ts';
 import { DeviceBus, type Endpoint, type CommandHandler } from './bus.ts';
 import { assertPeripherals } from './config.ts';
@@ -74,10 +74,10 @@ export class DevicesProcess {
     const paths = statePaths(stateDir);
     const rt = await this.#waitForCore(paths.runtime);
     this.#runtime = rt;
-    const secrets = readSecrets(credentialFile(paths.secrets));
-    const account = secrets.mqtt.find((a) => a.role === 'devices');
-    if (!account) throw new Error(`${paths.secrets} has no devices account`);
-    const till = secrets.api.find((t) => t.role === 'till');
+    // Its own secrets only (core writes them at every start), not core's secrets.json.
+    const secrets = readDevicesSecrets(credentialFile(paths.devicesSecrets));
+    const account = secrets.mqtt;
+    const till = secrets.till;
 
     let last: Endpoint = rt.mqtt.tcp!;
     const endpoint = (): Endpoint => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROLES } from '../../contract/roles.ts';
-import { generateSecrets, loadOrCreateDeviceId, loadOrCreateSecrets } from './secrets.ts';
+import { devicesSecretsFileOf, flowsSecretsFileOf, generateSecrets, loadOrCreateDeviceId, loadOrCreateSecrets, readDevicesSecrets, readFlowsSecrets } from './secrets.ts';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'tillbox-secrets-'));
 
@@ -16,6 +16,24 @@ describe('first-start secrets', () => {
     expect(secrets.mqtt.map((a) => a.role).sort()).toEqual([...ROLES].sort());
     expect(secrets.api.some((t) => t.role === 'manager')).toBe(true);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('gives devices and flows files of their own that hold only their own account, no manager token and no other role', () => {
+    const file = join(dir(), 'secrets.json');
+    const { secrets } = loadOrCreateSecrets(file);
+    const devices = readDevicesSecrets(devicesSecretsFileOf(file));
+    const flows = readFlowsSecrets(flowsSecretsFileOf(file));
+    expect(devices.mqtt.role).toBe('devices');
+    expect(flows.mqtt.role).toBe('flows');
+    expect(devices.till?.token).toBe(secrets.api.find((t) => t.role === 'till')!.token);
+    for (const own of [devicesSecretsFileOf(file), flowsSecretsFileOf(file)]) {
+      expect(statSync(own).mode & 0o777).toBe(0o600);
+      const text = readFileSync(own, 'utf8');
+      for (const a of secrets.mqtt.filter((x) => x.role !== 'devices' && x.role !== 'flows')) expect(text).not.toContain(a.password);
+      for (const t of secrets.api.filter((x) => x.role === 'manager')) expect(text).not.toContain(t.token);
+      expect(text).not.toContain(secrets.nodeRed.password);
+    }
+    expect(readFileSync(devicesSecretsFileOf(file), 'utf8')).not.toContain(flows.mqtt.password);
   });
 
   it('keeps the same secrets on the next start', () => {

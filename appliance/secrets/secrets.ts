@@ -103,7 +103,8 @@ export function readSecrets(file: string): Secrets {
  */
 export function loadOrCreateSecrets(file: string): { secrets: CompleteSecrets; created: boolean } {
   const result = loadOrCreateAll(file);
-  writeFlowsSecretsIfStale(flowsSecretsFileOf(file), result.secrets);
+  writeIfStale(flowsSecretsFileOf(file), flowsSecretsOf(result.secrets));
+  writeIfStale(devicesSecretsFileOf(file), devicesSecretsOf(result.secrets));
   return result;
 }
 
@@ -197,14 +198,15 @@ function flowsSecretsOf(s: CompleteSecrets): FlowsSecrets {
   return { version: 1, mqtt: account, nodeRed: { username, passwordHash, credentialSecret } };
 }
 
-function writeFlowsSecretsIfStale(file: string, secrets: CompleteSecrets): void {
-  const want = JSON.stringify(flowsSecretsOf(secrets), null, 2) + '\n';
+/** A service's own secrets file, rewritten only when its content changed. */
+function writeIfStale(file: string, doc: FlowsSecrets | DevicesSecrets): void {
+  const want = JSON.stringify(doc, null, 2) + '\n';
   try {
     if (readFileSync(file, 'utf8') === want) return;
   } catch {
     // missing: written below
   }
-  // Durable like secrets.json: the flows process cannot log in without it.
+  // Durable like secrets.json: the service cannot log in without it.
   writeFileAtomicSync(file, want, { durability: 'durable', mode: 0o600 });
 }
 
@@ -212,6 +214,42 @@ function writeFlowsSecretsIfStale(file: string, secrets: CompleteSecrets): void 
 export function readFlowsSecrets(file: string): FlowsSecrets {
   const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
   if (!validateFlows(doc)) throw new Error(`${file} is not a valid flows secrets file: ${validateFlows.errors?.map((e) => `${e.instancePath} ${e.message}`).join('; ')}`);
+  return doc;
+}
+
+// ---------------------------------------------------------------- devices' own secrets
+
+/**
+ * What the devices process needs: its own MQTT account and one till token
+ * (to fetch a sale for a reprint), in a file of its own. On the image systemd
+ * hands the devices unit this file, not secrets.json, so a driver or addon
+ * gone bad cannot log in to the broker as core or admin, act as a manager,
+ * or open the Node-RED editor.
+ */
+export const DevicesSecretsSchema = Type.Object({
+  version: Type.Literal(1),
+  mqtt: Account,
+  till: Type.Optional(Type.Object({ token: Type.String({ minLength: 16 }) })),
+});
+export type DevicesSecrets = Static<typeof DevicesSecretsSchema>;
+const validateDevices = compileSchema(DevicesSecretsSchema);
+
+/** `<state dir>/devices-secrets.json`, beside secrets.json. */
+export function devicesSecretsFileOf(secretsFile: string): string {
+  return join(dirname(secretsFile), 'devices-secrets.json');
+}
+
+function devicesSecretsOf(s: CompleteSecrets): DevicesSecrets {
+  const account = s.mqtt.find((a) => a.role === 'devices');
+  if (!account) throw new Error('the secrets have no devices account');
+  const till = s.api.find((t) => t.role === 'till');
+  return { version: 1, mqtt: account, ...(till ? { till: { token: till.token } } : {}) };
+}
+
+/** For the devices process: its own secrets only (written by core at every start). */
+export function readDevicesSecrets(file: string): DevicesSecrets {
+  const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  if (!validateDevices(doc)) throw new Error(`${file} is not a valid devices secrets file: ${validateDevices.errors?.map((e) => `${e.instancePath} ${e.message}`).join('; ')}`);
   return doc;
 }
 

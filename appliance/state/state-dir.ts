@@ -43,6 +43,8 @@ export function statePaths(stateDir: string) {
     secrets: resolve(stateDir, 'secrets.json'),
     /** The flows process's own secrets (its MQTT account, the editor login hash): all it may read. */
     flowsSecrets: resolve(stateDir, 'flows-secrets.json'),
+    /** The devices process's own secrets (its MQTT account, a till token for reprints). */
+    devicesSecrets: resolve(stateDir, 'devices-secrets.json'),
     /** The flows process's Node-RED user dir: the only place it may write. */
     flows: resolve(stateDir, 'flows'),
     deviceId: resolve(stateDir, 'device-id'),
