@@ -115,6 +115,10 @@ mcopy -o -i "$work/a.img@@1M" "$work/tillbox.env" ::/tillbox.env
 mtype -i "$work/a.img@@1M" ::/loader/entries/tillbox-a.conf | sed 's/ quiet$/ systemd.show_status=1 systemd.journald.forward_to_console=1/' >"$work/entry.conf"
 mcopy -o -i "$work/a.img@@1M" "$work/entry.conf" ::/loader/entries/tillbox-a.conf
 cp --sparse=always "$work/a.img" "$work/b.img"
+# The second copy gets an installer's SSH key on its boot partition (step 5).
+ssh-keygen -q -t ed25519 -N '' -f "$work/installer-key"
+cp "$work/installer-key.pub" "$work/authorized_keys"
+mcopy -o -i "$work/b.img@@1M" "$work/authorized_keys" ::/authorized_keys
 # A bigger card than the image: first boot must grow the data partition.
 truncate -s +512M "$work/a.img"
 
@@ -139,11 +143,11 @@ log "a sale without a token from the LAN: 401"
 sleep 3; no_restarts "$work/serial1.log"; power_cut
 
 # 2. Secrets born on this box; nothing secret or default in the image.
-secrets=$(part_cat "$work/a.img" tillbox-data /secrets.json)
+secrets=$(part_cat "$work/a.img" tillbox-data /tillbox/secrets.json)
 [ -n "$secrets" ] || fail "no secrets.json on the data partition after first boot"
 till=$(token_of "$secrets" till); manager=$(token_of "$secrets" manager)
-deva=$(part_cat "$work/a.img" tillbox-data /device-id)
-part_stat "$work/a.img" /secrets.json | grep -q 'Mode:  0600' || fail "secrets.json is not 0600: $(part_stat "$work/a.img" /secrets.json)"
+deva=$(part_cat "$work/a.img" tillbox-data /tillbox/device-id)
+part_stat "$work/a.img" /tillbox/secrets.json | grep -q 'Mode:  0600' || fail "secrets.json is not 0600: $(part_stat "$work/a.img" /tillbox/secrets.json)"
 if zstd -q -d -c "$img" | grep -qaF "$till"; then fail "the till token is in the image itself"; fi
 shadow=$(part_cat "$work/a.img" tillbox-root-a /etc/shadow)
 usable=$(awk -F: '$2 !~ /^[!*]/ && $2 != "" {print $1} $2 == "" {print $1" (empty)"}' <<<"$shadow")
@@ -201,14 +205,25 @@ no_restarts "$work/serial3.log"
 log "health on the image: $("$node" -e "const h=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'));console.log(JSON.stringify({at:h.at,cpu:h.cpu,memory:h.memory,uptimeS:h.uptimeS,disk:h.disk}))" "$work/health.json")"
 power_cut
 
-# 5. A second copy of the image is another box.
+# 5. A second copy of the image is another box; with an installer's key on its boot
+# partition, SSH opens (key only) and `tillbox secrets show` hands over its tokens.
 boot "$work/b.img" "$work/serial-b.log"
 wait_healthy
+ssh_port=$((base + 10)) # the forward of guest port 22 (probe_ports[0])
+ssh_opts=(-p "$ssh_port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=20 -o BatchMode=yes)
+ssh "${ssh_opts[@]}" -i "$work/installer-key" root@127.0.0.1 tillbox secrets show --json >"$work/ssh-secrets.json" 2>"$work/ssh.err" \
+  || fail "the installer's key does not open SSH: $(tail -n 3 "$work/ssh.err")"
+if ssh "${ssh_opts[@]}" -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive root@127.0.0.1 true 2>"$work/ssh-pw.err"; then
+  fail "SSH let a client in without a key"
+fi
+grep -q 'Permission denied (publickey)' "$work/ssh-pw.err" || fail "SSH offers more than public keys: $(tail -n 2 "$work/ssh-pw.err")"
 sleep 2; power_cut
-devb=$(part_cat "$work/b.img" tillbox-data /device-id)
-tillb=$(token_of "$(part_cat "$work/b.img" tillbox-data /secrets.json)" till)
+devb=$(part_cat "$work/b.img" tillbox-data /tillbox/device-id)
+tillb=$(token_of "$(part_cat "$work/b.img" tillbox-data /tillbox/secrets.json)" till)
 [ -n "$deva" ] && [ -n "$devb" ] && [ "$deva" != "$devb" ] || fail "two copies have the same device id ($deva, $devb)"
 [ "$till" != "$tillb" ] || fail "two copies have the same till token"
+[ "$(token_of "$(cat "$work/ssh-secrets.json")" till)" = "$tillb" ] || fail "tillbox secrets show over SSH does not show the box's till token"
+log "SSH with the installer's key: tillbox secrets show hands over the tokens; password and keyboard-interactive logins refused"
 log "two copies: device ids $deva and $devb, different secrets"
 
 # 6. systemd-analyze security, offline on the built root filesystem (the build's work dir).

@@ -65,7 +65,8 @@ printf '{"version":"%s","commit":"%s","arch":"%s","built":"%s"}\n' "$version" "$
 
 # 2. The OS: Debian packages only, configured in the chroot by the hooks.
 rootfs=$work/rootfs
-pkgs=netbase,systemd,systemd-sysv,systemd-resolved,systemd-timesyncd,udev,dbus,kmod,$kernel,nftables,ca-certificates,libusb-1.0-0,iproute2,cloud-guest-utils,e2fsprogs,fdisk,util-linux$boot_pkgs
+# openssh-server: off unless an installer puts authorized_keys on the boot partition (key-only).
+pkgs=netbase,systemd,systemd-sysv,systemd-resolved,systemd-timesyncd,udev,dbus,kmod,$kernel,nftables,ca-certificates,libusb-1.0-0,iproute2,cloud-guest-utils,e2fsprogs,fdisk,util-linux,openssh-server$boot_pkgs
 log "mmdebstrap bookworm $arch"
 mmdebstrap --quiet --variant=apt --arch="$arch" --include="$pkgs" \
   --customize-hook="cp -a '$repo/image/rootfs/.' \"\$1/\"" \
@@ -104,7 +105,11 @@ rm -f "$root"
 mkfs.ext4 -q -L tillbox-root -E root_owner=0:0 -d "$rootfs" "$root" "${root_mb}M"
 data=$work/data.img
 datadir=$work/data
-mkdir -p "$datadir"
+# The data partition (mounted at /data): tillbox/ is core's state dir (bind-mounted
+# at /var/lib/tillbox, uid 900 from customize.sh), ssh/ is root's (installer keys).
+mkdir -p "$datadir/tillbox" "$datadir/ssh"
+chown 900:900 "$datadir/tillbox"; chmod 0711 "$datadir/tillbox"
+chmod 0700 "$datadir/ssh"
 rm -f "$data"
 mkfs.ext4 -q -L tillbox-data -d "$datadir" "$data" "${data_mb}M"
 

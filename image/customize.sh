@@ -25,13 +25,14 @@ run_in passwd -l root >/dev/null
 ln -sf /opt/tillbox/bin/tillbox "$r/usr/local/bin/tillbox"
 ln -sf /opt/tillbox/node_modules/node/bin/node "$r/usr/local/bin/node"
 chmod 0755 "$r/usr/lib/tillbox/firstboot.sh" "$r/usr/lib/tillbox/restart-backoff.sh"
-mkdir -p "$r/var/lib/tillbox" "$r/boot/efi"
+mkdir -p "$r/var/lib/tillbox" "$r/boot/efi" "$r/data"
 
 cat >"$r/etc/fstab" <<'FSTAB'
 # tillbox: read-only root; state on the data partition; scratch in RAM.
 PARTLABEL=tillbox-root-a  /                  ext4   ro,noatime,errors=remount-ro  0 1
 PARTLABEL=tillbox-esp     /boot/efi          vfat   ro,umask=0077,noauto,x-systemd.automount  0 2
-PARTLABEL=tillbox-data    /var/lib/tillbox   ext4   rw,noatime,nodev,nosuid,noexec  0 2
+PARTLABEL=tillbox-data    /data              ext4   rw,noatime,nodev,nosuid,noexec  0 2
+/data/tillbox             /var/lib/tillbox   none   bind,nodev,nosuid,noexec,x-systemd.requires-mounts-for=/data  0 0
 tmpfs                     /tmp               tmpfs  mode=1777,nosuid,nodev,size=64M  0 0
 tmpfs                     /var/tmp           tmpfs  mode=1777,nosuid,nodev,size=16M  0 0
 tmpfs                     /var/log           tmpfs  mode=0755,nosuid,nodev,size=16M  0 0
@@ -64,5 +65,10 @@ done
 # Smaller image: no docs, manuals, locales, apt lists or caches.
 rm -rf "$r/usr/share/doc" "$r/usr/share/man" "$r/usr/share/info" "$r/var/cache/apt"/* "$r/var/lib/apt/lists"/*
 find "$r/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name 'en*' -exec rm -rf {} + 2>/dev/null || true
+# SSH for installers, key-only: sshd runs only when /data/ssh/authorized_keys
+# exists (first boot copies it from the boot partition) and opens port 22 in
+# the firewall itself; host keys are made on the box, never in the image.
+run_in systemctl enable ssh.service >/dev/null 2>&1 || true
+run_in systemctl mask ssh.socket >/dev/null 2>&1 || true
 # Nothing secret is baked in: no host keys, no tillbox state.
 rm -rf "$r/etc/ssh/ssh_host_"* "$r/var/lib/tillbox"/*

@@ -13,7 +13,7 @@ set -euo pipefail
 packages=(mosquitto libusb-1.0-0 socat postgresql chromium fuse3 python3-fusepy)
 # --image: what building, booting and checking the appliance image and the Dockerfile need
 # (image/build.sh, image/boot-test.sh, image/docker/build-test.sh).
-image_packages=(mmdebstrap qemu-system-x86 ovmf mtools zstd dosfstools fdisk e2fsprogs systemd-boot-efi buildah uidmap binutils openssl curl)
+image_packages=(mmdebstrap qemu-system-x86 ovmf mtools zstd dosfstools fdisk e2fsprogs systemd-boot-efi buildah uidmap binutils openssl curl openssh-client)
 if [ "${1:-}" = --image ]; then packages+=("${image_packages[@]}"); fi
 missing=()
 for p in "${packages[@]}"; do

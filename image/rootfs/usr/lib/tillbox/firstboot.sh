@@ -8,8 +8,17 @@ done_file=$state/.firstboot-done
 install -d -o tillbox -g tillbox -m 0711 "$state"
 install -d -o tillbox-devices -g tillbox-devices -m 0700 "$state/devices"
 install -d -o tillbox-flows -g tillbox-flows -m 0700 "$state/flows"
+# Every boot: an installer's SSH public keys from the boot partition (key-only
+# root login; sshd starts only when they exist). Host keys are made here, once.
+for f in /boot/efi/authorized_keys /boot/firmware/authorized_keys; do
+  if [ -f "$f" ]; then
+    install -d -m 0700 /data/ssh
+    install -m 0600 "$f" /data/ssh/authorized_keys
+    [ -f /data/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N '' -C "tillbox host key" -f /data/ssh/ssh_host_ed25519_key
+  fi
+done
 [ -f "$done_file" ] && exit 0
-data=$(findmnt -n -o SOURCE "$state")
+data=$(findmnt -n -o SOURCE /data)
 disk=/dev/$(lsblk -n -o PKNAME "$data" | head -n1)
 part=$(cat "/sys/class/block/$(basename "$data")/partition")
 # The data partition is last on the disk: grow it and its ext4 to the whole card.
