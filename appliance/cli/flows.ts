@@ -45,6 +45,9 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
     if (c.removedEnv.length > 0) console.error(`tillbox flows: removed secret-looking variables from the environment: ${c.removedEnv.join(', ')}`);
   }
 
+  // Node-RED takes most of this process's start: load it while core starts (issue 14).
+  const { startFlows, loadNodeRed } = await import('../../flows/runtime.ts');
+  loadNodeRed();
   const rt = await waitForCore(paths.runtime);
   if (!rt?.mqtt.tcp) {
     console.error(`tillbox flows: core is not running (no live ${paths.runtime} with a TCP broker listener after ${WAIT_FOR_CORE_MS / 1000} s)`);
@@ -74,7 +77,6 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
     }
   }
 
-  const { startFlows } = await import('../../flows/runtime.ts');
   let flows: Awaited<ReturnType<typeof startFlows>>;
   try {
     flows = await startFlows({
