@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile } from './stats.ts';
-import { managerAuth, postSale, startBox } from '../harness/box.ts';
+import { CHECKOUT, managerAuth, postSale, startBox, type BoxCode } from '../harness/box.ts';
+import { rssMB } from './proc.ts';
 
 // Core benchmarks through the real process: `tillbox start --demo` in a child,
 // driven over HTTP on loopback. Durable sales/s here include HTTP, validation,
@@ -20,11 +20,6 @@ export interface CoreBench {
   fsyncsPerSale1: number;
 }
 
-function rssMB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : NaN;
-}
-
 async function sellLoop(port: number, prefix: string, count: number, latencies: number[], sale: unknown): Promise<void> {
   for (let i = 0; i < count; i++) {
     const t = performance.now();
@@ -34,8 +29,9 @@ async function sellLoop(port: number, prefix: string, count: number, latencies: 
   }
 }
 
-export async function benchCore(opts: { salesSequential?: number; salesPerClient?: number } = {}): Promise<CoreBench> {
-  const box = await startBox();
+/** `code`: the checkout (default) or a compiled copy (bench/compiled.ts), as the box ships. */
+export async function benchCore(opts: { salesSequential?: number; salesPerClient?: number; code?: BoxCode } = {}): Promise<CoreBench> {
+  const box = await startBox(undefined, {}, opts.code ?? CHECKOUT);
   try {
     await sleep(500);
     const rssIdleMB = rssMB(box.child.pid!);

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { percentile } from './stats.ts';
 import { postSale } from '../harness/box.ts';
 import { startCore, startDevicesProcess, startFlowsProcess, until, SALE } from '../harness/flows.ts';
 import { SimPrinter } from '../drivers/sim/printer.ts';
+import { rssMB } from './proc.ts';
 
 // The flows process through real processes: a demo core in a child, then
 // `tillbox flows` in a child (the store flows with the demo overlay, which
@@ -23,11 +23,6 @@ export interface FlowsBench {
 }
 
 const hasOrder = (text: string, seq: number) => new RegExp(`#${seq}(?!\\d)`).test(text);
-
-function rssMB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
-}
 
 export async function benchFlows(opts: { sales?: number } = {}): Promise<FlowsBench> {
   const sales = opts.sales ?? 200;
@@ -66,7 +61,7 @@ export async function benchFlows(opts: { sales?: number } = {}): Promise<FlowsBe
     const round = (n: number) => Math.round(n * 10) / 10;
     return {
       readyMs: flows.readyMs,
-      rssMB: rssMB(flows.child.pid!),
+      rssMB: Math.round(rssMB(flows.child.pid!)),
       saleToTicketP50Ms: round(percentile(latencies, 50)),
       saleToTicketP99Ms: round(percentile(latencies, 99)),
     };

@@ -9,6 +9,7 @@ import { benchFlows } from './flows.ts';
 import { benchWriteAmplification } from './write-amplification.ts';
 import { benchProvisioning } from './provisioning.ts';
 import { benchHealth } from './health.ts';
+import { benchBox } from './box.ts';
 
 // `npm run bench`: every figure is measured in this run, next to the baseline
 // it is judged against (raw fsync and SQLite for the journal, Mosquitto for
@@ -45,6 +46,7 @@ try {
   const sync = await section('sync', 'sync (100,000 events backlogged, drained to HQ)', () => benchSync({ log: (m) => console.error(`  ${m}`) }));
   const flows = await section('flows', 'flows (Node-RED)', () => benchFlows());
   const health = await section('health', 'health telemetry (sample cost, message size)', () => benchHealth());
+  const box = await section('box', 'the whole box idle and at start, compiled and TypeScript (60 s idle windows)', () => benchBox({ log: (m) => console.error(`  ${m}`) }));
   const provisioning = await section('provisioning', 'provisioning (EST enrolment, rotation gap on Mosquitto mTLS)', () => benchProvisioning());
 
   const ok = <T>(s: Section<T> | undefined): T | undefined => (s === undefined || failed(s) ? undefined : s);
@@ -82,12 +84,17 @@ try {
     flows,
     provisioning,
     health,
+    box,
     ratios: {
       salesPerSec32OverFsync: c && f ? round(c.salesPerSec32 / f.appendsPerSec) : null,
       journalAppends32OverFsync: ok(journalRaw) && f ? round(ok(journalRaw)!.appendsPerSec32 / f.appendsPerSec) : null,
       brokerOverMosquitto: b?.mosquittoQos1MsgPerSec ? round(b.qos1MsgPerSec / b.mosquittoQos1MsgPerSec) : null,
       bytesPerSale32OverSqlite: ok(writes)?.ratio32 ?? null,
       liveP99WithHealthOverWithout: ok(sync) ? round(ok(sync)!.liveWithHealthP99Ms / ok(sync)!.liveP99Ms) : null,
+      // Start of the shipped (compiled) box against a bare `node -e 0` in this run (targets: core alone <= 15, box <= 30).
+      coreAloneReadyOverBareNode: ok(box) ? round(ok(box)!.compiled.coreAloneReadyMs / ok(box)!.bareNodeMs, 1) : null,
+      boxCoreReadyOverBareNode: ok(box) ? round(ok(box)!.compiled.coreReadyMs / ok(box)!.bareNodeMs, 1) : null,
+      boxFlowsReadyOverBareNode: ok(box) ? round(ok(box)!.compiled.flowsReadyMs / ok(box)!.bareNodeMs, 1) : null,
     },
   };
 
@@ -101,6 +108,8 @@ try {
   const s = ok(sync);
   const fl = ok(flows);
   const w = ok(writes);
+  const bx = ok(box);
+  const perProcess = (form: 'compiled' | 'typescript') => (bx ? (['supervisor', 'core', 'devices', 'flows'] as const).map((r) => `${r} ${bx[form].processes[r]?.rssMB ?? '-'}`).join(', ') : show(box));
   const rows: Array<[string, string]> = [
     ['fsync.appendsPerSec (raw 300 B + fsync)', show(f?.appendsPerSec ?? fsync)],
     ['journal.salesPerSec1 / 32 (HTTP, durable)', j ? `${j.salesPerSec1} / ${j.salesPerSec32}` : show(core)],
@@ -120,6 +129,15 @@ try {
     ['provisioning.enrolMs / httpsRoundTripMs', ok(provisioning) ? `${ok(provisioning)!.enrolMs} / ${ok(provisioning)!.httpsRoundTripMs}` : show(provisioning)],
     ['provisioning.rotationReconnectGapMs max / median', ok(provisioning) ? `${ok(provisioning)!.rotationReconnectGapMs} / ${ok(provisioning)!.rotationReconnectGapMsMedian}` : '-'],
     ['health.sampleCpuMs / cpuPctAt60s / messageBytes', ok(health) ? `${ok(health)!.sampleCpuMs} / ${ok(health)!.cpuPctAt60s} / ${ok(health)!.messageBytes}` : show(health)],
+    ['box RSS MB compiled: per process', perProcess('compiled')],
+    ['box RSS / PSS MB compiled, typescript (target RSS <= 300)', bx ? `${bx.compiled.boxRssMB} / ${bx.compiled.boxPssMB}, ${bx.typescript.boxRssMB} / ${bx.typescript.boxPssMB}` : '-'],
+    ['box idle CPU % of a core (+ demo simulators) (target <= 1)', bx ? `${bx.compiled.boxCpuPct} (${bx.compiled.boxCpuPctWithSimulators})` : '-'],
+    ['core RSS MB idle / after sales, compiled (target <= 128)', bx ? `${bx.coreRssIdleMB} / ${bx.coreRssAfterSalesMB}` : '-'],
+    ['start ms: bare node / core alone / box core / box flows', bx ? `${bx.bareNodeMs} / ${bx.compiled.coreAloneReadyMs} / ${bx.compiled.coreReadyMs} / ${bx.compiled.flowsReadyMs}` : '-'],
+    [
+      'ratio start / bare node: core alone (<= 15), box core, flows (<= 30)',
+      bx ? `${results.ratios.coreAloneReadyOverBareNode} / ${results.ratios.boxCoreReadyOverBareNode} / ${results.ratios.boxFlowsReadyOverBareNode}` : '-',
+    ],
     ['ratio sales32 / fsync', show(results.ratios.salesPerSec32OverFsync)],
     ['ratio broker / mosquitto (target >= 0.5)', show(results.ratios.brokerOverMosquitto)],
     ['ratio bytes/sale (32) / SQLite (target <= 1)', show(results.ratios.bytesPerSale32OverSqlite)],

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { nodeFlags } from '../appliance/cli/node-flags.ts';
 
 // A real box in a child process (`tillbox start --demo`), on free ports and
 // its own state dir, for integration tests, crash tests and benchmarks.
@@ -23,12 +24,21 @@ export interface BoxProcess {
   kill(): Promise<void>;
 }
 
-/** Starts a demo box on free ports in its own state dir and waits for /healthz. */
-export async function startBox(stateDir?: string, extraEnv: Record<string, string> = {}): Promise<BoxProcess> {
+/** Where the box's code is: this checkout (TypeScript), or a compiled copy (bench/compiled.ts). */
+export interface BoxCode {
+  root: string;
+  /** appliance/cli/main.js in a compiled copy, main.ts in a checkout. */
+  ext: '.ts' | '.js';
+}
+
+export const CHECKOUT: BoxCode = { root: ROOT, ext: '.ts' };
+
+/** Starts a demo box on free ports in its own state dir and waits for /healthz (with core's V8 flags, bin/node-flags). */
+export async function startBox(stateDir?: string, extraEnv: Record<string, string> = {}, code: BoxCode = CHECKOUT): Promise<BoxProcess> {
   const dir = stateDir ?? mkdtempSync(join(tmpdir(), 'tillbox-bench-'));
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'core', '--demo'], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [...nodeFlags('core', join(code.root, 'bin/node-flags')), join(code.root, `appliance/cli/main${code.ext}`), 'core', '--demo'], {
+    cwd: code.root,
     env: { ...process.env, TILLBOX_STATE_DIR: dir, TILLBOX_HTTP_PORT: '0', TILLBOX_MQTT_PORT: '0', TILLBOX_MQTT_WS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

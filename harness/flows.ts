@@ -1,5 +1,6 @@
 import { flowsPermissionArgs } from '../appliance/cli/flows-permissions.ts';
 import { loadConfig } from '../appliance/config/index.ts';
+import { nodeFlags } from '../appliance/cli/node-flags.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -89,7 +90,7 @@ export async function startFlowsProcess(core: CoreBox, env: Record<string, strin
   // Under the permission model directly, as tillbox start and the image run it (no re-exec parent).
   const config = loadConfig({ env: { ...process.env, ...env }, overrides: { demo: true } });
   const permission = config.flows.hardened ? flowsPermissionArgs({ stateDir: core.stateDir, config }) : [];
-  const child = spawn(process.execPath, [...permission, join(ROOT, 'appliance/cli/main.ts'), 'flows', '--demo'], {
+  const child = spawn(process.execPath, [...nodeFlags('flows'), ...permission, join(ROOT, 'appliance/cli/main.ts'), 'flows', '--demo'], {
     cwd: ROOT,
     env: { ...process.env, TILLBOX_STATE_DIR: core.stateDir, TILLBOX_FLOWS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -204,7 +205,7 @@ export async function startDevicesProcess(core: CoreBox, printers: Record<string
     cfg,
     ['version: 1', 'peripherals:', ...peripherals, 'devices:', '  autoPrint: { enabled: false }', '  discovery: { usb: false, serialById: false }', '  demoSimulators: false', ''].join('\n'),
   );
-  const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'devices', '--demo', '--config', cfg], {
+  const child = spawn(process.execPath, [...nodeFlags('devices'), join(ROOT, 'appliance/cli/main.ts'), 'devices', '--demo', '--config', cfg], {
     cwd: ROOT,
     env: { ...process.env, TILLBOX_STATE_DIR: core.stateDir, TILLBOX_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,11 @@
+import { createRequire } from 'node:module';
 import { isatty } from 'node:tty';
 import { pino, type Logger, type LoggerOptions } from 'pino';
-import pretty from 'pino-pretty';
+import type pretty from 'pino-pretty';
+
+// pino-pretty is loaded only when a terminal reads the output: a box under
+// systemd or a supervisor writes JSON and does not carry its ~2 MB (issue 14).
+const require = createRequire(import.meta.url);
 
 // One logging setup for every tillbox process (box and HQ): a root pino
 // logger per process, a child per module namespace (`ns` on every line),
@@ -54,7 +59,7 @@ export function createRootLogger(options: LogOptions = {}): Logger {
   const format = process.env.TILLBOX_LOG_FORMAT ?? (isatty(fd) ? 'pretty' : 'json');
   if (format === 'pretty' && (!options.destination || options.fd !== undefined)) {
     // Synchronous, in-process (no worker thread: the flows process may not start one).
-    const stream = pretty({
+    const stream = (require('pino-pretty') as typeof pretty)({
       destination: fd,
       sync: true,
       colorize: isatty(fd),

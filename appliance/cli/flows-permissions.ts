@@ -5,8 +5,8 @@ import { credentialFile, statePaths } from '../state/state-dir.ts';
 
 // The Node permission-model flags the flows process runs under (issue 9 §1).
 // One list for every way the process is started: `tillbox start` passes them
-// to its child, `tillbox flows` re-executes itself with them, and the image's
-// systemd unit is generated from the same function.
+// to its child, and `tillbox flows` re-executes itself in place with them
+// (process.execve), which is how the image's systemd unit starts it.
 //
 // Reads: the code it runs (node_modules and the project's source folders, not
 // the project root, which may hold a development state dir), its user dir,

@@ -47,6 +47,9 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
     if (c.removedEnv.length > 0) console.error(`tillbox flows: removed secret-looking variables from the environment: ${c.removedEnv.join(', ')}`);
   }
 
+  // Node-RED takes most of this process's start: load it while core starts (issue 14).
+  const { startFlows, loadNodeRed } = await import('../../flows/runtime.ts');
+  loadNodeRed();
   const rt = await waitForCore(paths.runtime);
   if (!rt?.mqtt.tcp) {
     console.error(`tillbox flows: core is not running (no live ${paths.runtime} with a TCP broker listener after ${WAIT_FOR_CORE_MS / 1000} s)`);
@@ -76,7 +79,6 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
     }
   }
 
-  const { startFlows } = await import('../../flows/runtime.ts');
   let flows: Awaited<ReturnType<typeof startFlows>>;
   try {
     flows = await startFlows({
@@ -156,12 +158,19 @@ function nodeRedLevel(level: string): 'fatal' | 'error' | 'warn' | 'info' | 'deb
 }
 
 /**
- * `tillbox flows` started without the permission flags (by hand): run the
- * same command again under them and pass signals and the exit code through.
- * `tillbox start` and the image's unit pass the flags directly.
+ * `tillbox flows` started without the permission flags (by hand, or the
+ * image's unit through bin/tillbox): run the same command again under them.
+ * process.execve replaces this process, so no parent stays behind holding
+ * the config stack (~75 MB resident, issue 14) and the pid systemd watches
+ * is Node-RED's. Where execve is missing, a child with signals and the exit
+ * code passed through.
  */
 function reexecContained(permissionArgs: string[]): Promise<number> {
-  const child = spawn(process.execPath, [...process.execArgv, ...permissionArgs, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, TBX_FLOWS_PARENT_PID: String(process.pid) } });
+  const args = [...process.execArgv, ...permissionArgs, ...process.argv.slice(1)];
+  if (typeof process.execve === 'function') {
+    process.execve(process.execPath, [process.execPath, ...args], process.env);
+  }
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, TBX_FLOWS_PARENT_PID: String(process.pid) } });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
 }

@@ -1,5 +1,5 @@
 import { enableCompileCache } from 'node:module';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 
 // Cache compiled code (and Node's TypeScript type-stripping output) on disk
 // (os.tmpdir()/node-compile-cache unless NODE_COMPILE_CACHE says otherwise)
@@ -19,7 +19,14 @@ program
   .option('--demo', 'demo mode: demo catalog and store, open loopback access')
   .option('--with-hq', 'also run the reference HQ (embedded cloud broker + PGlite) and sync the box to it')
   .option('--state-dir <dir>', 'state directory (default: $TILLBOX_STATE_DIR or ./.tillbox)')
-  .action(async (opts: { config?: string; demo?: boolean; stateDir?: string; withHq?: boolean }) => {
+  // Internal: what the supervisor needs from the config, as JSON (start-plan.ts).
+  .addOption(new Option('--print-plan').hideHelp())
+  .action(async (opts: { config?: string; demo?: boolean; stateDir?: string; withHq?: boolean; printPlan?: boolean }) => {
+    if (opts.printPlan) {
+      const { startPlan } = await import('./start-plan.ts');
+      console.log(JSON.stringify(startPlan(opts)));
+      return;
+    }
     const { runStart } = await import('./start.ts');
     process.exitCode = await runStart(opts);
   });

@@ -1,9 +1,13 @@
+import { execFile } from 'node:child_process';
 import { extname, resolve } from 'node:path';
-import { loadConfig } from '../config/index.ts';
-import { createRootLogger, namespaced } from '../log.ts';
+import { createRootLogger, namespaced, type Logger } from '../log.ts';
 import { Supervisor, type ChildSpec } from '../supervisor/supervisor.ts';
-import { resolveStateDir } from '../state/state-dir.ts';
-import { flowsPermissionArgs } from './flows-permissions.ts';
+import { nodeFlags } from './node-flags.ts';
+import type { StartPlan } from './start-plan.ts';
+
+// `tillbox start` stays small (issue 14): it lives as long as the box, so it
+// imports only the supervisor and the logger. What it needs from the config
+// comes from a short-lived child (start-plan.ts), asked while core starts.
 
 export interface StartOptions {
   config?: string;
@@ -26,19 +30,10 @@ const HQ_MAIN = resolve(import.meta.dirname, `../../cloud/hq/main${EXT}`);
 export async function runStart(opts: StartOptions): Promise<number> {
   const common = [...(opts.config ? ['--config', opts.config] : []), ...(opts.demo ? ['--demo'] : []), ...(opts.stateDir ? ['--state-dir', opts.stateDir] : [])];
   const log = namespaced(createRootLogger(), 'supervisor');
-  const enabled = enabledProcesses(opts);
   const hq = opts.withHq ? demoHq() : undefined;
   const supervisor = new Supervisor({
     log,
-    children: [
-      ...(hq ? [hq.child] : []),
-      { name: 'core', args: [MAIN, 'core', ...common], stopLast: true, ...(hq ? { env: hq.boxEnv } : {}) },
-      // The devices process waits for core itself; its crash is restarted alone and never stops selling.
-      ...(enabled.devices ? [{ name: 'devices', args: [MAIN, 'devices', ...common] }] : []),
-      // Integrator flows run in their own process with the flows role; a flow that spins or throws never reaches selling.
-      // Under Node's permission model from the first instruction (no re-exec; the same flags as the image's unit).
-      ...(enabled.flows ? [{ name: 'flows', args: [...(enabled.flowsPermission ?? []), MAIN, 'flows', ...common] }] : []),
-    ],
+    children: [...(hq ? [hq.child] : []), { name: 'core', args: [...nodeFlags('core'), MAIN, 'core', ...common], stopLast: true, ...(hq ? { env: hq.boxEnv } : {}) }],
     onFatal: (_name, code) => finish(code),
   });
   let finish: (code: number) => void = () => {};
@@ -47,27 +42,32 @@ export async function runStart(opts: StartOptions): Promise<number> {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => res(0));
   });
   supervisor.start();
+  // devices and flows wait for core's broker anyway: asking the plan while core starts costs no start time.
+  void askPlan(common, log).then((plan) => {
+    // The devices process waits for core itself; its crash is restarted alone and never stops selling.
+    if (plan.devices) supervisor.add({ name: 'devices', args: [...nodeFlags('devices'), MAIN, 'devices', ...common] });
+    // Integrator flows run in their own process with the flows role; a flow that spins or throws never reaches selling.
+    // Under Node's permission model from the first instruction (no re-exec; the same flags as the image's unit).
+    if (plan.flows) supervisor.add({ name: 'flows', args: [...nodeFlags('flows'), ...(plan.flowsPermission ?? []), MAIN, 'flows', ...common] });
+  });
   const code = await done;
   await supervisor.stop();
   return code;
 }
 
-/**
- * `devices.enabled` / `flows.enabled: false` keep those processes out (a box
- * without peripherals or flows). A bad config is core's to report, with exit 2.
- */
-function enabledProcesses(opts: StartOptions): { devices: boolean; flows: boolean; flowsPermission?: string[] } {
-  try {
-    const config = loadConfig({ file: opts.config, overrides: opts.demo ? { demo: true } : {} });
-    const stateDir = resolveStateDir(process.env, opts.stateDir);
-    return {
-      devices: config.devices.enabled,
-      flows: config.flows.enabled,
-      ...(config.flows.hardened ? { flowsPermission: flowsPermissionArgs({ stateDir, configFile: opts.config, config }) } : {}),
-    };
-  } catch {
-    return { devices: true, flows: true };
-  }
+/** `tillbox start --print-plan` in a child; a child that fails means the defaults (core reports a bad config). */
+function askPlan(common: string[], log: Logger): Promise<StartPlan> {
+  return new Promise((res) => {
+    execFile(process.execPath, [MAIN, 'start', '--print-plan', ...common], { maxBuffer: 1 << 20 }, (err, stdout) => {
+      try {
+        if (err) throw err;
+        res(JSON.parse(stdout) as StartPlan);
+      } catch (e) {
+        log.warn({ err: e }, 'could not read the start plan; starting every process');
+        res({ devices: true, flows: true });
+      }
+    });
+  });
 }
 
 /** The demo HQ child and where the box finds its broker (TILLBOX_CLOUD_URL, unless already set). */

@@ -60,11 +60,15 @@ export class Supervisor {
   }
 
   start(): void {
-    for (const spec of this.#ctx.children) {
-      const r: Running = { spec, child: undefined, restarts: 0, timer: undefined, startedAt: 0 };
-      this.#running.set(spec.name, r);
-      this.#spawn(r);
-    }
+    for (const spec of this.#ctx.children) this.add(spec);
+  }
+
+  /** Starts one more supervised child (ignored once stopping, or when the name is taken). */
+  add(spec: ChildSpec): void {
+    if (this.#stopping || this.#running.has(spec.name)) return;
+    const r: Running = { spec, child: undefined, restarts: 0, timer: undefined, startedAt: 0 };
+    this.#running.set(spec.name, r);
+    this.#spawn(r);
   }
 
   /** pid of a running child, for tests and status. */

@@ -3,7 +3,7 @@ import { SicsParser } from './sics.ts';
 import { Toledo8217Parser } from './toledo8217.ts';
 import { CasParser, encodeCasFrame } from './cas.ts';
 import { NciParser } from './nci.ts';
-import { ScaleDriver, sellableWeight } from './scale.ts';
+import { isEmptyReading, ScaleDriver, sellableWeight } from './scale.ts';
 import { ScaleError, makeReading, normDecimal } from './types.ts';
 import { MockTransport } from '../transports/mock.ts';
 import { ScaleModel } from '../sim/scale.ts';
@@ -142,4 +142,35 @@ describe('ScaleDriver against the simulator model over a MockTransport (every pr
       await d.stop();
     });
   }
+});
+
+describe('ScaleDriver polling an empty scale (issue 14: idle CPU)', () => {
+  it('slows down after a while at a stable zero, and is fast again once something is on it', async () => {
+    const model = new ScaleModel({ protocol: 'sics', grams: 0 });
+    const t = new MockTransport({ respond: (w) => model.receive(w) });
+    const d = new ScaleDriver({ transport: t, protocol: 'sics', pollIntervalMs: 1, idleAfterMs: 20, idlePollIntervalMs: 300 });
+    const seen: WeightReading[] = [];
+    d.on('weight', (r) => seen.push(r));
+    const until = async (pred: () => boolean): Promise<void> => {
+      while (!pred()) await new Promise((r) => setTimeout(r, 2));
+    };
+    await d.start();
+    expect(d.pollDelayMs).toBe(1);
+    await until(() => d.pollDelayMs === 300);
+    model.grams = 250;
+    await until(() => seen.some((r) => r.grams === 250));
+    expect(d.pollDelayMs).toBe(1);
+    model.state = 'motion';
+    await until(() => seen.some((r) => !r.stable));
+    expect(d.pollDelayMs).toBe(1);
+    await d.stop();
+  });
+
+  it('counts only a stable, in-range zero as empty', () => {
+    expect(isEmptyReading(makeReading('sics', '0.000', 'kg', { stable: true }))).toBe(true);
+    expect(isEmptyReading(makeReading('sics', '0.000', 'kg', { stable: false }))).toBe(false);
+    expect(isEmptyReading(makeReading('sics', '0.005', 'kg', { stable: true }))).toBe(false);
+    expect(isEmptyReading(makeReading('sics', '-0.000', 'kg', { stable: true }))).toBe(false);
+    expect(isEmptyReading(makeReading('sics', null, 'kg', { stable: true, overload: true }))).toBe(false);
+  });
 });

@@ -31,6 +31,11 @@ export function sellableWeight(r: WeightReading): WeightReading & { value: strin
   return r as WeightReading & { value: string };
 }
 
+/** A stable zero (UnifiedPOS-style status `zero`, types.ts makeReading): an empty scale. */
+export function isEmptyReading(r: WeightReading): boolean {
+  return r.status === 'zero';
+}
+
 /** Frame queue between a transport and a protocol's request functions. */
 export class TransportScaleIo implements ScaleIo {
   readonly #transport: Transport;
@@ -124,6 +129,16 @@ export interface ScaleContext {
   unit?: WeightUnit;
   /** Pause between polls; default 200 ms. */
   pollIntervalMs?: number;
+  /**
+   * Pause between polls once the scale has read a stable zero (empty) for
+   * `idleAfterMs` (default 500 ms after 2000 ms). An empty scale is most of a
+   * store's day, and polling it five times a second was most of the idle box's
+   * CPU (issue 14). Safe for selling: a zero reading is never sellable, so a
+   * slower poll can only delay the first weight by up to this long, never put
+   * a stale weight into a sale; any other reading brings the fast poll back.
+   */
+  idlePollIntervalMs?: number;
+  idleAfterMs?: number;
   /** How long to wait for an answer; default 1000 ms. */
   responseTimeoutMs?: number;
   now?: () => Date;
@@ -148,6 +163,8 @@ export class ScaleDriver extends EventEmitter<ScaleEvents> {
   #last: string | undefined;
   #lastReading: WeightReading | undefined;
   #lastError: string | undefined;
+  /** When the readings became a stable zero (monotonic ms), undefined while they are anything else. */
+  #emptySince: number | undefined;
   readonly #onClose = (info: TransportClose): void => {
     this.#halt();
     this.emit('close', info);
@@ -215,6 +232,14 @@ export class ScaleDriver extends EventEmitter<ScaleEvents> {
     }
   }
 
+  /** The pause before the next poll: the idle one while the scale has been empty long enough. */
+  get pollDelayMs(): number {
+    const fast = this.#ctx.pollIntervalMs ?? 200;
+    const since = this.#emptySince;
+    if (since === undefined || performance.now() - since < (this.#ctx.idleAfterMs ?? 2000)) return fast;
+    return Math.max(fast, this.#ctx.idlePollIntervalMs ?? 500);
+  }
+
   #exclusive<T>(fn: (io: ScaleIo) => Promise<T>): Promise<T> {
     const run = this.#lock.then(async () => {
       const io = this.#io;
@@ -240,6 +265,7 @@ export class ScaleDriver extends EventEmitter<ScaleEvents> {
         const reading = await this.read();
         this.#lastError = undefined;
         this.#lastReading = reading;
+        this.#emptySince = isEmptyReading(reading) ? (this.#emptySince ?? performance.now()) : undefined;
         const { at: _at, ...key } = reading;
         const k = JSON.stringify(key);
         if (k !== this.#last) {
@@ -247,6 +273,7 @@ export class ScaleDriver extends EventEmitter<ScaleEvents> {
           this.emit('weight', reading);
         }
       } catch (err) {
+        this.#emptySince = undefined;
         if (!this.#running) break;
         const e = err as Error & { code?: string };
         const sig = `${e.code ?? ''}:${e.message}`;
@@ -258,7 +285,7 @@ export class ScaleDriver extends EventEmitter<ScaleEvents> {
       }
       if (!this.#running) break;
       await new Promise<void>((resolve) => {
-        this.#sleep = { timer: setTimeout(resolve, this.#ctx.pollIntervalMs ?? 200), resolve };
+        this.#sleep = { timer: setTimeout(resolve, this.pollDelayMs), resolve };
       });
       this.#sleep = undefined;
     }
