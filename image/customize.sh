@@ -14,13 +14,19 @@ run_in passwd -l root >/dev/null
 ln -sf /opt/tillbox/bin/tillbox "$r/usr/local/bin/tillbox"
 ln -sf /opt/tillbox/node_modules/node/bin/node "$r/usr/local/bin/node"
 chmod 0755 "$r/usr/lib/tillbox/firstboot.sh"
-mkdir -p "$r/var/lib/tillbox" "$r/boot/efi"
+# Partitions by GPT PARTLABEL (amd64); image/arm64.sh's MBR disk exports PARTUUIDs
+# and the Pi's boot partition mount point.
+root_dev=${TILLBOX_ROOT_DEV:-PARTLABEL=tillbox-root-a}
+boot_dev=${TILLBOX_BOOT_DEV:-PARTLABEL=tillbox-esp}
+boot_dir=${TILLBOX_BOOT_DIR:-/boot/efi}
+data_dev=${TILLBOX_DATA_DEV:-PARTLABEL=tillbox-data}
+mkdir -p "$r/var/lib/tillbox" "$r$boot_dir"
 
-cat >"$r/etc/fstab" <<'FSTAB'
+cat >"$r/etc/fstab" <<FSTAB
 # tillbox: read-only root; state on the data partition; scratch in RAM.
-PARTLABEL=tillbox-root-a  /                  ext4   ro,noatime,errors=remount-ro  0 1
-PARTLABEL=tillbox-esp     /boot/efi          vfat   ro,umask=0077,noauto,x-systemd.automount  0 2
-PARTLABEL=tillbox-data    /var/lib/tillbox   ext4   rw,noatime,nodev,nosuid,noexec  0 2
+$(printf '%-25s %-18s %-6s %s' "$root_dev" / ext4 'ro,noatime,errors=remount-ro  0 1')
+$(printf '%-25s %-18s %-6s %s' "$boot_dev" "$boot_dir" vfat 'ro,umask=0077,noauto,x-systemd.automount  0 2')
+$(printf '%-25s %-18s %-6s %s' "$data_dev" /var/lib/tillbox ext4 'rw,noatime,nodev,nosuid,noexec  0 2')
 tmpfs                     /tmp               tmpfs  mode=1777,nosuid,nodev,size=64M  0 0
 tmpfs                     /var/tmp           tmpfs  mode=1777,nosuid,nodev,size=16M  0 0
 tmpfs                     /var/log           tmpfs  mode=0755,nosuid,nodev,size=16M  0 0
