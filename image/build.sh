@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds the tillbox appliance image: Debian bookworm (mmdebstrap) plus
-# tillbox and its production dependencies, as a GPT raw disk:
+# tillbox and its production dependencies, as a GPT raw disk (arm64: MBR with
+# the Raspberry Pi firmware on partition 1, see image/arm64.sh):
 #   1 ESP (vfat)        systemd-boot, kernel, initrd; tillbox.env for the installer
 #   2 root A (ext4, ro) the OS and /opt/tillbox
 #   3 root B (empty)    room for signed A/B updates (a later issue)
 #   4 data (ext4)       /var/lib/tillbox, grown to the whole disk at first boot
 # Output: image/out/tillbox-<version>-<arch>.img.zst and its .sha256.
 #   sudo npm run image -- --arch amd64
+#   sudo npm run image -- --arch arm64
 # Needs root (mmdebstrap into a directory, chroot), mmdebstrap, mtools,
-# e2fsprogs, dosfstools, fdisk, zstd, systemd-boot-efi (scripts/setup-system.sh --image).
+# e2fsprogs, dosfstools, fdisk, zstd, systemd-boot-efi; for arm64 on amd64 also
+# qemu-user-static, binfmt-support, arch-test, g++-aarch64-linux-gnu
+# (scripts/setup-system.sh --image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -23,12 +27,14 @@ while [ $# -gt 0 ]; do
 done
 case "$arch" in
   amd64) kernel=linux-image-amd64; boot_pkgs=; npm_cpu=x64 ;;
-  arm64) kernel=linux-image-arm64; boot_pkgs=,raspi-firmware; npm_cpu=arm64 ;;
+  arm64) kernel=linux-image-arm64; boot_pkgs=,raspi-firmware,systemd-boot-efi; npm_cpu=arm64; esp_mb=256 ;;
   *) echo "image: --arch must be amd64 or arm64" >&2; exit 2 ;;
 esac
-if [ "$arch" != amd64 ] && [ "$(dpkg --print-architecture)" != "$arch" ]; then
-  echo "image: building $arch on $(dpkg --print-architecture) needs qemu-user-static and binfmt_misc, and the arm64 addons are not fetched yet; only amd64 is built here" >&2
-  exit 2
+mm_arch_opts=()
+if [ "$arch" = arm64 ]; then
+  # shellcheck source=image/arm64.sh
+  . "$repo/image/arm64.sh"
+  arm64_setup
 fi
 version=$(node -p 'require("./package.json").version')
 work=${TILLBOX_IMAGE_WORK:-/var/tmp/tillbox-image-$arch}
@@ -47,6 +53,7 @@ log "npm ci --omit=dev for linux-$npm_cpu"
 # The box runs JavaScript compiled here (no type stripper at start, less memory).
 log "compiling TypeScript to JavaScript"
 bash "$repo/scripts/compile-js.sh" "$stage"
+if [ "$arch" = arm64 ]; then arm64_stage "$stage"; fi
 rm -f "$stage/tsconfig.json" "$stage/tsconfig.build.json"
 # Not on a box: the TypeScript compiler (an optional peer of i18next that npm
 # installs anyway) and the reference HQ with its embedded PostgreSQL (HQ runs
@@ -68,21 +75,23 @@ rootfs=$work/rootfs
 # openssh-server: off unless an installer puts authorized_keys on the boot partition (key-only).
 pkgs=netbase,systemd,systemd-sysv,systemd-resolved,systemd-timesyncd,udev,dbus,kmod,$kernel,nftables,ca-certificates,libusb-1.0-0,iproute2,cloud-guest-utils,e2fsprogs,fdisk,util-linux,openssh-server$boot_pkgs
 log "mmdebstrap bookworm $arch"
-mmdebstrap --quiet --variant=apt --arch="$arch" --include="$pkgs" \
+mmdebstrap --quiet --variant=apt --arch="$arch" --include="$pkgs" "${mm_arch_opts[@]}" \
   --customize-hook="cp -a '$repo/image/rootfs/.' \"\$1/\"" \
   --customize-hook="cp -a '$stage' \"\$1/opt/tillbox\"" \
   --customize-hook="install -m 0644 '$repo/image/udev/60-tillbox-peripherals.rules' \"\$1/etc/udev/rules.d/\"" \
   --customize-hook="'$repo/image/customize.sh' \"\$1\"" \
   bookworm "$rootfs" >"$work/mmdebstrap.log" 2>&1 || { tail -30 "$work/mmdebstrap.log"; exit 1; }
+if [ "$arch" = arm64 ]; then arm64_check_addons "$rootfs"; fi
 log "root filesystem: $(du -sm "$rootfs" | cut -f1) MB"
 
 # 3. Partitions as files, then one disk (no loop devices needed).
 mib=1048576
-esp_mb=160
+esp_mb=${esp_mb:-160}
 root_mb=$(( $(du -sm "$rootfs" | cut -f1) * 115 / 100 + 64 ))
 data_mb=64
 esp=$work/esp.img
 rm -f "$esp"
+if [ "$arch" = arm64 ]; then arm64_boot_partition "$esp" "$esp_mb" "$rootfs"; else
 mkfs.vfat -C -n TILLBOX "$esp" $((esp_mb * 1024)) >/dev/null
 kver=$(basename "$(ls "$rootfs"/boot/vmlinuz-* | sort -V | tail -n1)" | sed 's/^vmlinuz-//')
 export MTOOLS_SKIP_CHECK=1
@@ -97,6 +106,7 @@ printf 'default tillbox-a.conf\ntimeout 0\neditor no\n' >"$work/loader.conf"
 printf 'title tillbox %s (A)\nlinux /vmlinuz-a\ninitrd /initrd-a\noptions root=PARTLABEL=tillbox-root-a ro rootwait console=tty0 console=ttyS0,115200 quiet\n' "$version" >"$work/entry.conf"
 mcopy -i "$esp" "$work/loader.conf" ::/loader/loader.conf
 mcopy -i "$esp" "$work/entry.conf" ::/loader/entries/tillbox-a.conf
+fi
 printf '# Settings for this box, read once at first boot (see README "Installing a box"):\n# TILLBOX_STORE_ID=store-1\n# TILLBOX_ENROLMENT_URL=https://hq.example:8443\n# TILLBOX_ENROLMENT_CA_FINGERPRINT=...\n' >"$work/tillbox.env"
 mcopy -i "$esp" "$work/tillbox.env" ::/tillbox.env
 
@@ -116,6 +126,7 @@ mkfs.ext4 -q -L tillbox-data -d "$datadir" "$data" "${data_mb}M"
 disk=$work/tillbox.img
 total_mb=$((1 + esp_mb + root_mb * 2 + data_mb + 1))
 truncate -s "${total_mb}M" "$disk"
+if [ "$arch" = arm64 ]; then arm64_partition_table "$disk" "$esp_mb" "$root_mb" "$data_mb"; else
 sfdisk --quiet "$disk" <<SFDISK
 label: gpt
 unit: sectors
@@ -124,6 +135,7 @@ size=$((root_mb * 2048)), type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, name=tillbo
 size=$((root_mb * 2048)), type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, name=tillbox-root-b
 size=$((data_mb * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=tillbox-data
 SFDISK
+fi
 dd if="$esp" of="$disk" bs=1M seek=1 conv=notrunc status=none
 dd if="$root" of="$disk" bs=1M seek=$((1 + esp_mb)) conv=notrunc status=none
 dd if="$data" of="$disk" bs=1M seek=$((1 + esp_mb + root_mb * 2)) conv=notrunc status=none

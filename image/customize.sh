@@ -20,18 +20,24 @@ run_in useradd --system --uid 902 --gid 902 --home-dir /var/lib/tillbox/flows --
 for g in dialout lp plugdev; do run_in usermod -a -G "$g" tillbox-devices; done
 # No password login anywhere: root is locked, no other account has a shell.
 run_in passwd -l root >/dev/null
-# No SSH server is installed; an installer adds one (key-only) deliberately.
+# SSH: key-only and off unless an installer gives a key (below and firstboot.sh).
 
 ln -sf /opt/tillbox/bin/tillbox "$r/usr/local/bin/tillbox"
 ln -sf /opt/tillbox/node_modules/node/bin/node "$r/usr/local/bin/node"
 chmod 0755 "$r/usr/lib/tillbox/firstboot.sh" "$r/usr/lib/tillbox/restart-backoff.sh"
-mkdir -p "$r/var/lib/tillbox" "$r/boot/efi" "$r/data"
+# Partitions by GPT PARTLABEL (amd64); image/arm64.sh's MBR disk exports PARTUUIDs
+# and the Pi's boot partition mount point.
+root_dev=${TILLBOX_ROOT_DEV:-PARTLABEL=tillbox-root-a}
+boot_dev=${TILLBOX_BOOT_DEV:-PARTLABEL=tillbox-esp}
+boot_dir=${TILLBOX_BOOT_DIR:-/boot/efi}
+data_dev=${TILLBOX_DATA_DEV:-PARTLABEL=tillbox-data}
+mkdir -p "$r/var/lib/tillbox" "$r$boot_dir" "$r/data"
 
-cat >"$r/etc/fstab" <<'FSTAB'
+cat >"$r/etc/fstab" <<FSTAB
 # tillbox: read-only root; state on the data partition; scratch in RAM.
-PARTLABEL=tillbox-root-a  /                  ext4   ro,noatime,errors=remount-ro  0 1
-PARTLABEL=tillbox-esp     /boot/efi          vfat   ro,umask=0077,noauto,x-systemd.automount  0 2
-PARTLABEL=tillbox-data    /data              ext4   rw,noatime,nodev,nosuid,noexec  0 2
+$(printf '%-25s %-18s %-6s %s' "$root_dev" / ext4 'ro,noatime,errors=remount-ro  0 1')
+$(printf '%-25s %-18s %-6s %s' "$boot_dev" "$boot_dir" vfat 'ro,umask=0077,noauto,x-systemd.automount  0 2')
+$(printf '%-25s %-18s %-6s %s' "$data_dev" /data ext4 'rw,noatime,nodev,nosuid,noexec  0 2')
 /data/tillbox             /var/lib/tillbox   none   bind,nodev,nosuid,noexec,x-systemd.requires-mounts-for=/data  0 0
 tmpfs                     /tmp               tmpfs  mode=1777,nosuid,nodev,size=64M  0 0
 tmpfs                     /var/tmp           tmpfs  mode=1777,nosuid,nodev,size=16M  0 0

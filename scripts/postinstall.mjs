@@ -15,6 +15,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+// `npm ci --cpu=arm64` on an x64 host (the arm64 image build) installs for
+// another CPU: the `node` package still links the host's Node and the host's
+// compiler would make an x64 epoll, so a cross install leaves epoll to the
+// build that asked for it (image/arm64.sh cross-compiles and load-checks it).
+const targetCpu = process.env.npm_config_cpu || process.arch;
 const nm = join(root, 'node_modules');
 const node24 = join(nm, 'node', 'bin', 'node');
 
@@ -34,6 +39,8 @@ if (!existsSync(node24)) {
   const epoll = join(nm, 'epoll');
   if (!existsSync(epoll)) {
     // Optional: GPIO is reported as unavailable at run time.
+  } else if (targetCpu !== process.arch) {
+    console.log(`tillbox postinstall: installing for linux-${targetCpu} on ${process.arch}: epoll (GPIO) is not built here; the cross build builds it.`);
   } else if (!headers) {
     console.warn(`tillbox postinstall: no Node 24 headers (node-linux-${process.arch}) in node_modules; GPIO (onoff/epoll) will be unavailable.`);
   } else if (!gyp || !existsSync(gyp)) {

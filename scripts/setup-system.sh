@@ -14,7 +14,12 @@ packages=(mosquitto libusb-1.0-0 socat postgresql chromium fuse3 python3-fusepy)
 # --image: what building, booting and checking the appliance image and the Dockerfile need
 # (image/build.sh, image/boot-test.sh, image/docker/build-test.sh).
 image_packages=(mmdebstrap qemu-system-x86 ovmf mtools zstd dosfstools fdisk e2fsprogs systemd-boot-efi buildah uidmap binutils openssl curl openssh-client)
+# The arm64 (Raspberry Pi) image built on an amd64 host: its chroot runs through
+# qemu-user (binfmt_misc), epoll is cross-compiled; qemu-system-arm and
+# qemu-efi-aarch64 boot it under -machine virt.
+image_arm64_packages=(qemu-user-static binfmt-support arch-test g++-aarch64-linux-gnu file qemu-system-arm qemu-efi-aarch64)
 if [ "${1:-}" = --image ]; then packages+=("${image_packages[@]}"); fi
+if [ "${1:-}" = --image ] && [ "$(dpkg --print-architecture)" != arm64 ]; then packages+=("${image_arm64_packages[@]}"); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -13,7 +13,8 @@ export function resolveStateDir(env: NodeJS.ProcessEnv = process.env, flag?: str
  * permission for others (0711, set by the image's first boot) is left alone:
  * there the devices and flows services run as users of their own and reach
  * their own subdirectories and runtime.json through it, without being able to
- * list the dir; every other file in it is 0600 or in a 0700 directory.
+ * list the dir; core's secrets, keys and stores in it are 0600 or in 0700
+ * directories (runtime.json and device-id are 0644 on purpose).
  */
 export function ensureStateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
