@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { generateSecrets, newSecret } from '../appliance/secrets/secrets.ts';
 import { SimPrinter } from '../drivers/sim/printer.ts';
 import { call, postSale, startBox, type BoxProcess } from '../harness/box.ts';
-import { startDevicesProcess, startFlowsProcess, SALE, until, type CoreBox } from '../harness/flows.ts';
+import { roleClient, startDevicesProcess, startFlowsProcess, SALE, until, type CoreBox } from '../harness/flows.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
 import { freePort } from '../harness/ports.ts';
 import { startRealHq } from '../harness/real-hq.ts';
@@ -54,6 +54,12 @@ export interface Phase {
   ticketP50Ms: number;
   ticketP99Ms: number;
   ticketMaxMs: number;
+  /**
+   * Where sale → ticket goes, p50 / p99 ms per hop, seen by an admin client on
+   * the local broker: POST → pos/sale published by core, → cmd/print from
+   * flows, → the devices process's reply (job durably queued), → ticket cut.
+   */
+  hops: Record<'saleToPos' | 'posToCmd' | 'cmdToReply' | 'replyToTicket', [number, number]>;
 }
 
 export interface StoreLoadBench {
@@ -158,8 +164,9 @@ export async function benchStoreLoad(opts: StoreLoadOptions = {}): Promise<Store
       mqttPort: 0,
       httpPort: box.port,
       stateDir: dir,
-      account: () => {
-        throw new Error('unused');
+      account: (role) => {
+        const a = (JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')).mqtt as Array<{ role: string; username: string; password: string }>).find((x) => x.role === role)!;
+        return { username: a.username, password: a.password };
       },
       secrets: () => JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')),
       stop: () => box.stop(),
@@ -204,6 +211,27 @@ export async function benchStoreLoad(opts: StoreLoadOptions = {}): Promise<Store
     cleanups.unshift(() => devices.stop());
     const flows = await startFlowsProcess(core);
     cleanups.unshift(() => flows.stop());
+    // Hop timestamps (a QoS 0 admin subscriber sees each message as the broker routes it).
+    const seen = new Map<number, { pos?: number; cmd?: number; reply?: number }>();
+    const bySeq = (seq: number) => seen.get(seq) ?? seen.set(seq, {}).get(seq)!;
+    const correlations = new Map<string, number>();
+    const watcher = await roleClient(core, 'admin');
+    cleanups.unshift(() => watcher.endAsync(true));
+    watcher.on('message', (topic, payload) => {
+      const t = performance.now();
+      try {
+        const m = JSON.parse(payload.toString()) as { seq?: number; correlation?: string; args?: { ticket?: { order?: string } } };
+        if (/\/pos\/sale$/.test(topic) && typeof m.seq === 'number') bySeq(m.seq).pos ??= t;
+        else if (/\/cmd\/print$/.test(topic) && m.correlation && m.args?.ticket?.order) {
+          const seq = Number(m.args.ticket.order.replace('#', ''));
+          correlations.set(m.correlation, seq);
+          bySeq(seq).cmd ??= t;
+        } else if (/\/cmd\/print\/reply$/.test(topic) && m.correlation && correlations.has(m.correlation)) bySeq(correlations.get(m.correlation)!).reply ??= t;
+      } catch {
+        // not JSON: not ours
+      }
+    });
+    await watcher.subscribeAsync(`store/${core.storeId}/#`, { qos: 0 });
     const warm = await postSale(box.port, `warm-${Date.now()}`, SALE([{ sku: 'BREAD-WG', qty: 1 }]));
     const warmSeq = warm.json<{ seq: number }>().seq;
     await until(() => printedAt.has(warmSeq) || undefined, `warm-up ticket #${warmSeq}`, 30_000).catch((err: Error) => {
@@ -271,7 +299,17 @@ export async function benchStoreLoad(opts: StoreLoadOptions = {}): Promise<Store
       const s = sold.filter((x) => x.phase === p);
       const ms = s.map((x) => x.ms);
       const tickets = s.filter((x) => printedAt.has(x.seq)).map((x) => printedAt.get(x.seq)! - x.t0);
+      const hop = (f: (x: Sold, h: { pos?: number; cmd?: number; reply?: number }, printed?: number) => number | undefined): [number, number] => {
+        const v = s.map((x) => f(x, seen.get(x.seq) ?? {}, printedAt.get(x.seq))).filter((d): d is number => d !== undefined && Number.isFinite(d));
+        return [round(percentile(v, 50)), round(percentile(v, 99))];
+      };
       return {
+        hops: {
+          saleToPos: hop((x, h) => (h.pos === undefined ? undefined : h.pos - x.t0)),
+          posToCmd: hop((_x, h) => (h.pos === undefined || h.cmd === undefined ? undefined : h.cmd - h.pos)),
+          cmdToReply: hop((_x, h) => (h.cmd === undefined || h.reply === undefined ? undefined : h.reply - h.cmd)),
+          replyToTicket: hop((_x, h, p) => (h.reply === undefined || p === undefined ? undefined : p - h.reply)),
+        },
         seconds: round(seconds),
         sales: s.length,
         failures: failuresBy[p],

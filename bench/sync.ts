@@ -33,6 +33,8 @@ export interface SyncBenchOptions {
   startHq?: (brokerUrl: string) => Promise<{ name: string; pid?: number | undefined; stop(): Promise<void> }>;
   /** The reference HQ's database when startHq is not given (default PGlite). */
   db?: 'pglite' | 'postgres';
+  /** Cloud link settings over the defaults (e.g. { maxInFlight: 4 }), to compare tunings. */
+  cloud?: { maxInFlight?: number; batchMaxEvents?: number };
   /** Only phase 1 (the backlog alone), with memory figures: the long-drain run. */
   drainOnly?: boolean;
   log?: (msg: string) => void;
@@ -176,7 +178,7 @@ async function run(opts: SyncBenchOptions): Promise<SyncBenchResult | DrainBench
       done += n;
     }
 
-    const config = validateConfig({ version: 1, cloud: { url: mosq.url } }).cloud;
+    const config = validateConfig({ version: 1, cloud: { url: mosq.url, ...opts.cloud } }).cloud;
     const bridge = new CloudBridge({ journal, config, deviceId, storeId, stateDir: dir, log });
     const ackedAtLeast = async (target: number, t0: number) => {
       let lastReport = performance.now();
@@ -302,7 +304,7 @@ async function startReferenceHq(brokerUrl: string, db: 'pglite' | 'postgres'): P
   };
 }
 
-// node bench/sync.ts [events] [liveBacklog] [--postgres] [--drain-only]
+// node bench/sync.ts [events] [liveBacklog] [--postgres] [--drain-only] [--in-flight=N]
 if (import.meta.main) {
   const flags = new Set(process.argv.slice(2).filter((a) => a.startsWith('--')));
   const [events = 100_000, liveBacklog] = process.argv
@@ -310,6 +312,8 @@ if (import.meta.main) {
     .filter((a) => !a.startsWith('--'))
     .map(Number);
   const db = flags.has('--postgres') ? 'postgres' : 'pglite';
-  const out = flags.has('--drain-only') ? await benchDrain({ events, db }) : await benchSync({ events, db, ...(liveBacklog === undefined ? {} : { liveBacklog }) });
+  const inFlight = [...flags].find((f) => f.startsWith('--in-flight='));
+  const cloud = inFlight ? { maxInFlight: Number(inFlight.split('=')[1]) } : {};
+  const out = flags.has('--drain-only') ? await benchDrain({ events, db, cloud }) : await benchSync({ events, db, cloud, ...(liveBacklog === undefined ? {} : { liveBacklog }) });
   console.log(JSON.stringify(out, null, 2));
 }
