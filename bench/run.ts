@@ -82,6 +82,7 @@ try {
           qos1MsgPerSec: Math.round(b.qos1MsgPerSec),
           deliveredRatio: b.deliveredRatio,
           mosquittoQos1MsgPerSec: b.mosquittoQos1MsgPerSec === null ? null : Math.round(b.mosquittoQos1MsgPerSec),
+          stockAedesQos1MsgPerSec: b.stockQos1MsgPerSec,
         }
       : broker,
     core: c ? { readyMs: c.readyMs, rssIdleMB: c.rssIdleMB, rssAfterMB: c.rssAfterMB, fsyncsPerSale1: c.fsyncsPerSale1, fsyncsPerSale32: c.fsyncsPerSale32 } : core,
