@@ -10,8 +10,12 @@
 // which broker goes first, each on a fresh state directory, and reports each
 // broker's median rate. deliveredRatio is the worst round's.
 //
+// Baseline for the price of persistence: the same aedes, stock, with its
+// in-memory persistence (harness/broker-child.ts `stock`), driven the same way
+// in the same rounds → stockQos1MsgPerSec (issue 14: tillbox ≥ 0.8× it).
+//
 // Wall time runs from the first publish to the last message received, for
-// both brokers; the subscriber is mqtt.js acking each message as it arrives.
+// every broker; the subscriber is mqtt.js acking each message as it arrives.
 // Note that Mosquitto's `persistence true` writes its store only on autosave
 // and shutdown (no write or fsync per message), while tillbox stores and, with
 // sync 'batch', fsyncs every message before its PUBACK.
@@ -33,6 +37,10 @@ export interface BrokerBenchResult {
   qos1MsgPerSec: number;
   deliveredRatio: number;
   mosquittoQos1MsgPerSec: number | null;
+  /** The same aedes without persistence (stock, in memory), median of the rounds. */
+  stockQos1MsgPerSec: number;
+  /** Delivered ratio of the stock baseline's worst round (for comparison). */
+  stockDeliveredRatio: number;
 }
 
 interface BenchLog {
@@ -51,8 +59,9 @@ function stop(p: ChildProcess): Promise<void> {
   });
 }
 
-async function benchTillbox(dir: string, sync: 'batch' | 'never'): Promise<LoadResult> {
-  const proc = spawn(process.execPath, [CHILD, JSON.stringify({ stateDir: dir, sync })], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function benchTillbox(dir: string, sync: 'batch' | 'never' | 'stock'): Promise<LoadResult> {
+  const cfg = sync === 'stock' ? { stateDir: dir, stock: true } : { stateDir: dir, sync };
+  const proc = spawn(process.execPath, [CHILD, JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       createInterface({ input: proc.stdout! }).once('line', (l) => resolve((JSON.parse(l) as { addresses: { tcp: { port: number } } }).addresses.tcp.port));
@@ -104,6 +113,7 @@ export async function benchBroker(opts: { workDir: string; log?: BenchLog; sync?
     const rounds = Math.max(1, opts.rounds ?? 3);
     const ours: LoadResult[] = [];
     const mosq: LoadResult[] = [];
+    const stock: LoadResult[] = [];
     const runOurs = async (r: number): Promise<void> => {
       const res = await benchTillbox(join(dir, `tillbox-${r}`), sync);
       opts.log?.info({ broker: 'tillbox', round: r, sync, ...res }, 'broker bench');
@@ -115,14 +125,15 @@ export async function benchBroker(opts: { workDir: string; log?: BenchLog; sync?
       if (res) opts.log?.info({ broker: 'mosquitto', round: r, ...res }, 'broker bench');
       if (res) mosq.push(res);
     };
+    const runStock = async (r: number): Promise<void> => {
+      const res = await benchTillbox(join(dir, `stock-${r}`), 'stock');
+      opts.log?.info({ broker: 'aedes stock (memory)', round: r, ...res }, 'broker bench');
+      stock.push(res);
+    };
+    // Rotate which broker goes first, so none always meets the machine's load first.
+    const order = [runOurs, runMosq, runStock];
     for (let r = 0; r < rounds; r++) {
-      if (r % 2 === 0) {
-        await runOurs(r);
-        await runMosq(r);
-      } else {
-        await runMosq(r);
-        await runOurs(r);
-      }
+      for (let i = 0; i < order.length; i++) await order[(i + r) % order.length]!(r);
     }
     // Delivered while online, exactly once and in order; anything else is < 1.
     const delivered = (o: LoadResult): number => (o.outOfOrder === 0 && o.duplicates === 0 ? o.unique / COUNT : (o.unique - o.outOfOrder) / COUNT);
@@ -134,6 +145,13 @@ export async function benchBroker(opts: { workDir: string; log?: BenchLog; sync?
         ),
       ),
       deliveredRatio: Math.min(...ours.map(delivered)),
+      stockQos1MsgPerSec: Math.round(
+        percentile(
+          stock.map((o) => o.msgPerSec),
+          50,
+        ),
+      ),
+      stockDeliveredRatio: Math.min(...stock.map(delivered)),
       mosquittoQos1MsgPerSec:
         mosq.length > 0
           ? Math.round(
@@ -155,4 +173,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const r = await benchBroker({ workDir: tmpdir(), log });
   console.log(JSON.stringify({ broker: r }, null, 2));
   if (r.mosquittoQos1MsgPerSec) console.log(`ratio vs Mosquitto: ${(r.qos1MsgPerSec / r.mosquittoQos1MsgPerSec).toFixed(2)}`);
+  console.log(`ratio vs stock aedes (memory): ${(r.qos1MsgPerSec / r.stockQos1MsgPerSec).toFixed(2)}`);
 }

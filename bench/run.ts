@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { benchFsync, benchJournal } from './journal.ts';
 import { benchBroker } from './broker.ts';
 import { benchCore } from './core.ts';
-import { benchSync } from './sync.ts';
+import { benchDrain, benchSync } from './sync.ts';
+import { benchStoreLoad } from './store-load.ts';
 import { benchFlows } from './flows.ts';
 import { benchWriteAmplification } from './write-amplification.ts';
 import { benchProvisioning } from './provisioning.ts';
@@ -45,6 +46,12 @@ try {
   const broker = await section('broker', 'broker vs mosquitto', () => benchBroker({ workDir: join(work, 'broker') }));
   const sync = await section('sync', 'sync (100,000 events backlogged, drained to HQ)', () => benchSync({ log: (m) => console.error(`  ${m}`) }));
   const flows = await section('flows', 'flows (Node-RED)', () => benchFlows());
+  // Issue 14: the store at load, and the drain on real PostgreSQL 15 (long drain: TILLBOX_BENCH_DRAIN_EVENTS, default 300,000).
+  const storeLoad = await section('storeLoad', 'store load (20 tills, 100,000-event backlog draining, kitchen tickets)', () => benchStoreLoad({ log: (m) => console.error(`  ${m}`) }));
+  const drainPg = await section('drainPg', 'sync on PostgreSQL 15 (100,000 backlogged, live sales while draining)', () => benchSync({ db: 'postgres', log: (m) => console.error(`  ${m}`) }));
+  const drainLong = await section('drainLong', 'long drain on PostgreSQL 15 (peak RSS of box and HQ)', () =>
+    benchDrain({ db: 'postgres', events: Number(process.env.TILLBOX_BENCH_DRAIN_EVENTS ?? 300_000), log: (m) => console.error(`  ${m}`) }),
+  );
   const health = await section('health', 'health telemetry (sample cost, message size)', () => benchHealth());
   const box = await section('box', 'the whole box idle and at start, compiled and TypeScript (60 s idle windows)', () => benchBox({ log: (m) => console.error(`  ${m}`) }));
   const provisioning = await section('provisioning', 'provisioning (EST enrolment, rotation gap on Mosquitto mTLS)', () => benchProvisioning());
@@ -77,10 +84,14 @@ try {
           qos1MsgPerSec: Math.round(b.qos1MsgPerSec),
           deliveredRatio: b.deliveredRatio,
           mosquittoQos1MsgPerSec: b.mosquittoQos1MsgPerSec === null ? null : Math.round(b.mosquittoQos1MsgPerSec),
+          stockAedesQos1MsgPerSec: b.stockQos1MsgPerSec,
         }
       : broker,
     core: c ? { readyMs: c.readyMs, rssIdleMB: c.rssIdleMB, rssAfterMB: c.rssAfterMB, fsyncsPerSale1: c.fsyncsPerSale1, fsyncsPerSale32: c.fsyncsPerSale32 } : core,
     sync,
+    storeLoad,
+    drainPg,
+    drainLong,
     flows,
     provisioning,
     health,
@@ -89,6 +100,7 @@ try {
       salesPerSec32OverFsync: c && f ? round(c.salesPerSec32 / f.appendsPerSec) : null,
       journalAppends32OverFsync: ok(journalRaw) && f ? round(ok(journalRaw)!.appendsPerSec32 / f.appendsPerSec) : null,
       brokerOverMosquitto: b?.mosquittoQos1MsgPerSec ? round(b.qos1MsgPerSec / b.mosquittoQos1MsgPerSec) : null,
+      brokerOverStockAedes: b ? round(b.qos1MsgPerSec / b.stockQos1MsgPerSec) : null,
       bytesPerSale32OverSqlite: ok(writes)?.ratio32 ?? null,
       liveP99WithHealthOverWithout: ok(sync) ? round(ok(sync)!.liveWithHealthP99Ms / ok(sync)!.liveP99Ms) : null,
       // Start of the shipped (compiled) box against a bare `node -e 0` in this run (targets: core alone <= 15, box <= 30).
@@ -140,6 +152,20 @@ try {
     ],
     ['ratio sales32 / fsync', show(results.ratios.salesPerSec32OverFsync)],
     ['ratio broker / mosquitto (target >= 0.5)', show(results.ratios.brokerOverMosquitto)],
+    ['ratio broker / stock aedes in memory (target >= 0.8)', show(results.ratios.brokerOverStockAedes)],
+    [
+      'storeLoad sale p50/p99 draining | quiet (target p99 <= 10)',
+      ok(storeLoad) ? `${ok(storeLoad)!.draining.saleP50Ms} / ${ok(storeLoad)!.draining.saleP99Ms} | ${ok(storeLoad)!.quiet.saleP50Ms} / ${ok(storeLoad)!.quiet.saleP99Ms}` : show(storeLoad),
+    ],
+    [
+      'storeLoad sale->ticket p50/p99 draining | quiet (target p99 <= 100)',
+      ok(storeLoad) ? `${ok(storeLoad)!.draining.ticketP50Ms} / ${ok(storeLoad)!.draining.ticketP99Ms} | ${ok(storeLoad)!.quiet.ticketP50Ms} / ${ok(storeLoad)!.quiet.ticketP99Ms}` : '-',
+    ],
+    ['drainPg events/s / live p99 ms (targets >= 10,000 / <= 250)', ok(drainPg) ? `${ok(drainPg)!.drainEventsPerSec} / ${ok(drainPg)!.liveP99Ms}` : show(drainPg)],
+    [
+      'drainLong events, events/s, peak RSS MB box / HQ',
+      ok(drainLong) ? `${ok(drainLong)!.events}, ${ok(drainLong)!.drainEventsPerSec}, ${ok(drainLong)!.memory.boxPeakRssMB} / ${ok(drainLong)!.memory.hqPeakRssMB}` : show(drainLong),
+    ],
     ['ratio bytes/sale (32) / SQLite (target <= 1)', show(results.ratios.bytesPerSale32OverSqlite)],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -30,8 +30,33 @@ export interface SyncBenchOptions {
   /** Size of the second backlog drained while live sales are measured (default 5,000). */
   liveBacklog?: number;
   /** Starts HQ on the broker; returns a stopper. Default: the reference HQ (cloud/) on PGlite. */
-  startHq?: (brokerUrl: string) => Promise<{ name: string; stop(): Promise<void> }>;
+  startHq?: (brokerUrl: string) => Promise<{ name: string; pid?: number | undefined; stop(): Promise<void> }>;
+  /** The reference HQ's database when startHq is not given (default PGlite). */
+  db?: 'pglite' | 'postgres';
+  /** Cloud link settings over the defaults (e.g. { maxInFlight: 4 }), to compare tunings. */
+  cloud?: { maxInFlight?: number; batchMaxEvents?: number };
+  /** Only phase 1 (the backlog alone), with memory figures: the long-drain run. */
+  drainOnly?: boolean;
   log?: (msg: string) => void;
+}
+
+/** Resident set size of a process now (MB), 0 when it is gone. */
+function rssMB(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export interface DrainMemory {
+  /** This process (journal, POS service, cloud bridge: the box's sync side) before the drain and its peak during it. */
+  boxRssBeforeMB: number;
+  boxPeakRssMB: number;
+  hqRssBeforeMB: number;
+  hqPeakRssMB: number;
 }
 
 /** A representative health document (the shape core sends; figures do not matter for the link). */
@@ -66,6 +91,7 @@ export interface SyncBenchResult {
   events: number;
   drainEventsPerSec: number;
   drainSeconds: number;
+  memory: DrainMemory;
   liveP50Ms: number;
   liveP99Ms: number;
   liveSamples: number;
@@ -82,7 +108,20 @@ export interface SyncBenchResult {
   broker: string;
 }
 
+export type DrainBenchResult = Pick<SyncBenchResult, 'events' | 'drainEventsPerSec' | 'drainSeconds' | 'memory' | 'hq' | 'broker'>;
+
 export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchResult> {
+  const r = await run({ ...opts, drainOnly: false });
+  if (!('liveP99Ms' in r)) throw new Error('sync bench: live phases missing');
+  return r;
+}
+
+/** Phase 1 only, with peak RSS of the box side and HQ: the long-drain run. */
+export function benchDrain(opts: Omit<SyncBenchOptions, 'drainOnly' | 'liveBacklog'> = {}): Promise<DrainBenchResult> {
+  return run({ ...opts, drainOnly: true });
+}
+
+async function run(opts: SyncBenchOptions): Promise<SyncBenchResult | DrainBenchResult> {
   const total = opts.events ?? 100_000;
   const say = opts.log ?? ((m: string) => console.error(m));
   const dir = mkdtempSync(join(tmpdir(), 'tillbox-bench-sync-'));
@@ -93,7 +132,7 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
   // Mosquitto leaves Nagle on by default, so each small ack waits ~40 ms for the
   // peer's delayed ACK (the box and HQ already set TCP_NODELAY on their side).
   const mosq = await startMosquitto({ extraConfig: ['set_tcp_nodelay true'] });
-  const hq = await (opts.startHq ?? startReferenceHq)(mosq.url);
+  const hq = await (opts.startHq ?? ((url: string) => startReferenceHq(url, opts.db ?? 'pglite')))(mosq.url);
   const journal = new LevelJournal({ dir: join(dir, 'journal'), deviceId, storeId, log });
   await journal.start();
   const pos = new PosService({ journal, catalog: createDemoCatalog(), log, storeId, currency: 'EUR' });
@@ -139,7 +178,7 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
       done += n;
     }
 
-    const config = validateConfig({ version: 1, cloud: { url: mosq.url } }).cloud;
+    const config = validateConfig({ version: 1, cloud: { url: mosq.url, ...opts.cloud } }).cloud;
     const bridge = new CloudBridge({ journal, config, deviceId, storeId, stateDir: dir, log });
     const ackedAtLeast = async (target: number, t0: number) => {
       let lastReport = performance.now();
@@ -156,9 +195,21 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
 
     // Phase 1: the backlog alone.
     say(`bench sync: draining ${total} to ${hq.name} through mosquitto ...`);
+    const memory: DrainMemory = { boxRssBeforeMB: rssMB(process.pid), boxPeakRssMB: 0, hqRssBeforeMB: rssMB(hq.pid), hqPeakRssMB: 0 };
+    const sample = () => {
+      memory.boxPeakRssMB = Math.max(memory.boxPeakRssMB, rssMB(process.pid));
+      memory.hqPeakRssMB = Math.max(memory.hqPeakRssMB, rssMB(hq.pid));
+    };
+    const sampler = setInterval(sample, 250);
     const t0 = performance.now();
     await bridge.start();
-    const drainSeconds = await ackedAtLeast(total, t0);
+    const drainSeconds = await ackedAtLeast(total, t0).finally(() => clearInterval(sampler));
+    sample();
+    for (const k of Object.keys(memory) as Array<keyof DrainMemory>) memory[k] = Math.round(memory[k]);
+    if (opts.drainOnly) {
+      await bridge.stop();
+      return { events: total, drainEventsPerSec: Math.round(total / drainSeconds), drainSeconds: Math.round(drainSeconds * 100) / 100, memory, hq: hq.name, broker: 'mosquitto 2' };
+    }
 
     // Phase 2: a second, smaller backlog built offline, drained while a sale is made every
     // 100 ms; once without and once with a health document every second on the same link
@@ -218,6 +269,7 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
       events: total,
       drainEventsPerSec: Math.round(total / drainSeconds),
       drainSeconds: Math.round(drainSeconds * 100) / 100,
+      memory,
       liveP50Ms: Math.round(percentile(live, 50) * 10) / 10,
       liveP99Ms: Math.round(percentile(live, 99) * 10) / 10,
       liveSamples: live.length,
@@ -241,13 +293,27 @@ export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchR
   }
 }
 
-async function startReferenceHq(brokerUrl: string): Promise<{ name: string; stop(): Promise<void> }> {
-  const hq = await startRealHq(brokerUrl, 'pglite');
-  return { name: 'reference HQ (tillbox-hq process, PGlite)', stop: () => hq.stop() };
+async function startReferenceHq(brokerUrl: string, db: 'pglite' | 'postgres'): Promise<{ name: string; pid: number | undefined; stop(): Promise<void> }> {
+  const hq = await startRealHq(brokerUrl, db);
+  return {
+    name: `reference HQ (tillbox-hq process, ${db === 'pglite' ? 'PGlite' : 'PostgreSQL 15'})`,
+    get pid() {
+      return hq.pid;
+    },
+    stop: () => hq.stop(),
+  };
 }
 
+// node bench/sync.ts [events] [liveBacklog] [--postgres] [--drain-only] [--in-flight=N]
 if (import.meta.main) {
-  const events = Number(process.argv[2] ?? 100_000);
-  const liveBacklog = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
-  console.log(JSON.stringify(await benchSync({ events, ...(liveBacklog === undefined ? {} : { liveBacklog }) }), null, 2));
+  const flags = new Set(process.argv.slice(2).filter((a) => a.startsWith('--')));
+  const [events = 100_000, liveBacklog] = process.argv
+    .slice(2)
+    .filter((a) => !a.startsWith('--'))
+    .map(Number);
+  const db = flags.has('--postgres') ? 'postgres' : 'pglite';
+  const inFlight = [...flags].find((f) => f.startsWith('--in-flight='));
+  const cloud = inFlight ? { maxInFlight: Number(inFlight.split('=')[1]) } : {};
+  const out = flags.has('--drain-only') ? await benchDrain({ events, db, cloud }) : await benchSync({ events, db, cloud, ...(liveBacklog === undefined ? {} : { liveBacklog }) });
+  console.log(JSON.stringify(out, null, 2));
 }

@@ -16,6 +16,8 @@ export interface RealHq extends CloudHq {
   readonly httpUrl: string;
   /** HQ_DATA_DIR (PGlite, the EST registry and CA when generated). */
   readonly dataDir: string;
+  /** The HQ process id (while it runs), for memory figures. */
+  readonly pid: number | undefined;
   /** Resolves when the process exited (kill-after-commit fault). */
   exited(): Promise<number | null>;
   output(): string;
@@ -85,6 +87,9 @@ export async function startRealHq(brokerUrl: string, db: 'pglite' | 'postgres', 
       return httpUrl;
     },
     dataDir: dir,
+    get pid() {
+      return child?.pid;
+    },
     output: () => out,
     exited: () => exit,
     async restart(extra = {}) {

@@ -368,6 +368,11 @@ export class LocalBroker {
 
   #accept(stream: Duplex, remoteAddress: string | undefined, listener: ConnInfo['listener']): void {
     if (stream.destroyed) return;
+    // Local MQTT is small request/response packets (a PUBLISH right after a
+    // PUBACK): with Nagle on, each waited for the peer's delayed ACK, ~40 ms
+    // per hop on sale -> kitchen ticket (measured, issue 14). TCP and TLS
+    // sockets; the WebSocket listener's HTTP server already sets it.
+    (stream as Partial<Socket>).setNoDelay?.(true);
     guardPacketSize(stream, this.#opts.limits.maxPacketSize);
     this.#conns.set(stream, { remoteAddress, listener, key: streamKey(stream, remoteAddress) });
     this.#sockets.add(stream);

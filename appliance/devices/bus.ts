@@ -148,7 +148,11 @@ export class DeviceBus extends EventEmitter<DeviceBusEvents> {
     };
     const client = new MqttClient(() => {
       const ep = ctx.endpoint();
-      return createConnection({ host: ep.host, port: ep.port });
+      const socket = createConnection({ host: ep.host, port: ep.port });
+      // Command replies and events are small packets sent right after a PUBACK:
+      // with Nagle on they wait for the broker's delayed ACK (~40 ms a hop).
+      socket.setNoDelay(true);
+      return socket;
     }, options);
     this.#client = client;
     // PUBACK only after the handler finished (mqtt.js acks when this callback runs).

@@ -87,6 +87,9 @@ class TillboxConnection extends EventEmitter {
     });
     this.client = client;
     client.on('connect', () => {
+      // Requests go out right after a PUBACK: with Nagle on, each waited for the
+      // broker's delayed ACK (~40 ms; mqtt.js makes a new socket per connect).
+      /** @type {any} */ (client.stream)?.setNoDelay?.(true);
       this.attempt = 0;
       // (Re)subscribe everything we route (clean session), and only then report
       // 'connected': a node that shows connected does not miss what follows.
