@@ -190,7 +190,7 @@ export function createHttpApi(ctx: HttpApiContext): FastifyInstance {
     },
   );
   app.get<{ Params: { id: string } }>('/api/v1/sales/:id', { config: { doc: { success: '200 sale with refunds/void state', notes: '404 unknown' } } }, async (request) => {
-    const sale = pos.getSale(request.params.id);
+    const sale = await pos.getSale(request.params.id);
     if (!sale) throw new TillboxError(ErrorCode.NotFound, `no sale ${request.params.id}`);
     return sale;
   });

@@ -1,3 +1,4 @@
+import { getHeapSnapshot } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, isTillboxError } from '../../contract/errors.ts';
 import type { Actor } from '../../contract/pos.ts';
@@ -25,6 +26,22 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   return undefined;
 }
 
+/**
+ * How many distinct strings matching `pattern` (global) are alive in this
+ * process's heap: a heap snapshot collects garbage first, so what it holds is
+ * reachable. Deterministic, unlike heap sizes.
+ */
+async function liveStrings(pattern: RegExp): Promise<Set<string>> {
+  const found = new Set<string>();
+  let tail = '';
+  for await (const chunk of getHeapSnapshot()) {
+    const text = tail + String(chunk);
+    for (const m of text.matchAll(pattern)) found.add(m[0]);
+    tail = text.slice(-64); // a marker split across two chunks
+  }
+  return found;
+}
+
 const basket = {
   lines: [
     { sku: 'MILK-1L', qty: 3 },
@@ -43,7 +60,7 @@ describe('PosService on a LevelJournal', () => {
     const event = await journal.getById(sale.id);
     expect(event?.payload).toMatchObject({ total: 603, change: 397 });
     expect(pos.catalogItem('MILK-1L')?.stock).toBe(47);
-    expect(pos.getSale(sale.id)?.state).toEqual({ voided: false, refundIds: [], refundedQty: [0, 0], refundedTotal: 0 });
+    expect((await pos.getSale(sale.id))?.state).toEqual({ voided: false, refundIds: [], refundedQty: [0, 0], refundedTotal: 0 });
   });
 
   it('answers a retry with the same key and body with the original sale and writes nothing', async () => {
@@ -114,7 +131,7 @@ describe('PosService on a LevelJournal', () => {
       'r6',
     );
     expect(r6.value.total).toBe(365);
-    expect(pos.getSale(sale.id)?.state).toMatchObject({ refundedQty: [3, 1], refundedTotal: 603 });
+    expect((await pos.getSale(sale.id))?.state).toMatchObject({ refundedQty: [3, 1], refundedTotal: 603 });
     expect(pos.catalogItem('MILK-1L')?.stock).toBe(50);
     expect(journal.lastSeq).toBe(3);
     // A retried refund is answered from the journal, not refused as an over-refund of itself.
@@ -133,7 +150,7 @@ describe('PosService on a LevelJournal', () => {
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
       expect(isTillboxError(rejected.reason, ErrorCode.StateConflict)).toBe(true);
-      expect(pos.getSale(s.id)?.state.refundedQty[0]).toBe(2);
+      expect((await pos.getSale(s.id))?.state.refundedQty[0]).toBe(2);
     }
     expect(journal.lastSeq).toBe(1 + 5 * 2);
   });
@@ -157,7 +174,7 @@ describe('PosService on a LevelJournal', () => {
     expect(await codeOf(pos.refund({ saleId: a.id, lines: [{ line: 0, qty: 1 }], tenders: [cash(119)], reason: 'x' }, 'r'))).toBe(ErrorCode.StateConflict);
     await pos.refund({ saleId: b.id, lines: [{ line: 0, qty: 1 }], tenders: [cash(119)], reason: 'x' }, 'rb');
     expect(await codeOf(pos.void({ saleId: b.id, reason: 'late' }, 'v3'))).toBe(ErrorCode.StateConflict);
-    expect(pos.getSale(a.id)?.state).toMatchObject({ voided: true, voidId: v.value.id });
+    expect((await pos.getSale(a.id))?.state).toMatchObject({ voided: true, voidId: v.value.id });
     expect(pos.catalogItem('MILK-1L')?.stock).toBe(50 - 3 + 1);
     expect(journal.lastSeq).toBe(4);
   });
@@ -198,10 +215,10 @@ describe('PosService on a LevelJournal', () => {
     await h.pos.void({ saleId: b.id, reason: 'x' }, 'v');
     await h.pos.overridePrice({ sku: 'COFFEE-500', price: 599, reason: 'x' }, 'p', manager);
     await h.pos.adjustInventory({ sku: 'MILK-1L', delta: -5, reason: 'damaged' }, 'i');
-    const before = { a: h.pos.getSale(a.id), b: h.pos.getSale(b.id), catalog: h.pos.catalog() };
+    const before = { a: await h.pos.getSale(a.id), b: await h.pos.getSale(b.id), catalog: h.pos.catalog() };
     await h.restart();
-    expect(h.pos.getSale(a.id)).toEqual(before.a);
-    expect(h.pos.getSale(b.id)).toEqual(before.b);
+    expect(await h.pos.getSale(a.id)).toEqual(before.a);
+    expect(await h.pos.getSale(b.id)).toEqual(before.b);
     expect(h.pos.catalog()).toEqual(before.catalog);
     expect(h.pos.catalogItem('MILK-1L')?.stock).toBe(50 - 3 + 2 - 5);
     // Over-refund is still refused after the restart, and a retry is still a replay.
@@ -235,5 +252,70 @@ describe('PosService on a LevelJournal', () => {
     await h.pos.stop();
     expect(await codeOf(h.pos.sell(basket, 'x'))).toBe(ErrorCode.NotReady);
     await h.pos.start();
+  });
+
+  it('keeps only compact per-sale state in memory: the sale events stay in the journal (issue 14)', { timeout: 120_000 }, async () => {
+    const { pos, journal } = await harness();
+    const n = 200;
+    // Each sale carries a unique marker that only its event holds (the card approval reference).
+    const marker = (i: number) => `HEAPMARK-${String(i).padStart(5, '0')}`;
+    for (let i = 0; i < n; i++) await pos.sell({ lines: basket.lines, tenders: [card(603, marker(i))] }, `m-${i}`);
+    expect(journal.lastSeq).toBe(n);
+    const live = await liveStrings(/HEAPMARK-\d{5}/g);
+    // Before: every sale's whole event stayed in PosService (n markers alive). Now none beyond
+    // what the last request or two may still hold in transit.
+    expect(live.size).toBeLessThanOrEqual(2);
+    // And every sale is still there, whole, read back from the journal.
+    const first = await pos.getSale((await journal.getBySeq(1))!.id);
+    expect(first?.tenders).toEqual([card(603, marker(0))]);
+    expect(first?.lines).toHaveLength(2);
+  });
+
+  it('refunds, voids and shows old sales, after a restart too, with the same views and errors', async () => {
+    const h = await harness();
+    const sales = [];
+    for (let i = 0; i < 30; i++) sales.push((await h.pos.sell(basket, `o-${i}`)).value);
+    const [a, b, c] = sales as [(typeof sales)[0], (typeof sales)[0], (typeof sales)[0]];
+    // The view GET shows is the view the sale answered, read back from the journal.
+    expect(await h.pos.getSale(a.id)).toEqual(a);
+    const r = await h.pos.refund({ saleId: a.id, lines: [{ line: 0, qty: 2 }], tenders: [cash(238)], reason: 'x' }, 'r-a');
+    const v = await h.pos.void({ saleId: b.id, reason: 'x' }, 'v-b');
+    const stock = h.pos.catalogItem('MILK-1L')?.stock;
+    expect(stock).toBe(50 - 30 * 3 + 2 + 3);
+    const before = await Promise.all(sales.map((s) => h.pos.getSale(s.id)));
+    expect(before[0]?.state).toEqual({ voided: false, refundIds: [r.value.id], refundedQty: [2, 0], refundedTotal: 238 });
+    expect(before[1]?.state).toEqual({ voided: true, voidId: v.value.id, refundIds: [], refundedQty: [0, 0], refundedTotal: 0 });
+    expect(before[2]).toEqual(c);
+    await h.restart();
+    expect(await Promise.all(sales.map((s) => h.pos.getSale(s.id)))).toEqual(before);
+    expect(h.pos.catalogItem('MILK-1L')?.stock).toBe(stock);
+    // Events that are not sales are not sales; unknown ids stay unknown, with the same errors.
+    const unknown = '0190a5e4-0000-7000-8000-000000000000';
+    expect(await h.pos.getSale(r.value.id)).toBeUndefined();
+    expect(await h.pos.getSale(unknown)).toBeUndefined();
+    expect(await codeOf(h.pos.void({ saleId: r.value.id, reason: 'x' }, 'v-r'))).toBe(ErrorCode.NotFound);
+    expect(await codeOf(h.pos.refund({ saleId: unknown, lines: [{ line: 0, qty: 1 }], tenders: [cash(119)], reason: 'x' }, 'r-u'))).toBe(ErrorCode.NotFound);
+    expect(await codeOf(h.pos.openDrawer({ reason: 'sale', saleId: v.value.id }, 'd-v'))).toBe(ErrorCode.NotFound);
+    // Limits and states of old sales hold after the restart.
+    expect(await codeOf(h.pos.refund({ saleId: a.id, lines: [{ line: 0, qty: 2 }], tenders: [cash(238)], reason: 'y' }, 'r-a2'))).toBe(ErrorCode.StateConflict);
+    expect(await codeOf(h.pos.refund({ saleId: b.id, lines: [{ line: 0, qty: 1 }], tenders: [cash(119)], reason: 'y' }, 'r-b'))).toBe(ErrorCode.StateConflict);
+    expect(await codeOf(h.pos.void({ saleId: a.id, reason: 'y' }, 'v-a'))).toBe(ErrorCode.StateConflict);
+    const rest = await h.pos.refund(
+      {
+        saleId: a.id,
+        lines: [
+          { line: 0, qty: 1 },
+          { line: 1, qty: 1 },
+        ],
+        tenders: [cash(119 + 246)],
+        reason: 'rest',
+      },
+      'r-a3',
+    );
+    expect(rest.value.total).toBe(365);
+    expect((await h.pos.void({ saleId: c.id, reason: 'y' }, 'v-c')).value).toMatchObject({ saleId: c.id, total: 603 });
+    expect((await h.pos.getSale(a.id))?.state).toMatchObject({ refundedQty: [3, 1], refundedTotal: 603 });
+    expect(h.pos.catalogItem('MILK-1L')?.stock).toBe(stock! + 1 + 3);
+    await h.pos.openDrawer({ reason: 'sale', saleId: c.id }, 'd-c');
   });
 });

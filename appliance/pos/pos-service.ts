@@ -1,4 +1,4 @@
-import { stockMoves } from '../../contract/stock.ts';
+import { stockMoves, type SoldLine } from '../../contract/stock.ts';
 import { IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN, clientIdempotencyKey, scopedIdempotencyKey } from '../../contract/ids.ts';
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, TillboxError } from '../../contract/errors.ts';
@@ -87,10 +87,11 @@ export type EventView<P> = EventMeta & P;
 
 const DEFAULT_ACTOR: Actor = { name: 'local', role: 'till' };
 
-interface SaleProjection {
-  event: JournalEvent<SalePayload>;
+/** Refund/void state of one sale: kept only for the (few) sales that have a refund or a void. */
+interface SaleState {
   voidId?: string;
   refundIds: string[];
+  /** Units refunded so far, per sale line index. */
   refundedQty: number[];
   refundedTotal: number;
 }
@@ -131,7 +132,15 @@ export class PosService {
   readonly #journal: Journal;
   readonly #log: Logger;
   #state: CatalogState;
-  readonly #sales = new Map<string, SaleProjection>();
+  // Memory per sale is kept small and independent of the event's size (issue
+  // 14: a box sells for years). Every sale keeps only its sold lines as stock
+  // moves need them (sku, qty, grams); the whole event stays in the journal,
+  // and refunds, voids and GET /sales/{id} read it from there (by id: one index
+  // lookup and one record read). A sale absent from #soldLines is unknown.
+  readonly #soldLines = new Map<string, readonly SoldLine[]>();
+  readonly #saleStates = new Map<string, SaleState>();
+  /** One string per sku, shared by all sold lines (a sku repeats across thousands of sales). */
+  readonly #skus = new Map<string, string>();
   readonly #carts = new Map<string, Cart>();
   readonly #lock = new KeyedLock();
   readonly #cartTtlMs: number;
@@ -168,7 +177,8 @@ export class PosService {
 
   /** Rebuilds the projections (sales, refunds, voids, stock, prices) from the journal, seq 1 onwards. */
   async start(): Promise<void> {
-    this.#sales.clear();
+    this.#soldLines.clear();
+    this.#saleStates.clear();
     this.#state.reset();
     this.#appliedSeq = 0;
     let after = 0;
@@ -185,7 +195,7 @@ export class PosService {
     // recovering from a failed write (a batch refused to its till that landed).
     this.#unsubscribe = this.#journal.onCommit((event) => this.#apply(event));
     this.#started = true;
-    this.#log.info({ events: count, sales: this.#sales.size, lastSeq: after }, 'pos projections rebuilt');
+    this.#log.info({ events: count, sales: this.#soldLines.size, lastSeq: after }, 'pos projections rebuilt');
   }
 
   async stop(): Promise<void> {
@@ -226,9 +236,10 @@ export class PosService {
     this.#state = next;
   }
 
-  getSale(id: string): SaleView | undefined {
-    const p = this.#sales.get(id);
-    return p && this.#saleView(p);
+  /** The sale as the API shows it (the journal's event plus its refund/void state); undefined for an unknown sale. */
+  async getSale(id: string): Promise<SaleView | undefined> {
+    if (!this.#soldLines.has(id)) return undefined;
+    return this.#saleView(await this.#saleEvent(id));
   }
 
   // ------------------------------------------------------------ writes
@@ -236,15 +247,15 @@ export class PosService {
   async sell(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<SaleView>> {
     const req = checkSale(body);
     const result = await this.#write(PosEventType.Sale, idempotencyKey, actor, req, [], () => this.#decideSale(req.lines, req.tenders, actor));
-    return { value: this.#saleViewOf(result.event), replayed: result.replayed };
+    return { value: this.#saleView(result.event), replayed: result.replayed };
   }
 
   async refund(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR): Promise<PosResult<EventView<RefundPayload>>> {
     const req = checkRefund(body);
-    const result = await this.#write(PosEventType.Refund, idempotencyKey, actor, req, [`sale:${req.saleId}`], () => {
-      const sale = this.#requireSale(req.saleId);
+    const result = await this.#write(PosEventType.Refund, idempotencyKey, actor, req, [`sale:${req.saleId}`], async () => {
+      const lines = (await this.#requireSale(req.saleId)).payload.lines;
+      const sale = this.#stateOf(req.saleId);
       if (sale.voidId) throw new TillboxError(ErrorCode.StateConflict, `sale ${req.saleId} is voided`, { field: 'saleId' });
-      const lines = sale.event.payload.lines;
       const wanted = new Map<number, number>();
       const errors = [];
       for (const [i, l] of req.lines.entries()) {
@@ -290,13 +301,14 @@ export class PosService {
   /** Voids a whole sale: once, and only while no refund exists against it (refund instead). */
   async void(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
     const req = checkVoid(body);
-    const result = await this.#write(PosEventType.Void, idempotencyKey, actor, req, [`sale:${req.saleId}`], () => {
-      const sale = this.#requireSale(req.saleId);
+    const result = await this.#write(PosEventType.Void, idempotencyKey, actor, req, [`sale:${req.saleId}`], async () => {
+      const event = await this.#requireSale(req.saleId);
+      const sale = this.#stateOf(req.saleId);
       if (sale.voidId) throw new TillboxError(ErrorCode.StateConflict, `sale ${req.saleId} is already voided`, { field: 'saleId' });
       if (sale.refundIds.length > 0) {
         throw new TillboxError(ErrorCode.StateConflict, `sale ${req.saleId} has refunds; refund the rest instead of voiding`, { field: 'saleId' });
       }
-      return { saleId: req.saleId, currency: this.currency, total: sale.event.payload.total, reason: req.reason, by: actor };
+      return { saleId: req.saleId, currency: this.currency, total: event.payload.total, reason: req.reason, by: actor };
     });
     return { value: eventView(result.event), replayed: result.replayed };
   }
@@ -329,7 +341,7 @@ export class PosService {
   async openDrawer(body: unknown, idempotencyKey: string, actor: Actor = DEFAULT_ACTOR) {
     const req = checkDrawer(body);
     const result = await this.#write(PosEventType.DrawerOpened, idempotencyKey, actor, req, [], () => {
-      if (req.saleId !== undefined) this.#requireSale(req.saleId);
+      if (req.saleId !== undefined && !this.#soldLines.has(req.saleId)) throw this.#noSale(req.saleId);
       const payload: PosPayloadMap['drawer.opened'] = { reason: req.reason, by: actor };
       if (req.saleId !== undefined) payload.saleId = req.saleId;
       if (req.note !== undefined) payload.note = req.note;
@@ -421,7 +433,7 @@ export class PosService {
       return { ...this.#decideSale(cart.lines, req.tenders, actor), cartId: id };
     });
     if (!result.replayed) this.#carts.delete(id);
-    return { value: this.#saleViewOf(result.event), replayed: result.replayed };
+    return { value: this.#saleView(result.event), replayed: result.replayed };
   }
 
   // ------------------------------------------------------------ internals
@@ -432,7 +444,14 @@ export class PosService {
     return { ...q, tenders, paid, change, by: actor };
   }
 
-  async #write<T extends keyof PosPayloadMap>(type: T, clientKey: string, actor: Actor, body: unknown, lockKeys: string[], decide: () => PosPayloadMap[T]): Promise<AppendResult<PosPayloadMap[T]>> {
+  async #write<T extends keyof PosPayloadMap>(
+    type: T,
+    clientKey: string,
+    actor: Actor,
+    body: unknown,
+    lockKeys: string[],
+    decide: () => PosPayloadMap[T] | Promise<PosPayloadMap[T]>,
+  ): Promise<AppendResult<PosPayloadMap[T]>> {
     this.#assertStarted();
     if (typeof clientKey !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(clientKey)) {
       throw validationError('invalid idempotency key', [{ path: 'headers.idempotency-key', message: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters` }]);
@@ -450,7 +469,7 @@ export class PosService {
         const again = await this.#journal.append({ type, payload: existing.payload, idempotencyKey, requestHash: hash });
         return again as AppendResult<PosPayloadMap[T]>;
       }
-      const payload = decide();
+      const payload = await decide();
       const result = await this.#journal.append({ type, payload, idempotencyKey, requestHash: hash });
       if (result.event.type !== type) {
         throw new TillboxError(ErrorCode.IdempotencyConflict, `idempotency key ${clientKey} was used for a ${result.event.type}`);
@@ -466,20 +485,23 @@ export class PosService {
     if (event.seq <= this.#appliedSeq) return;
     this.#appliedSeq = event.seq;
     // Stock follows the one rule HQ uses too (contract/stock.ts).
-    for (const m of stockMoves(event.type, event.payload, (saleId) => this.#sales.get(saleId)?.event.payload.lines)) this.#state.adjust(m.sku, m.delta);
+    for (const m of stockMoves(event.type, event.payload, (saleId) => this.#soldLines.get(saleId))) this.#state.adjust(m.sku, m.delta);
     switch (event.type) {
       case PosEventType.Sale: {
         const e = event as JournalEvent<SalePayload>;
-        this.#sales.set(e.id, { event: e, refundIds: [], refundedQty: e.payload.lines.map(() => 0), refundedTotal: 0 });
+        this.#soldLines.set(
+          e.id,
+          e.payload.lines.map((l) => this.#soldLine(l)),
+        );
         break;
       }
       case PosEventType.Refund: {
         const p = event.payload as RefundPayload;
-        const sale = this.#sales.get(p.saleId);
-        if (!sale) {
+        if (!this.#soldLines.has(p.saleId)) {
           this.#log.warn({ seq: event.seq, saleId: p.saleId }, 'refund of a sale not in the journal');
           break;
         }
+        const sale = this.#touchState(p.saleId);
         sale.refundIds.push(event.id);
         sale.refundedTotal += p.total;
         for (const l of p.lines) sale.refundedQty[l.line] = (sale.refundedQty[l.line] ?? 0) + l.qty;
@@ -487,9 +509,8 @@ export class PosService {
       }
       case PosEventType.Void: {
         const p = event.payload as PosPayloadMap['void'];
-        const sale = this.#sales.get(p.saleId);
-        if (!sale) break;
-        sale.voidId = event.id;
+        if (!this.#soldLines.has(p.saleId)) break;
+        this.#touchState(p.saleId).voidId = event.id;
         break;
       }
       case PosEventType.PriceOverridden: {
@@ -502,18 +523,31 @@ export class PosService {
     }
   }
 
+  /** What stock moves need of a sold line, and nothing more (contract/stock.ts SoldLine). */
+  #soldLine(l: SalePayload['lines'][number]): SoldLine {
+    let sku = this.#skus.get(l.sku);
+    if (sku === undefined) this.#skus.set(l.sku, (sku = l.sku));
+    return l.weightGrams !== undefined ? { sku, qty: l.qty, weightGrams: l.weightGrams } : { sku, qty: l.qty };
+  }
+
+  /** The refund/void state of a known sale (a fresh one when it has none). */
+  #stateOf(saleId: string): SaleState {
+    return this.#saleStates.get(saleId) ?? { refundIds: [], refundedQty: this.#soldLines.get(saleId)!.map(() => 0), refundedTotal: 0 };
+  }
+
+  #touchState(saleId: string): SaleState {
+    let state = this.#saleStates.get(saleId);
+    if (!state) this.#saleStates.set(saleId, (state = this.#stateOf(saleId)));
+    return state;
+  }
+
   /**
-   * The view of a sale event just written or replayed. A replay that joined a
+   * A sale event with its current refund/void state. A replay that joined a
    * concurrent first append can resolve before that append's projection
    * update ran; it then shows the committed event with a fresh state.
    */
-  #saleViewOf(event: JournalEvent<SalePayload>): SaleView {
-    const p = this.#sales.get(event.id);
-    if (p) return this.#saleView(p);
-    return this.#saleView({ event, refundIds: [], refundedQty: event.payload.lines.map(() => 0), refundedTotal: 0 });
-  }
-
-  #saleView(p: SaleProjection): SaleView {
+  #saleView(event: JournalEvent<SalePayload>): SaleView {
+    const p = this.#soldLines.has(event.id) ? this.#stateOf(event.id) : { refundIds: [], refundedQty: event.payload.lines.map(() => 0), refundedTotal: 0 };
     const state: SaleView['state'] = {
       voided: p.voidId !== undefined,
       refundIds: [...p.refundIds],
@@ -521,13 +555,24 @@ export class PosService {
       refundedTotal: p.refundedTotal,
     };
     if (p.voidId !== undefined) state.voidId = p.voidId;
-    return { ...eventView(p.event), state };
+    return { ...eventView(event), state };
   }
 
-  #requireSale(id: string): SaleProjection {
-    const sale = this.#sales.get(id);
-    if (!sale) throw new TillboxError(ErrorCode.NotFound, `no sale ${id}`, { field: 'saleId' });
-    return sale;
+  /** The committed event of a known sale, read from the journal. */
+  async #saleEvent(id: string): Promise<JournalEvent<SalePayload>> {
+    const event = await this.#journal.getById(id);
+    // Known to the projections but not readable: a quarantined record, never "no such sale".
+    if (event?.type !== PosEventType.Sale) throw new TillboxError(ErrorCode.JournalCorrupt, `the journal event of sale ${id} is corrupt or missing`);
+    return event as JournalEvent<SalePayload>;
+  }
+
+  async #requireSale(id: string): Promise<JournalEvent<SalePayload>> {
+    if (!this.#soldLines.has(id)) throw this.#noSale(id);
+    return this.#saleEvent(id);
+  }
+
+  #noSale(id: string): TillboxError {
+    return new TillboxError(ErrorCode.NotFound, `no sale ${id}`, { field: 'saleId' });
   }
 
   #requireItem(sku: string, field: string) {
