@@ -45,6 +45,8 @@ arm64_setup() {
     --components=main,non-free-firmware
     --dpkgopt=force-confold
     --setup-hook='mkdir -p "$1/etc/initramfs-tools" && echo update_initramfs=no >"$1/etc/initramfs-tools/update-initramfs.conf"'
+    # No login prompt on the serial consoles (root is locked anyway), as amd64's ttyS0.
+    --customize-hook='chroot "$1" systemctl mask serial-getty@ttyS1.service serial-getty@ttyAMA0.service >/dev/null 2>&1'
     --customize-hook='c="$1/etc/initramfs-tools/update-initramfs.conf"; if [ -f "$c.dpkg-dist" ]; then mv "$c.dpkg-dist" "$c"; else sed -i "s/^update_initramfs=no$/update_initramfs=yes/" "$c"; fi; rm -f "$1"/boot/*.dpkg-bak "$1"/boot/firmware/*.dpkg-bak'
   )
 }
