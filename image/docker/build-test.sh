@@ -45,11 +45,20 @@ grep -q healthz <<<"$health" || { log "no HEALTHCHECK on /healthz: $health"; exi
 ctr=$(buildah from "$tag")
 # `buildah run` in its own process group: killing buildah alone leaves the box
 # inside running (tini and tillbox are reparented), so the whole group goes.
+box_ns=
 cleanup() {
   kill -TERM -- "-$run_pid" 2>/dev/null || true
   for _ in $(seq 1 20); do kill -0 -- "-$run_pid" 2>/dev/null || break; sleep 0.5; done
   kill -KILL -- "-$run_pid" 2>/dev/null || true
   { wait "$run_pid"; } 2>/dev/null || true
+  # The supervisor's children run in process groups of their own, and chroot
+  # isolation has no PID namespace to end them: whatever is left in the
+  # container's mount namespace goes too.
+  if [ -n "$box_ns" ]; then
+    for p in /proc/[0-9]*; do
+      [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$box_ns" ] && kill -KILL "${p#/proc/}" 2>/dev/null
+    done
+  fi
   buildah rm "$ctr" >/dev/null 2>&1 || true
   # Build stages left by --layers pile up in vfs storage with every code change.
   buildah rmi --prune >/dev/null 2>&1 || true
@@ -66,6 +75,10 @@ for _ in $(seq 1 120); do
 done
 curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null || { log "no /healthz from the container"; tail -30 "$work/run.log"; exit 1; }
 log "/healthz answers from the container"
+box_pid=$(pgrep -n -f '/opt/tillbox/appliance/cli/main.js start' || true)
+[ -n "$box_pid" ] && box_ns=$(readlink "/proc/$box_pid/ns/mnt")
+# Never our own namespace: that would end everything on the machine.
+[ "$box_ns" = "$(readlink /proc/self/ns/mnt)" ] && box_ns=
 # The HEALTHCHECK command itself, inside the container.
 buildah run --isolation chroot --net host "$ctr" -- node -e "fetch('http://127.0.0.1:$port/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 owner=$(buildah run --isolation chroot "$ctr" -- stat -c %U /var/lib/tillbox/secrets.json)
