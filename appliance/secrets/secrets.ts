@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { writeFileAtomicSync } from '../../lib/atomic-file.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import { compileSchema } from '../../lib/validate.ts';
+import type { ValidateFunction } from 'ajv';
 import { ROLES, type Role } from '../../contract/roles.ts';
 
 // Per-device secrets, generated on the box the first time it starts: there is
@@ -212,8 +213,13 @@ function writeIfStale(file: string, doc: FlowsSecrets | DevicesSecrets): void {
 
 /** For the flows process: its own secrets only (written by core at first start). */
 export function readFlowsSecrets(file: string): FlowsSecrets {
+  return readServiceSecrets(file, validateFlows, 'flows');
+}
+
+/** A service's own secrets file, read and checked against its schema. */
+function readServiceSecrets<T>(file: string, validate: ValidateFunction<T>, service: string): T {
   const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
-  if (!validateFlows(doc)) throw new Error(`${file} is not a valid flows secrets file: ${validateFlows.errors?.map((e) => `${e.instancePath} ${e.message}`).join('; ')}`);
+  if (!validate(doc)) throw new Error(`${file} is not a valid ${service} secrets file: ${validate.errors?.map((e) => `${e.instancePath} ${e.message}`).join('; ')}`);
   return doc;
 }
 
@@ -248,9 +254,7 @@ function devicesSecretsOf(s: CompleteSecrets): DevicesSecrets {
 
 /** For the devices process: its own secrets only (written by core at every start). */
 export function readDevicesSecrets(file: string): DevicesSecrets {
-  const doc: unknown = JSON.parse(readFileSync(file, 'utf8'));
-  if (!validateDevices(doc)) throw new Error(`${file} is not a valid devices secrets file: ${validateDevices.errors?.map((e) => `${e.instancePath} ${e.message}`).join('; ')}`);
-  return doc;
+  return readServiceSecrets(file, validateDevices, 'devices');
 }
 
 /** The device id: configured, or generated once and kept in the state dir. */
