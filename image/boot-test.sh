@@ -100,6 +100,8 @@ part_size() { # disk partition-name → bytes
 # replayed (e2fsck, as the kernel does at mount) before files are read from it.
 data_copy() { # disk → a checked copy of its data partition
   local out=$work/data-$(basename "$1").img
+  # One copy per power cut: reused until qemu writes the disk again.
+  if [ "$out" -nt "$1" ]; then echo "$out"; return; fi
   dd if="$1" of="$out" bs=1M iflag=skip_bytes,count_bytes skip="$(part_offset "$1" tillbox-data)" count="$(part_size "$1" tillbox-data)" conv=sparse status=none
   e2fsck -fy "$out" >/dev/null 2>&1 || [ $? -le 1 ] || fail "the data partition of $1 does not check clean"
   echo "$out"
