@@ -3,6 +3,7 @@ import { loadConfig, type Config } from '../config/index.ts';
 import { isTillboxError } from '../../contract/errors.ts';
 import { createRootLogger, type Logger } from '../log.ts';
 import { resolveStateDir } from '../state/state-dir.ts';
+import { dropMqttNumberCache } from '../../lib/mqtt-number-cache.ts';
 
 /** Options every process subcommand (core, devices, flows) takes. */
 export interface ProcessOptions {
@@ -34,6 +35,7 @@ export function setupProcess(opts: ProcessOptions): ProcessSetup | undefined {
     }
     throw err;
   }
+  dropMqttNumberCache();
   const log = createRootLogger({
     level: config.log.level,
     levels: config.log.levels,
