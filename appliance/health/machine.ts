@@ -1,12 +1,14 @@
 import { readdirSync, readFileSync, statfsSync } from 'node:fs';
-import { cpus, loadavg, release, totalmem, type } from 'node:os';
+import { cpus, loadavg, networkInterfaces, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import type { HealthDocument } from '../../contract/health.ts';
 
 // What the machine says about itself, read where it is cheapest: /proc and
-// /sys directly (no programs spawned per sample), systeminformation only for
-// what changes rarely (network interface and address, cached). Every read is
-// optional: a figure the kernel does not expose is null.
+// /sys directly: no program is spawned and nothing blocks the event loop that
+// takes sales (systeminformation, used here before for the network, runs
+// `ip`, `cat` and `ethtool` through execSync per call: ~150 ms of core's start
+// on this machine, more on a Pi; issue 14). Every read is optional: a figure
+// the kernel does not expose is null.
 
 export interface MachineSample {
   cpu: HealthDocument['cpu'];
@@ -100,7 +102,7 @@ export class MachineProbe {
       cpu: { cores: cpus().length, load1: round2(l1!), load5: round2(l5!), load15: round2(l15!), tempC: cpuTemp(sys) },
       memory: { totalMB: mb(totalmem()), availableMB: avail ? mb(Number(avail[1]) * 1024) : 0 },
       disk: { freeMB: mb(fs.bavail * fs.bsize), totalMB: mb(fs.blocks * fs.bsize), wearLevel: wearLevel(sys) },
-      network: await this.#networkCached(now),
+      network: this.#networkCached(now, proc),
       power: powerFlags(read(join(sys, 'devices/platform/soc/soc:firmware/get_throttled'))),
       // systemd-timesyncd marks a synchronised clock with this file (the image runs it).
       clock: { synchronised: read('/run/systemd/timesync/synchronized') !== undefined ? true : existsDir('/run/systemd/timesync') ? false : null },
@@ -110,27 +112,44 @@ export class MachineProbe {
     };
   }
 
-  async #networkCached(now: number): Promise<HealthDocument['network']> {
+  #networkCached(now: number, proc: string): HealthDocument['network'] {
     if (this.#network && now - this.#network.at < 5 * 60_000) return this.#network.value;
-    let value: HealthDocument['network'] = { iface: null, address: null, wifiSignalDbm: null };
-    try {
-      // systeminformation reads /sys/class/net and /proc for this; loaded only when sampling.
-      const si = await import('systeminformation');
-      const ifaces = await si.networkInterfaces();
-      const list = Array.isArray(ifaces) ? ifaces : [ifaces];
-      const main = list.find((i) => i.default) ?? list.find((i) => !i.internal && i.ip4);
-      if (main) value = { iface: main.iface, address: main.ip4 || main.ip6 || null, wifiSignalDbm: wifiSignal(main.iface) };
-    } catch {
-      // keep nulls
-    }
+    const addrs = networkInterfaces();
+    const lan = (iface: string) => (addrs[iface] ?? []).filter((a) => !a.internal);
+    const iface = defaultRouteInterface(proc) ?? Object.keys(addrs).find((i) => lan(i).some((a) => a.family === 'IPv4'));
+    const list = iface ? lan(iface) : [];
+    const address = list.find((a) => a.family === 'IPv4') ?? list.find((a) => a.family === 'IPv6' && !a.address.startsWith('fe80:'));
+    const value = { iface: iface ?? null, address: address?.address ?? null, wifiSignalDbm: iface ? wifiSignal(iface, proc) : null };
     this.#network = { at: now, value };
     return value;
   }
 }
 
+/**
+ * The interface of the default route with the lowest metric: IPv4 from
+ * /proc/net/route (destination and mask 0, flag RTF_UP), else IPv6 from
+ * /proc/net/ipv6_route (prefix ::/0); undefined without one.
+ */
+export function defaultRouteInterface(proc = '/proc'): string | undefined {
+  const best: { iface?: string; metric: number } = { metric: Number.POSITIVE_INFINITY };
+  const consider = (iface: string | undefined, metric: number) => {
+    if (iface && iface !== 'lo' && Number.isFinite(metric) && metric < best.metric) Object.assign(best, { iface, metric });
+  };
+  for (const line of (read(join(proc, 'net/route')) ?? '').split('\n').slice(1)) {
+    const [iface, dest, , flags, , , metric, mask] = line.trim().split(/\s+/);
+    if (dest === '00000000' && mask === '00000000' && (Number.parseInt(flags ?? '0', 16) & 1) === 1) consider(iface, Number.parseInt(metric ?? '', 10));
+  }
+  if (best.iface) return best.iface;
+  for (const line of (read(join(proc, 'net/ipv6_route')) ?? '').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 10 && /^0{32}$/.test(f[0]!) && f[1] === '00') consider(f[9], Number.parseInt(f[5]!, 16));
+  }
+  return best.iface;
+}
+
 /** Signal of a Wi-Fi interface in dBm from /proc/net/wireless (no `iw` spawned), or null. */
-function wifiSignal(iface: string): number | null {
-  const t = read('/proc/net/wireless');
+function wifiSignal(iface: string, proc: string): number | null {
+  const t = read(join(proc, 'net/wireless'));
   const line = t?.split('\n').find((l) => l.trim().startsWith(`${iface}:`));
   if (!line) return null;
   const level = Number.parseFloat(line.trim().split(/\s+/)[3] ?? '');
