@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { percentile } from './stats.ts';
 import { CHECKOUT, managerAuth, postSale, startBox, type BoxCode } from '../harness/box.ts';
@@ -30,8 +31,8 @@ async function sellLoop(port: number, prefix: string, count: number, latencies: 
 }
 
 /** `code`: the checkout (default) or a compiled copy (bench/compiled.ts), as the box ships. */
-export async function benchCore(opts: { salesSequential?: number; salesPerClient?: number; code?: BoxCode } = {}): Promise<CoreBench> {
-  const box = await startBox(undefined, {}, opts.code ?? CHECKOUT);
+export async function benchCore(opts: { salesSequential?: number; salesPerClient?: number; code?: BoxCode; env?: Record<string, string> } = {}): Promise<CoreBench> {
+  const box = await startBox(undefined, opts.env ?? {}, opts.code ?? CHECKOUT);
   try {
     await sleep(500);
     const rssIdleMB = rssMB(box.child.pid!);
@@ -80,4 +81,37 @@ function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-if (import.meta.main) console.log(await benchCore());
+export interface DurabilityPrice {
+  /** Medians over the rounds: durable sales/s at 32 clients, and the same core with every fsync a no-op. */
+  salesPerSec32: number;
+  salesPerSec32NoFsync: number;
+  /** salesPerSec32 / salesPerSec32NoFsync (target >= 0.8: durability costs at most 20 %). */
+  ratio: number;
+  rounds: number;
+}
+
+const EATMYDATA = ['/usr/lib/x86_64-linux-gnu/libeatmydata.so', '/usr/lib/aarch64-linux-gnu/libeatmydata.so'];
+
+/**
+ * The price of durability (issue 14): the same core, the same sales, once as
+ * it ships and once with fsync, fdatasync and O_SYNC turned into no-ops by
+ * libeatmydata (LD_PRELOAD; Debian's eatmydata), rounds alternating so that
+ * a drift of the machine hits both. Without fsync the journal's group commit
+ * still batches, so this is what the disk's flushes cost and nothing else.
+ */
+export async function benchDurabilityPrice(opts: { rounds?: number; code?: BoxCode } = {}): Promise<DurabilityPrice> {
+  const lib = EATMYDATA.find((p) => existsSync(p));
+  if (!lib) throw new Error('libeatmydata is not installed (apt-get install eatmydata)');
+  const rounds = opts.rounds ?? 3;
+  const durable: number[] = [];
+  const noFsync: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    durable.push((await benchCore({ code: opts.code, salesSequential: 50 })).salesPerSec32);
+    noFsync.push((await benchCore({ code: opts.code, salesSequential: 50, env: { LD_PRELOAD: lib } })).salesPerSec32);
+  }
+  const salesPerSec32 = Math.round(percentile(durable, 50));
+  const salesPerSec32NoFsync = Math.round(percentile(noFsync, 50));
+  return { salesPerSec32, salesPerSec32NoFsync, ratio: round2(salesPerSec32 / salesPerSec32NoFsync), rounds };
+}
+
+if (import.meta.main) console.log(process.argv[2] === 'durability' ? await benchDurabilityPrice() : await benchCore());

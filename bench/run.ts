@@ -3,7 +3,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchFsync, benchJournal } from './journal.ts';
 import { benchBroker } from './broker.ts';
-import { benchCore } from './core.ts';
+import { benchCore, benchDurabilityPrice } from './core.ts';
 import { benchDrain, benchSync } from './sync.ts';
 import { benchStoreLoad } from './store-load.ts';
 import { benchFlows } from './flows.ts';
@@ -42,6 +42,7 @@ try {
   const fsync = await section('journal', 'raw fsync baseline', () => benchFsync({ dir: work }));
   const journalRaw = await section('journal', 'journal appends', () => benchJournal({ dir: work }));
   const core = await section('core', 'core over HTTP (ready time, memory, durable sales)', () => benchCore());
+  const durability = await section('durability', 'price of durability (the same core with fsync a no-op, 3 rounds)', () => benchDurabilityPrice());
   const writes = await section('writes', 'bytes written per durable sale vs SQLite WAL', () => benchWriteAmplification({ dir: process.env.TILLBOX_BENCH_DIR ?? tmpdir() }));
   const broker = await section('broker', 'broker vs mosquitto', () => benchBroker({ workDir: join(work, 'broker') }));
   const sync = await section('sync', 'sync (100,000 events backlogged, drained to HQ)', () => benchSync({ log: (m) => console.error(`  ${m}`) }));
@@ -79,6 +80,7 @@ try {
           }
         : (core ?? journalRaw),
     writes,
+    durability,
     broker: b
       ? {
           qos1MsgPerSec: Math.round(b.qos1MsgPerSec),
@@ -98,6 +100,8 @@ try {
     box,
     ratios: {
       salesPerSec32OverFsync: c && f ? round(c.salesPerSec32 / f.appendsPerSec) : null,
+      // Durable sales over the same core with fsync a no-op (target >= 0.8).
+      durableOverNoFsync32: ok(durability)?.ratio ?? null,
       journalAppends32OverFsync: ok(journalRaw) && f ? round(ok(journalRaw)!.appendsPerSec32 / f.appendsPerSec) : null,
       brokerOverMosquitto: b?.mosquittoQos1MsgPerSec ? round(b.qos1MsgPerSec / b.mosquittoQos1MsgPerSec) : null,
       brokerOverStockAedes: b ? round(b.qos1MsgPerSec / b.stockQos1MsgPerSec) : null,
@@ -133,6 +137,7 @@ try {
     ['broker.deliveredRatio', b ? String(b.deliveredRatio) : '-'],
     ['core.readyMs / rssIdleMB / rssAfterMB', c ? `${c.readyMs} / ${c.rssIdleMB} / ${c.rssAfterMB}` : '-'],
     ['core.fsyncsPerSale 1 / 32 clients (target <= 0.1 at 32)', c ? `${c.fsyncsPerSale1} / ${c.fsyncsPerSale32}` : '-'],
+    ['durable / no-fsync sales/s at 32 (target >= 0.8)', ok(durability) ? `${ok(durability)!.salesPerSec32} / ${ok(durability)!.salesPerSec32NoFsync} = ${ok(durability)!.ratio}` : show(durability)],
     ['sync.drainEventsPerSec / drainSeconds', s ? `${s.drainEventsPerSec} / ${s.drainSeconds}` : show(sync)],
     ['sync.liveP50Ms / liveP99Ms / idleP99Ms', s ? `${s.liveP50Ms} / ${s.liveP99Ms} / ${s.idleP99Ms}` : '-'],
     ['sync.live with health 1 s: P50Ms / P99Ms', s ? `${s.liveWithHealthP50Ms} / ${s.liveWithHealthP99Ms} (${s.liveWithHealthSamples} samples)` : '-'],

@@ -8,9 +8,10 @@
 #   postgresql: PostgreSQL 15, the reference HQ ledger's production database (tests start their own cluster)
 #   chromium: the real browser the Node-RED editor test drives through playwright-core
 #   fuse3, python3-fusepy: the fault-injecting filesystem of the storage fault tests (test/faults)
+#   eatmydata: the price of durability in bench/core.ts (the same core with fsync a no-op)
 set -euo pipefail
 # The list is also read by test/global-setup.ts (npm test installs what is missing when run as root).
-packages=(mosquitto libusb-1.0-0 socat postgresql chromium fuse3 python3-fusepy)
+packages=(mosquitto libusb-1.0-0 socat postgresql chromium fuse3 python3-fusepy eatmydata)
 # --image: what building, booting and checking the appliance image and the Dockerfile need
 # (image/build.sh, image/boot-test.sh, image/docker/build-test.sh).
 image_packages=(mmdebstrap qemu-system-x86 ovmf mtools zstd dosfstools fdisk e2fsprogs systemd-boot-efi buildah uidmap binutils openssl curl openssh-client)
