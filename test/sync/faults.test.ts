@@ -49,6 +49,13 @@ describe('sync faults', { timeout: 240_000 }, () => {
       expect((await trade(box.port, 1000, { seed: 2, workers: 8 })).failures).toEqual([]);
       const deviceId = deviceIdOf(box);
       cloud.proxy.restore();
+      // The cuts must meet a live link: after the first outage the link's
+      // backoff may be long, and on a loaded machine it could otherwise
+      // connect only after the last cut (then nothing here was partitioned).
+      for (const t0 = Date.now(); ((await syncStatus(box.port)).link as { connects: number }).connects < 1; ) {
+        if (Date.now() - t0 > 90_000) throw new Error('the box never connected to the cloud');
+        await new Promise((r) => setTimeout(r, 100));
+      }
       const random = rng(99);
       let selling = true;
       const sales = (async () => {
