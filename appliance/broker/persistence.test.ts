@@ -105,11 +105,7 @@ describe('QoS 1 deliveries to a persistent subscriber', () => {
     try {
       await p.setup({ id: 'B' });
       const ops: Array<{ type: string; key: string }> = [];
-      const realBatch = db.batch.bind(db) as (o: Array<{ type: string; key: string }>, opts: object) => Promise<void>;
-      (db as unknown as { batch: unknown }).batch = (o: Array<{ type: string; key: string }>, opts: object) => {
-        ops.push(...o.map(({ type, key }) => ({ type, key })));
-        return realBatch(o, opts);
-      };
+      db.on('write', (o: Array<{ type: string; key: string }>) => ops.push(...o.map(({ type, key }) => ({ type, key }))));
       const client = { id: 'sub' };
       await p.outgoingEnqueue({ clientId: 'sub' }, packet(1));
       await p.outgoingUpdate(client, { ...packet(1), messageId: 5 });
@@ -190,6 +186,14 @@ describe('the offline queue bound', () => {
   });
 });
 
+/** Makes every batch write fail as a full disk does; returns the real db.batch to put back. */
+function failBatches(db: Level<string, Buffer>): unknown {
+  const realBatch = db.batch.bind(db);
+  const failing = { put: () => failing, del: () => failing, close: () => Promise.resolve(), write: () => Promise.reject(new Error('IO error: No space left on device')) };
+  (db as unknown as { batch: unknown }).batch = () => failing;
+  return realBatch;
+}
+
 describe('OrderedLevelPersistence after a failed write', () => {
   it('refuses the failed batch, reopens the database, reloads the subscription index from disk and takes writes again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-fail-'));
@@ -201,8 +205,7 @@ describe('OrderedLevelPersistence after a failed write', () => {
       await p.setup({ id: 'b1' });
       const client = { id: 'kiosk-1' };
       await p.addSubscriptions(client, [{ topic: 'store/S1/pos/#', qos: 1 }]);
-      const realBatch = db.batch.bind(db) as (...a: unknown[]) => Promise<void>;
-      (db as unknown as { batch: unknown }).batch = () => Promise.reject(new Error('IO error: No space left on device'));
+      const realBatch = failBatches(db);
       // Neither the subscription nor the message is acknowledged...
       await expect(p.addSubscriptions(client, [{ topic: 'store/S1/devices/#', qos: 1 }])).rejects.toThrow(/No space/);
       (db as unknown as { batch: unknown }).batch = realBatch;
@@ -233,8 +236,7 @@ describe('OrderedLevelPersistence after a failed write', () => {
       // Many sessions, so reloading the index from disk spans many event-loop turns.
       for (let i = 0; i < 3000; i++) void p.addSubscriptions({ id: `other-${i}` }, [{ topic: `store/S1/other/${i}`, qos: 1 }]);
       await p.addSubscriptions({ id: 'kiosk-1' }, [{ topic: 'store/S1/pos/#', qos: 1 }]);
-      const realBatch = db.batch.bind(db) as (...a: unknown[]) => Promise<void>;
-      (db as unknown as { batch: unknown }).batch = () => Promise.reject(new Error('IO error: No space left on device'));
+      const realBatch = failBatches(db);
       await expect(p.addSubscriptions({ id: 'x' }, [{ topic: 'a/b', qos: 1 }])).rejects.toThrow(/No space/);
       (db as unknown as { batch: unknown }).batch = realBatch;
       const unqueuedAcks: number[] = [];

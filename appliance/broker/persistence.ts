@@ -684,7 +684,10 @@ export class OrderedLevelPersistence {
       } else {
         const v = this.#w.peek(outgoingIdKey(id, messageId));
         if (v === null) return Promise.resolve(undefined);
-        if (v !== undefined && !isRef(v)) return this.#applyClear(id, messageId, outgoingKeyOf(id, decode<StoredPacket>(v)), decode<StoredPacket>(v));
+        if (v !== undefined && !isRef(v)) {
+          const p = decode<StoredPacket>(v);
+          return this.#applyClear(id, messageId, outgoingKeyOf(id, p), p);
+        }
       }
     }
     return this.#chain.run(id, async () => {
