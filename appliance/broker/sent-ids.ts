@@ -22,10 +22,9 @@ export interface SentId {
 
 export class SentIds {
   readonly #byClient = new Map<string, Map<number, SentId>>();
+  /** Also the order of sending: an entry is always inserted anew, with the time it was sent. */
   readonly #byKey = new Map<string, SentId>();
-  /** Entries not on disk yet, oldest first; gone or written ones are skipped when taken. */
-  #unwritten: SentId[] = [];
-  #head = 0;
+  #unwritten = 0;
 
   get(clientId: string, messageId: number | undefined): SentId | undefined {
     return messageId === undefined ? undefined : this.#byClient.get(clientId)?.get(messageId);
@@ -46,13 +45,14 @@ export class SentIds {
     if (!ids) this.#byClient.set(clientId, (ids = new Map()));
     ids.set(messageId, e);
     this.#byKey.set(okey, e);
-    if (!onDisk) this.#unwritten.push(e);
+    if (!onDisk) this.#unwritten++;
     return e;
   }
 
   delete(e: SentId): void {
     if (e.gone) return;
     e.gone = true;
+    if (!e.onDisk) this.#unwritten--;
     const ids = this.#byClient.get(e.clientId);
     ids?.delete(e.messageId);
     if (ids?.size === 0) this.#byClient.delete(e.clientId);
@@ -65,25 +65,19 @@ export class SentIds {
 
   /** True while some entry waits to be written. */
   get pending(): boolean {
-    return this.#head < this.#unwritten.length;
+    return this.#unwritten > 0;
   }
 
   /** Entries sent at or before `cutoff` and not on disk, now marked on disk (the caller writes them). */
   takeUnwritten(cutoff: number): SentId[] {
     const out: SentId[] = [];
-    const q = this.#unwritten;
-    while (this.#head < q.length) {
-      const e = q[this.#head]!;
-      if (!e.gone && !e.onDisk) {
-        if (e.at > cutoff) break;
-        e.onDisk = true;
-        out.push(e);
-      }
-      this.#head++;
-    }
-    if (this.#head > 1024 && this.#head * 2 > q.length) {
-      this.#unwritten = q.slice(this.#head);
-      this.#head = 0;
+    if (this.#unwritten === 0) return out;
+    for (const e of this.#byKey.values()) {
+      if (e.at > cutoff) break;
+      if (e.onDisk) continue;
+      e.onDisk = true;
+      this.#unwritten--;
+      out.push(e);
     }
     return out;
   }
