@@ -10,6 +10,8 @@ const CACHE_BYTES = 4 * 1024 * 1024;
 /** Longest a lazy op (see GroupCommit.put) waits for a batch to join. */
 const LAZY_MS = 10;
 
+const BUFFER = { valueEncoding: 'buffer' } as const;
+
 type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
 
 interface Known {
@@ -202,6 +204,27 @@ export class GroupCommit {
     });
   }
 
+  /**
+   * One atomic LevelDB write of the ops. Through a chained batch rather than
+   * db.batch(array): classic-level reads each op of an array back with five
+   * property lookups from C++, which made the array form cost ~40k
+   * instructions per message (a put and a del) against ~26k chained
+   * (callgrind, 20,000 messages).
+   */
+  async #write(ops: Op[]): Promise<void> {
+    const chain = this.#db.batch();
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') chain.put(op.key, op.value, BUFFER);
+        else chain.del(op.key);
+      }
+    } catch (err) {
+      await chain.close();
+      throw err;
+    }
+    await chain.write({ sync: this.#sync });
+  }
+
   async #flush(): Promise<void> {
     if (this.#inflight || this.#open.ops.length === 0) return;
     if (this.#lazyTimer) {
@@ -212,7 +235,7 @@ export class GroupCommit {
     this.#open = newBatch();
     this.#inflight = batch;
     try {
-      await this.#db.batch(batch.ops, { sync: this.#sync, valueEncoding: 'buffer' });
+      await this.#write(batch.ops);
       this.#written(batch);
       batch.resolve();
     } catch (err) {

@@ -136,3 +136,19 @@ export function storedMessageId(b: Buffer): number | undefined {
   if (b[0] !== PLAIN) return decode<StoredPacket>(b).messageId;
   return b[1]! & 4 ? b.readUInt16BE(3) : undefined;
 }
+
+// A QoS 1 packet id's entry (outgoing-id:) names the queued message's key
+// instead of holding a second copy of the message (persistence.ts,
+// outgoingUpdate): one byte 0x02, then the key in UTF-8. Neither the fixed
+// layout (0x01) nor v8 (0xFF) starts with 0x02.
+const REF = 0x02;
+
+export function encodeRef(key: string): Buffer {
+  const b = Buffer.allocUnsafe(1 + Buffer.byteLength(key));
+  b[0] = REF;
+  b.write(key, 1, 'utf8');
+  return b;
+}
+
+export const isRef = (b: Buffer): boolean => b[0] === REF;
+export const refKey = (b: Buffer): string => b.toString('utf8', 1);

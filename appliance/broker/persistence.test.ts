@@ -93,6 +93,72 @@ describe('subscriber bookkeeping writes', () => {
   });
 });
 
+// A QoS 1 delivery's packet id lives in memory and reaches the disk only if
+// the subscriber is slow to acknowledge (persistence.ts, sent-ids.ts).
+describe('QoS 1 deliveries to a persistent subscriber', () => {
+  const packet = (n: number): StoredPacket => ({ cmd: 'publish', topic: 't', payload: Buffer.from([n]), qos: 1, retain: false, dup: false, brokerId: 'B', brokerCounter: n });
+
+  it('write the message once and delete it once when the subscriber acknowledges at once, with no packet id entry', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-ops-'));
+    const db = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+    const p = new OrderedLevelPersistence({ db, sync: 'batch' });
+    try {
+      await p.setup({ id: 'B' });
+      const ops: Array<{ type: string; key: string }> = [];
+      db.on('write', (o: Array<{ type: string; key: string }>) => ops.push(...o.map(({ type, key }) => ({ type, key }))));
+      const client = { id: 'sub' };
+      await p.outgoingEnqueue({ clientId: 'sub' }, packet(1));
+      await p.outgoingUpdate(client, { ...packet(1), messageId: 5 });
+      expect((await p.outgoingClearMessageId(client, { messageId: 5 }))?.brokerCounter).toBe(1);
+      await p.flushed();
+      expect(ops).toEqual([
+        { type: 'put', key: 'outgoing:sub:B:0000000000000001' },
+        { type: 'del', key: 'outgoing:sub:B:0000000000000001' },
+      ]);
+      expect(p.queuedFor('sub')).toEqual({ count: 0, bytes: 0 });
+    } finally {
+      await p.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answer only to the latest packet id of a message resent under a new one, before and after a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-resend-'));
+    const open = (): OrderedLevelPersistence => new OrderedLevelPersistence({ db: new Level<string, Buffer>(dir, { valueEncoding: 'buffer' }), sync: 'batch' });
+    try {
+      let p = open();
+      await p.setup({ id: 'B' });
+      const client = { id: 'sub' };
+      await p.outgoingEnqueue({ clientId: 'sub' }, packet(1));
+      await p.outgoingEnqueue({ clientId: 'sub' }, packet(2));
+      await p.outgoingUpdate(client, { ...packet(1), messageId: 7 });
+      await p.flushed(); // id 7 is on disk now
+      await p.outgoingUpdate(client, { ...packet(1), messageId: 8 });
+      await p.outgoingUpdate(client, { ...packet(2), messageId: 9 });
+      expect(await p.outgoingClearMessageId(client, { messageId: 7 })).toBeUndefined();
+      await p.flushed();
+      await p.destroy();
+
+      p = open();
+      await p.setup({ id: 'B2' });
+      const left: StoredPacket[] = [];
+      for await (const pk of p.outgoingStream(client)) left.push(pk as StoredPacket);
+      expect(left.map((x) => [x.brokerCounter, x.messageId])).toEqual([
+        [1, 8],
+        [2, 9],
+      ]);
+      expect(await p.outgoingClearMessageId(client, { messageId: 7 })).toBeUndefined();
+      expect((await p.outgoingClearMessageId(client, { messageId: 8 }))?.brokerCounter).toBe(1);
+      expect((await p.outgoingClearMessageId(client, { messageId: 9 }))?.brokerCounter).toBe(2);
+      await p.flushed();
+      expect(p.queuedFor('sub').count).toBe(0);
+      await p.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the offline queue bound', () => {
   it('is enforced at open on a queue a crash (or a lower limit) left over it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-bound-'));
@@ -120,6 +186,14 @@ describe('the offline queue bound', () => {
   });
 });
 
+/** Makes every batch write fail as a full disk does; returns the real db.batch to put back. */
+function failBatches(db: Level<string, Buffer>): unknown {
+  const realBatch = db.batch.bind(db);
+  const failing = { put: () => failing, del: () => failing, close: () => Promise.resolve(), write: () => Promise.reject(new Error('IO error: No space left on device')) };
+  (db as unknown as { batch: unknown }).batch = () => failing;
+  return realBatch;
+}
+
 describe('OrderedLevelPersistence after a failed write', () => {
   it('refuses the failed batch, reopens the database, reloads the subscription index from disk and takes writes again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-fail-'));
@@ -131,8 +205,7 @@ describe('OrderedLevelPersistence after a failed write', () => {
       await p.setup({ id: 'b1' });
       const client = { id: 'kiosk-1' };
       await p.addSubscriptions(client, [{ topic: 'store/S1/pos/#', qos: 1 }]);
-      const realBatch = db.batch.bind(db) as (...a: unknown[]) => Promise<void>;
-      (db as unknown as { batch: unknown }).batch = () => Promise.reject(new Error('IO error: No space left on device'));
+      const realBatch = failBatches(db);
       // Neither the subscription nor the message is acknowledged...
       await expect(p.addSubscriptions(client, [{ topic: 'store/S1/devices/#', qos: 1 }])).rejects.toThrow(/No space/);
       (db as unknown as { batch: unknown }).batch = realBatch;
@@ -163,8 +236,7 @@ describe('OrderedLevelPersistence after a failed write', () => {
       // Many sessions, so reloading the index from disk spans many event-loop turns.
       for (let i = 0; i < 3000; i++) void p.addSubscriptions({ id: `other-${i}` }, [{ topic: `store/S1/other/${i}`, qos: 1 }]);
       await p.addSubscriptions({ id: 'kiosk-1' }, [{ topic: 'store/S1/pos/#', qos: 1 }]);
-      const realBatch = db.batch.bind(db) as (...a: unknown[]) => Promise<void>;
-      (db as unknown as { batch: unknown }).batch = () => Promise.reject(new Error('IO error: No space left on device'));
+      const realBatch = failBatches(db);
       await expect(p.addSubscriptions({ id: 'x' }, [{ topic: 'a/b', qos: 1 }])).rejects.toThrow(/No space/);
       (db as unknown as { batch: unknown }).batch = realBatch;
       const unqueuedAcks: number[] = [];

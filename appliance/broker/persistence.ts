@@ -50,7 +50,9 @@
 //   so a crash can only lose a suffix of them, and losing one means a message
 //   is sent to the subscriber again after restart, possibly under a new packet
 //   id: a QoS 1 duplicate, which at-least-once allows (the message itself was
-//   stored before its PUBACK). Waiting would put a disk write between every
+//   stored before its PUBACK). The packet id of a QoS 1 delivery is written
+//   only if it stays unacknowledged for ID_WRITE_DELAY_MS (sent-ids.ts), so a
+//   crash can lose that second's ids too, with the same consequence. Waiting would put a disk write between every
 //   delivery and the wire, and between every subscriber PUBACK and reading
 //   the next packet from that subscriber. outgoingUpdate of a QoS 2 PUBLISH or
 //   a PUBREL still waits for its batch: a QoS 2 resend must reuse the packet
@@ -59,8 +61,9 @@ import { Readable } from 'node:stream';
 import type { Level } from 'level';
 import { createRequire } from 'node:module';
 import { topicMatches } from '../../contract/topics.ts';
-import { decode, encode, encodePlain, PLAIN_HEADER, storedMessageId, type StoredPacket } from './persistence-codec.ts';
+import { decode, encode, encodePlain, encodeRef, isRef, PLAIN_HEADER, refKey, storedMessageId, type StoredPacket } from './persistence-codec.ts';
 import { GroupCommit } from './group-commit.ts';
+import { type SentId, SentIds } from './sent-ids.ts';
 
 // The subscription trie aedes-persistence itself uses (qlobber's QlobberSub
 // with aedes' options), loaded from aedes-persistence's own dependency so
@@ -110,6 +113,8 @@ export interface OrderedPersistenceOptions {
 }
 
 const REOPEN_MAX_MS = 5000;
+/** How long a QoS 1 delivery's packet id stays in memory only (see outgoingUpdate and sent-ids.ts). */
+const ID_WRITE_DELAY_MS = 1000;
 
 export interface SubscriptionRequest {
   topic: string;
@@ -147,11 +152,30 @@ const SESSION = 'session:';
 function range(prefix: string): { gte: string; lt: string } {
   return { gte: prefix, lt: `${prefix.slice(0, -1)};` };
 }
-const pad = (n: number | undefined): string => String(n ?? 0).padStart(16, '0');
-const enc = (id: string): string => encodeURIComponent(id);
+// Same result as String(n).padStart(16, '0'), which profiled as the costliest
+// line of key building (several calls per message).
+const ZEROS = '0000000000000000';
+const pad = (n: number | undefined): string => {
+  const s = String(n ?? 0);
+  return s.length >= 16 ? s : ZEROS.slice(s.length) + s;
+};
+// Every key of a message names its client: encode each client id once, not
+// per key (bounded: forgotten wholesale when full).
+const encoded = new Map<string, string>();
+const enc = (id: string): string => {
+  let e = encoded.get(id);
+  if (e === undefined) {
+    if (encoded.size >= 4096) encoded.clear();
+    e = encodeURIComponent(id);
+    encoded.set(id, e);
+  }
+  return e;
+};
 const outgoingByClient = (clientId: string): string => `${OUTGOING}${enc(clientId)}:`;
 const outgoingKey = (clientId: string, brokerId: string | undefined, counter: number | undefined): string => `${outgoingByClient(clientId)}${brokerId}:${pad(counter)}`;
-const outgoingIdKey = (clientId: string, messageId: number | undefined): string => `${OUTGOINGID}${enc(clientId)}:${pad(messageId)}`;
+const outgoingIdByClient = (clientId: string): string => `${OUTGOINGID}${enc(clientId)}:`;
+const outgoingIdKey = (clientId: string, messageId: number | undefined): string => `${outgoingIdByClient(clientId)}${pad(messageId)}`;
+const outgoingKeyOf = (clientId: string, p: StoredPacket): string => outgoingKey(clientId, p.brokerId, p.brokerCounter);
 const incomingByClient = (clientId: string): string => `${INCOMING}${enc(clientId)}:`;
 const incomingKey = (clientId: string, messageId: number | undefined): string => `${incomingByClient(clientId)}${pad(messageId)}`;
 const willKey = (clientId: string): string => `${WILL}${enc(clientId)}`;
@@ -208,6 +232,9 @@ export class OrderedLevelPersistence {
   #subsOf = new Map<string, Set<string>>();
   #incomingOf = new Map<string, Set<number>>();
   readonly #trimming = new Set<string>();
+  /** QoS 1 deliveries' packet ids (see outgoingUpdate). */
+  readonly #sent = new SentIds();
+  #idTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: OrderedPersistenceOptions) {
     this.#db = opts.db;
@@ -271,6 +298,11 @@ export class OrderedLevelPersistence {
         // A later op on the key (its delivery, its PUBACK) owns it: leave it.
         if (this.#w.isPending(k)) continue;
         void this.#w.del(k, true);
+        const sent = this.#sent.ofKey(k);
+        if (sent) {
+          this.#sent.delete(sent);
+          if (sent.onDisk) void this.#w.del(outgoingIdKey(clientId, sent.messageId), true);
+        }
         q.count--;
         q.bytes -= v.length;
         dropped++;
@@ -324,7 +356,11 @@ export class OrderedLevelPersistence {
       await this.cleanSubscriptions(client);
       await this.cleanIncoming(client);
       await this.delWill(client);
-      for await (const k of this.#db.keys(range(outgoingByClient(id)))) void this.#w.del(k, true);
+      for await (const k of this.#db.keys(range(outgoingByClient(id)))) {
+        void this.#w.del(k, true);
+      }
+      this.#sent.dropClient(id);
+      for await (const k of this.#db.keys(range(outgoingIdByClient(id)))) void this.#w.del(k, true);
       await this.#w.del(sessionKey(id));
       this.#queued.delete(id);
       this.stats.expiredSessions++;
@@ -399,19 +435,23 @@ export class OrderedLevelPersistence {
 
   /** Waits until every write issued so far is on disk (per the sync policy). */
   flushed(): Promise<void> {
+    this.#writeIds(Number.POSITIVE_INFINITY);
     return this.#w.barrier();
   }
 
   async #get<T>(key: string): Promise<T | undefined> {
+    const v = await this.#getRaw(key);
+    return v === undefined ? undefined : decode<T>(v);
+  }
+
+  async #getRaw(key: string): Promise<Buffer | undefined> {
     const pending = this.#w.peek(key);
-    if (pending === null) return undefined;
-    if (pending !== undefined) return decode<T>(pending);
+    if (pending !== undefined) return pending ?? undefined;
     const v = await this.#db.get(key, { valueEncoding: 'buffer' });
     // A write queued while the read was on the thread pool wins.
     const later = this.#w.peek(key);
-    if (later === null) return undefined;
-    if (later !== undefined) return decode<T>(later);
-    return v === undefined ? undefined : decode<T>(v);
+    if (later !== undefined) return later ?? undefined;
+    return v;
   }
 
   async *#values<T>(prefix: string): AsyncGenerator<T> {
@@ -546,84 +586,171 @@ export class OrderedLevelPersistence {
   // outgoingUpdate (QoS 1) and outgoingClearMessageId settle once their writes
   // are queued (see the fsync policy above). Their reads come from memory; only a
   // miss goes to the disk, through the per-client chain.
+  //
+  // A QoS 1 delivery does not rewrite the queued message (it is on disk since
+  // its enqueue, fsync'd before the publisher's PUBACK). Its packet id goes to
+  // the in-memory index of sent-ids.ts, and to disk as a reference to the
+  // message's key (outgoing-id:<client>:<id> -> encodeRef) only if the
+  // subscriber has not acknowledged it within ID_WRITE_DELAY_MS. Before, each
+  // delivery wrote the message twice more (under its id, and again with the id
+  // in it) and each acknowledgement deleted both: three of the five LevelDB
+  // ops and most of the bytes per message. outgoingStream joins the ids back
+  // in. QoS 2 and PUBREL keep full copies under both keys, written durably.
 
   outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {
     const id = client.id;
     if (!this.#chain.has(id)) {
-      let known = true;
-      if (!packet.brokerId) {
+      let okey: string | null | undefined = packet.brokerId ? outgoingKey(id, packet.brokerId, packet.brokerCounter) : this.#sent.get(id, packet.messageId)?.okey;
+      if (okey === undefined) {
         const byId = this.#w.peek(outgoingIdKey(id, packet.messageId));
         if (byId === null) return Promise.reject(new Error('no such packet'));
-        if (byId === undefined) known = false;
-        else {
-          const p = decode<StoredPacket>(byId);
-          packet.brokerId = p.brokerId;
-          packet.brokerCounter = p.brokerCounter;
-        }
+        if (byId !== undefined) okey = isRef(byId) ? refKey(byId) : outgoingKeyOf(id, decode<StoredPacket>(byId));
       }
-      if (known) {
-        const prekey = outgoingKey(id, packet.brokerId, packet.brokerCounter);
-        const old = this.#w.peek(prekey);
+      if (okey !== undefined) {
+        const old = this.#w.peek(okey);
         if (old === null) return Promise.reject(new Error('no such packet'));
-        if (old !== undefined) return this.#applyUpdate(id, prekey, packet, storedMessageId(old));
+        if (old !== undefined) return this.#applyUpdate(id, okey, packet, old);
       }
     }
     return this.#chain.run(id, async () => {
-      if (!packet.brokerId) {
-        const byId = await this.#get<StoredPacket>(outgoingIdKey(id, packet.messageId));
+      let okey = packet.brokerId ? outgoingKey(id, packet.brokerId, packet.brokerCounter) : this.#sent.get(id, packet.messageId)?.okey;
+      if (okey === undefined) {
+        const byId = await this.#getRaw(outgoingIdKey(id, packet.messageId));
         if (!byId) throw new Error('no such packet');
-        packet.brokerId = byId.brokerId;
-        packet.brokerCounter = byId.brokerCounter;
+        okey = isRef(byId) ? refKey(byId) : outgoingKeyOf(id, decode<StoredPacket>(byId));
       }
-      const prekey = outgoingKey(id, packet.brokerId, packet.brokerCounter);
-      const old = await this.#get<StoredPacket>(prekey);
+      const old = await this.#getRaw(okey);
       if (!old) throw new Error('no such packet');
-      return this.#applyUpdate(id, prekey, packet, old.messageId);
+      return this.#applyUpdate(id, okey, packet, old);
     });
   }
 
-  #applyUpdate(clientId: string, prekey: string, packet: StoredPacket, oldMessageId: number | undefined): Promise<void> {
+  #applyUpdate(clientId: string, okey: string, packet: StoredPacket, old: Buffer): Promise<void> {
     if (this.#w.failed !== undefined) return Promise.reject(this.#w.failed);
-    if (oldMessageId !== undefined && oldMessageId > 0 && oldMessageId !== packet.messageId) {
-      void this.#w.del(outgoingIdKey(clientId, oldMessageId), true);
+    if (!packet.brokerId) {
+      // aedes updates a PUBREL by packet id alone.
+      const p = decode<StoredPacket>(old);
+      packet.brokerId = p.brokerId;
+      packet.brokerCounter = p.brokerCounter;
     }
-    const value = packet.cmd === 'pubrel' ? encode({ ...packet }) : encodePlain(packet, packet.messageId);
-    // QoS 2 keeps waiting: a resend after restart must reuse the packet id the
+    const messageId = packet.messageId ?? 0;
+    const prev = this.#sent.ofKey(okey);
+    const oldMessageId = prev ? prev.messageId : storedMessageId(old);
+    if (oldMessageId !== undefined && oldMessageId > 0 && oldMessageId !== messageId) {
+      if (!prev || prev.onDisk) void this.#w.del(outgoingIdKey(clientId, oldMessageId), true);
+    }
+    if (packet.cmd === 'publish' && packet.qos === 1) {
+      // Resent under the id it had: whatever is on disk for it stays valid.
+      const onDisk = prev !== undefined && prev.messageId === messageId && prev.onDisk;
+      this.#sent.set(clientId, messageId, okey, Date.now(), onDisk);
+      if (!onDisk) this.#scheduleIdWrites();
+      return RESOLVED;
+    }
+    const had = this.#sent.get(clientId, messageId);
+    if (had) this.#sent.delete(had);
+    if (prev) this.#sent.delete(prev);
+    // QoS 2 waits: a resend after restart must reuse the packet id the
     // subscriber has seen, or it would deliver the message twice.
-    const lazy = packet.cmd === 'publish' && packet.qos === 1;
-    void this.#w.put(outgoingIdKey(clientId, packet.messageId), value, lazy);
-    const durable = this.#w.put(prekey, value, lazy);
-    return lazy ? RESOLVED : durable;
+    const value = packet.cmd === 'pubrel' ? encode({ ...packet }) : encodePlain(packet, packet.messageId);
+    void this.#w.put(outgoingIdKey(clientId, messageId), value);
+    return this.#w.put(okey, value);
+  }
+
+  #scheduleIdWrites(): void {
+    if (this.#idTimer || this.#destroyed) return;
+    this.#idTimer = setTimeout(() => {
+      this.#idTimer = undefined;
+      this.#writeIds(Date.now() - ID_WRITE_DELAY_MS);
+      if (this.#sent.pending) this.#scheduleIdWrites();
+    }, ID_WRITE_DELAY_MS);
+    this.#idTimer.unref();
+  }
+
+  /** Writes the packet ids of QoS 1 deliveries sent at or before `cutoff` and not yet acknowledged. */
+  #writeIds(cutoff: number): void {
+    // Retried by the next timer (or flushed()) once the store takes writes again.
+    if (this.#w.failed !== undefined || this.#recovering) return;
+    for (const e of this.#sent.takeUnwritten(cutoff)) void this.#w.put(outgoingIdKey(e.clientId, e.messageId), encodeRef(e.okey), true);
   }
 
   outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
     const id = client.id;
-    const key = outgoingIdKey(id, packet.messageId);
+    const messageId = packet.messageId;
     if (!this.#chain.has(id)) {
-      const v = this.#w.peek(key);
-      if (v === null) return Promise.resolve(undefined);
-      if (v !== undefined) return this.#applyClear(id, key, decode<StoredPacket>(v));
+      const sent = this.#sent.get(id, messageId);
+      if (sent) {
+        const stored = this.#w.peek(sent.okey);
+        if (stored !== undefined) return this.#applyClearSent(sent, stored);
+      } else {
+        const v = this.#w.peek(outgoingIdKey(id, messageId));
+        if (v === null) return Promise.resolve(undefined);
+        if (v !== undefined && !isRef(v)) {
+          const p = decode<StoredPacket>(v);
+          return this.#applyClear(id, messageId, outgoingKeyOf(id, p), p);
+        }
+      }
     }
     return this.#chain.run(id, async () => {
-      const found = await this.#get<StoredPacket>(key);
-      return found ? this.#applyClear(id, key, found) : undefined;
+      let sent = this.#sent.get(id, messageId);
+      if (!sent) {
+        const v = await this.#getRaw(outgoingIdKey(id, messageId));
+        if (!v) return undefined;
+        const p = isRef(v) ? undefined : decode<StoredPacket>(v);
+        if (p) return this.#applyClear(id, messageId, outgoingKeyOf(id, p), p);
+        sent = this.#sent.set(id, messageId ?? 0, refKey(v), 0, true);
+      }
+      return this.#applyClearSent(sent, (await this.#getRaw(sent.okey)) ?? null);
     });
   }
 
-  #applyClear(clientId: string, key: string, found: StoredPacket): Promise<StoredPacket> {
+  /** Clears a QoS 1 delivery; `stored` is the queued message (null: already gone, e.g. trimmed). */
+  #applyClearSent(sent: SentId, stored: Buffer | null): Promise<StoredPacket | undefined> {
+    if (this.#w.failed !== undefined) return Promise.reject(this.#w.failed);
+    this.#sent.delete(sent);
+    if (sent.onDisk) void this.#w.del(outgoingIdKey(sent.clientId, sent.messageId), true);
+    if (stored === null) return Promise.resolve(undefined);
+    const found = decode<StoredPacket>(stored);
+    found.messageId = sent.messageId;
+    return this.#applyClear(sent.clientId, undefined, sent.okey, found, stored.length);
+  }
+
+  /** Drops a delivered message (and, given its id, the id's durable entry) and counts it out of the queue. */
+  #applyClear(clientId: string, messageId: number | undefined, okey: string, found: StoredPacket, bytes?: number): Promise<StoredPacket> {
     if (this.#w.failed !== undefined) return Promise.reject(this.#w.failed);
     const q = this.#queued.get(clientId);
     if (q && q.count > 0) {
       q.count--;
-      q.bytes = Math.max(0, q.bytes - (PLAIN_HEADER + Buffer.byteLength(found.topic) + (Buffer.isBuffer(found.payload) ? found.payload.length : Buffer.byteLength(String(found.payload)))));
+      q.bytes = Math.max(0, q.bytes - (bytes ?? PLAIN_HEADER + Buffer.byteLength(found.topic) + (Buffer.isBuffer(found.payload) ? found.payload.length : Buffer.byteLength(String(found.payload)))));
     }
-    void this.#w.del(key, true);
-    void this.#w.del(outgoingKey(clientId, found.brokerId, found.brokerCounter), true);
+    if (messageId !== undefined) void this.#w.del(outgoingIdKey(clientId, messageId), true);
+    void this.#w.del(okey, true);
     return Promise.resolve(found);
   }
 
   outgoingStream(client: ClientRef): Readable {
-    return Readable.from(this.#values<StoredPacket>(outgoingByClient(client.id)));
+    return Readable.from(this.#outgoing(client.id));
+  }
+
+  /** A client's queued messages in order, each with the packet id it was last sent under. */
+  async *#outgoing(clientId: string): AsyncGenerator<StoredPacket> {
+    await this.#w.barrier();
+    const onDisk = new Map<string, number>();
+    for await (const [k, v] of this.#db.iterator({ ...range(outgoingIdByClient(clientId)), valueEncoding: 'buffer' })) {
+      if (isRef(v)) onDisk.set(refKey(v), Number(k.slice(k.lastIndexOf(':') + 1)));
+    }
+    for await (const [k, v] of this.#db.iterator({ ...range(outgoingByClient(clientId)), valueEncoding: 'buffer' })) {
+      const p = decode<StoredPacket>(v);
+      const sent = this.#sent.ofKey(k);
+      if (sent) p.messageId = sent.messageId;
+      else {
+        const messageId = onDisk.get(k);
+        if (messageId !== undefined && !this.#sent.get(clientId, messageId)) {
+          p.messageId = messageId;
+          this.#sent.set(clientId, messageId, k, 0, true);
+        }
+      }
+      yield p;
+    }
   }
 
   // --- incoming (QoS 2 from publishers) ------------------------------------------
@@ -684,8 +811,10 @@ export class OrderedLevelPersistence {
 
   async destroy(): Promise<void> {
     this.#destroyed = true;
+    if (this.#idTimer) clearTimeout(this.#idTimer);
     await this.#recovering;
     try {
+      this.#writeIds(Number.POSITIVE_INFINITY);
       await this.#w.barrier();
     } finally {
       await this.#db.close();
