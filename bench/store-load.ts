@@ -12,6 +12,8 @@ import { freePort } from '../harness/ports.ts';
 import { startRealHq } from '../harness/real-hq.ts';
 import { percentile } from './stats.ts';
 
+const PROBE = join(import.meta.dirname, '../lib/bench-probe.ts');
+
 // A store at load (issue 14): the whole box as real processes — core with
 // cloud sync on, the devices process driving printer-1 (the ESC/POS simulator
 // over TCP), the flows process with the demo store's kitchen flow — while
@@ -67,6 +69,13 @@ export interface Phase {
    * flows, → the devices process's reply (job durably queued), → ticket cut.
    */
   hops: Record<'saleToPos' | 'posToCmd' | 'cmdToReply' | 'replyToTicket', [number, number]>;
+  /**
+   * Per process (lib/bench-probe.ts, one histogram a second): event-loop delay
+   * p99 of the median and of the worst second, the longest single delay, and
+   * the fsyncs issued through Node's fs in the phase (LevelDB's are native and
+   * not counted: the journal's and the broker store's).
+   */
+  eventLoop: Record<'core' | 'devices' | 'flows', { p99MedianMs: number; p99WorstMs: number; maxMs: number; nodeFsyncs: number }>;
 }
 
 export interface StoreLoadBench {
@@ -94,6 +103,27 @@ function rssMB(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+interface ProbeLine {
+  at: number;
+  p50: number;
+  p99: number;
+  max: number;
+  fsyncs: number;
+}
+
+/** The lib/bench-probe.ts lines in a process's output. */
+function probeLines(output: string): ProbeLine[] {
+  const lines: ProbeLine[] = [];
+  for (const m of output.matchAll(/^TILLBOX_PROBE (\{.*\})$/gm)) {
+    try {
+      lines.push(JSON.parse(m[1]!) as ProbeLine);
+    } catch {
+      // interleaved with another write: skip the second
+    }
+  }
+  return lines;
 }
 
 /** A TCP pipe to `target` that refuses connections until opened. */
@@ -163,6 +193,12 @@ export async function benchStoreLoad(opts: StoreLoadOptions = {}): Promise<Store
     const gate = await startGate(mosq.port);
     cleanups.unshift(() => gate.close());
 
+    // Event-loop delay and fsync counts from inside core, devices and flows
+    // (restored once they run: the benches after this one spawn Node too).
+    const nodeOptions = process.env.NODE_OPTIONS;
+    const restoreNodeOptions = () => (nodeOptions === undefined ? delete process.env.NODE_OPTIONS : (process.env.NODE_OPTIONS = nodeOptions));
+    cleanups.unshift(async () => restoreNodeOptions());
+    process.env.NODE_OPTIONS = `${nodeOptions ?? ''} --import ${PROBE}`.trim();
     const box: BoxProcess = await startBox(dir, { TILLBOX_CLOUD_URL: gate.url, TILLBOX_CLOUD_BACKOFF_MAX_MS: '1000' });
     cleanups.unshift(() => box.stop());
     const core: CoreBox = {
@@ -218,6 +254,7 @@ export async function benchStoreLoad(opts: StoreLoadOptions = {}): Promise<Store
     cleanups.unshift(() => devices.stop());
     const flows = await startFlowsProcess(core);
     cleanups.unshift(() => flows.stop());
+    restoreNodeOptions();
     // Hop timestamps (a QoS 0 admin subscriber sees each message as the broker routes it).
     const seen = new Map<number, { pos?: number; cmd?: number; reply?: number }>();
     const bySeq = (seq: number) => seen.get(seq) ?? seen.set(seq, {}).get(seq)!;
@@ -276,6 +313,7 @@ export async function benchStoreLoad(opts: StoreLoadOptions = {}): Promise<Store
     say('store load: opening the cloud link; draining while the tills sell ...');
     phase = 'draining';
     const tOpen = performance.now();
+    const tOpenWall = Date.now();
     await gate.open();
     let lastReport = tOpen;
     for (;;) {
@@ -293,6 +331,7 @@ export async function benchStoreLoad(opts: StoreLoadOptions = {}): Promise<Store
     say(`store load: drained in ${drainSeconds.toFixed(1)} s; quiet phase ${quietSeconds} s ...`);
     phase = 'quiet';
     const tQuiet = performance.now();
+    const tQuietWall = Date.now();
     await sleep(quietSeconds * 1000);
     phase = 'post';
     selling = false;
@@ -301,7 +340,18 @@ export async function benchStoreLoad(opts: StoreLoadOptions = {}): Promise<Store
     const wanted = sold.filter((s) => s.phase === 'draining' || s.phase === 'quiet');
     await until(() => wanted.every((s) => printedAt.has(s.seq)) || undefined, 'the last tickets', 10_000).catch(() => {});
     clearInterval(rssTimer);
+    const tEndWall = Date.now();
 
+    const probes = { core: probeLines(box.output()), devices: probeLines(devices.output()), flows: probeLines(flows.output()) };
+    const eventLoop = (from: number, to: number): Phase['eventLoop'] => {
+      const one = (lines: ProbeLine[]) => {
+        const w = lines.filter((l) => l.at > from && l.at <= to);
+        const p99 = w.map((l) => l.p99).sort((a, b) => a - b);
+        const before = lines.filter((l) => l.at <= from).at(-1)?.fsyncs ?? 0;
+        return { p99MedianMs: round(percentile(p99, 50)), p99WorstMs: round(p99.at(-1) ?? 0), maxMs: round(Math.max(0, ...w.map((l) => l.max))), nodeFsyncs: (w.at(-1)?.fsyncs ?? before) - before };
+      };
+      return { core: one(probes.core), devices: one(probes.devices), flows: one(probes.flows) };
+    };
     const summarise = (p: 'draining' | 'quiet', seconds: number): Phase => {
       const s = sold.filter((x) => x.phase === p);
       const ms = s.map((x) => x.ms);
@@ -311,6 +361,7 @@ export async function benchStoreLoad(opts: StoreLoadOptions = {}): Promise<Store
         return [round(percentile(v, 50)), round(percentile(v, 99))];
       };
       return {
+        eventLoop: p === 'draining' ? eventLoop(tOpenWall, tQuietWall) : eventLoop(tQuietWall, tEndWall),
         hops: {
           saleToPos: hop((x, h) => (h.pos === undefined ? undefined : h.pos - x.t0)),
           posToCmd: hop((_x, h) => (h.pos === undefined || h.cmd === undefined ? undefined : h.cmd - h.pos)),

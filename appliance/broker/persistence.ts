@@ -38,7 +38,9 @@
 //   `sync: true`. Everything aedes acknowledges waits for that fsync (PUBACK to
 //   a publisher after outgoingEnqueue, SUBACK after addSubscriptions, retained
 //   and will writes), so it survives kill -9 AND power loss. Concurrent
-//   messages share one fsync.
+//   messages share one fsync. A batch holding only the bookkeeping below
+//   (nobody waits for it) is written without fsync; the next synced batch
+//   covers it (group-commit.ts).
 // - 'never': batches are written without fsync. LevelDB hands each batch to
 //   the kernel with write(2) before the callback, so a PUBACKed message
 //   survives kill -9 of the broker process, but not power loss or a kernel

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { credentialFile, statePaths } from '../state/state-dir.ts';
@@ -17,13 +17,23 @@ import { credentialFile, statePaths } from '../state/state-dir.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const CODE = ['node_modules', 'appliance', 'contract', 'lib', 'flows', 'drivers', 'package.json'];
 
+/**
+ * A code path and, when it is a symlink (a git worktree sharing another
+ * checkout's node_modules), its target too: the permission model checks the
+ * resolved path a module is loaded from.
+ */
+function withTarget(p: string): string[] {
+  const real = existsSync(p) ? realpathSync(p) : p;
+  return real === p ? [p] : [p, real];
+}
+
 export function flowsPermissionArgs(opts: { stateDir: string; configFile?: string | undefined; config?: Config | undefined }): string[] {
   const paths = statePaths(resolve(opts.stateDir));
   // Node resolves the granted paths once, at start: a directory that does not
   // exist yet would be granted as a single file, not as a tree.
   mkdirSync(paths.flows, { recursive: true, mode: 0o700 });
   const reads = [
-    ...CODE.map((p) => resolve(ROOT, p)),
+    ...CODE.flatMap((p) => withTarget(resolve(ROOT, p))),
     paths.flows,
     credentialFile(paths.flowsSecrets),
     paths.runtime,

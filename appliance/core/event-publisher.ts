@@ -17,6 +17,21 @@ export interface EventPublisherContext {
 }
 
 /**
+ * Publishes in flight at once (issue 14). The broker stores a POS event for
+ * each persistent subscriber (the devices process) and answers only after
+ * that store's fsync; awaiting each event before sending the next made every
+ * event wait a whole fsync of its own behind the one before. Issued together
+ * they share the broker's group commit, and aedes keeps them in order.
+ */
+const MAX_IN_FLIGHT = 64;
+
+interface InFlight {
+  seq: number;
+  state: 'pending' | 'ok' | 'failed';
+  done: Promise<void>;
+}
+
+/**
  * Publishes committed journal events on store/{storeId}/pos/{type}, in seq
  * order, each once while the process lives. The journal is the source: the
  * publisher only keeps a cursor (the highest seq the broker took). When a
@@ -31,6 +46,12 @@ export class EventPublisher {
   readonly #ctx: EventPublisherContext;
   readonly #backoff: Backoff;
   #cursor = 0;
+  /** The highest seq handed to the broker; above the cursor while publishes are in flight. */
+  #sent = 0;
+  /** Publishes not yet settled into the cursor, in seq order. */
+  #inflight: InFlight[] = [];
+  /** A publish of the current window failed: nothing more is sent until the catch-up. */
+  #broken = false;
   #unsubscribe: (() => void) | undefined;
   #chain: Promise<void> = Promise.resolve();
   #published = 0;
@@ -61,6 +82,7 @@ export class EventPublisher {
   async start(): Promise<void> {
     this.#stopped = false;
     this.#cursor = this.#readCursor();
+    this.#sent = this.#cursor;
     // Subscribe first, then catch up: events committed meanwhile queue behind
     // the catch-up on the same chain and are skipped if already sent.
     this.#unsubscribe = this.#ctx.journal.onCommit((event) => this.#enqueue(() => this.#publishLive(event)));
@@ -75,6 +97,7 @@ export class EventPublisher {
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
     await this.#chain;
+    await this.#settleAll();
     this.#writeCursor();
   }
 
@@ -83,9 +106,9 @@ export class EventPublisher {
   }
 
   async #publishLive(event: JournalEvent): Promise<void> {
-    if (event.seq <= this.#cursor) return;
+    if (event.seq <= this.#sent) return;
     // Behind (a failed publish is waiting for its retry): the catch-up sends it in order.
-    if (this.#retry || event.seq !== this.#cursor + 1) {
+    if (this.#retry || this.#broken || event.seq !== this.#sent + 1) {
       this.#scheduleRetry();
       return;
     }
@@ -94,10 +117,17 @@ export class EventPublisher {
 
   /** Publishes everything after the cursor from the journal; stops at the first failure. */
   async #catchUp(): Promise<void> {
+    // After a failure: let the window settle, then resend from the cursor
+    // (publishes after the failed one may have gone through: subscribers
+    // dedupe those, as after a crash).
+    await this.#settleAll();
+    this.#inflight = [];
+    this.#broken = false;
+    this.#sent = this.#cursor;
     for (;;) {
       let page: JournalEvent[];
       try {
-        page = await this.#ctx.journal.read({ after: this.#cursor, limit: 500 });
+        page = await this.#ctx.journal.read({ after: this.#sent, limit: 500 });
       } catch (err) {
         // The journal is reopening after a failed write: try again later.
         this.#ctx.log.warn({ err, cursor: this.#cursor }, 'cannot read the journal to publish; retrying');
@@ -106,29 +136,53 @@ export class EventPublisher {
       }
       if (page.length === 0) return;
       for (const event of page) {
-        if (event.seq <= this.#cursor) continue;
+        if (event.seq <= this.#sent) continue;
         if (!(await this.#send(event))) return;
       }
     }
   }
 
-  /** One publish; on failure schedules the catch-up. True when the broker took it. */
+  /**
+   * Hands one event to the broker without waiting for it (at most
+   * MAX_IN_FLIGHT outstanding); its outcome settles the cursor in seq order.
+   * False once a publish of this window failed (the catch-up is scheduled).
+   */
   async #send(event: JournalEvent): Promise<boolean> {
-    try {
-      await this.#ctx.publish(localTopics.posEvent(this.#ctx.storeId, event.type), JSON.stringify(event), { qos: 1, retain: false });
-    } catch (err) {
-      this.#failures++;
-      if (this.#failures === 1 || this.#failures % 100 === 0) {
-        this.#ctx.log.error({ err, seq: event.seq, failures: this.#failures }, 'publishing a POS event failed; retrying from the journal');
-      }
-      this.#scheduleRetry(true);
-      return false;
-    }
-    this.#published++;
-    this.#cursor = event.seq;
-    this.#backoff.reset();
-    if (this.#published % 50 === 0) this.#writeCursor();
+    while (this.#inflight.length >= MAX_IN_FLIGHT && !this.#broken) await this.#inflight[0]!.done;
+    if (this.#broken) return false;
+    const entry: InFlight = { seq: event.seq, state: 'pending', done: Promise.resolve() };
+    entry.done = this.#ctx.publish(localTopics.posEvent(this.#ctx.storeId, event.type), JSON.stringify(event), { qos: 1, retain: false }).then(
+      () => {
+        entry.state = 'ok';
+        this.#advance();
+      },
+      (err: unknown) => {
+        entry.state = 'failed';
+        this.#broken = true;
+        this.#failures++;
+        if (this.#failures === 1 || this.#failures % 100 === 0) {
+          this.#ctx.log.error({ err, seq: event.seq, failures: this.#failures }, 'publishing a POS event failed; retrying from the journal');
+        }
+        this.#scheduleRetry(true);
+      },
+    );
+    this.#inflight.push(entry);
+    this.#sent = event.seq;
     return true;
+  }
+
+  /** Moves the cursor over the publishes the broker took, up to the first one still pending or failed. */
+  #advance(): void {
+    while (this.#inflight[0]?.state === 'ok') {
+      this.#cursor = this.#inflight.shift()!.seq;
+      this.#published++;
+      this.#backoff.reset();
+      if (this.#published % 50 === 0) this.#writeCursor();
+    }
+  }
+
+  async #settleAll(): Promise<void> {
+    await Promise.all(this.#inflight.map((e) => e.done));
   }
 
   #scheduleRetry(failed = false): void {

@@ -23,19 +23,26 @@ export async function readJson(file: string): Promise<unknown> {
 
 /**
  * Serialises saves of one file: at most one write runs, and a save requested
- * meanwhile coalesces into one more write of the latest value.
+ * meanwhile coalesces into one more write of the latest value. With
+ * `minIntervalMs`, writes start at most that often (a file whose lost newest
+ * write only costs redone work need not fsync on every change); flush() skips
+ * the wait.
  */
 export class CoalescedWriter {
   readonly #file: string;
   readonly #snapshot: () => unknown;
   readonly #onError: (err: unknown) => void;
+  readonly #minIntervalMs: number;
   #running: Promise<void> | undefined;
   #dirty = false;
+  #lastStart = -Infinity;
+  #hurry: (() => void) | undefined;
 
-  constructor(file: string, snapshot: () => unknown, onError: (err: unknown) => void) {
+  constructor(file: string, snapshot: () => unknown, onError: (err: unknown) => void, opts: { minIntervalMs?: number } = {}) {
     this.#file = file;
     this.#snapshot = snapshot;
     this.#onError = onError;
+    this.#minIntervalMs = opts.minIntervalMs ?? 0;
   }
 
   /** Requests a save; resolves when a write that includes the current value is durable. */
@@ -50,11 +57,23 @@ export class CoalescedWriter {
   }
 
   async flush(): Promise<void> {
-    while (this.#running) await this.#running;
+    while (this.#running) {
+      this.#hurry?.();
+      await this.#running;
+    }
   }
 
   async #loop(): Promise<void> {
     while (this.#dirty) {
+      const wait = this.#lastStart + this.#minIntervalMs - performance.now();
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          this.#hurry = () => (clearTimeout(timer), resolve());
+        });
+        this.#hurry = undefined;
+      }
+      this.#lastStart = performance.now();
       this.#dirty = false;
       try {
         await writeJsonDurable(this.#file, this.#snapshot());

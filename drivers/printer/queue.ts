@@ -4,10 +4,21 @@
 // restart of the devices process, and prints once when the printer is back.
 //
 // Storage: one small JSON file per job, replaced atomically on each state
-// change. Chosen over level because the volume is tiny (a few jobs a minute),
-// every transition must be durable on its own (no batching to win), a crash
-// leaves at worst a stray *.tmp (ignored), there is no lock to inherit from a
-// killed process, and an installer can read the queue with `cat`.
+// change. Chosen over level because the volume is small (a kitchen at a rush
+// is ~20 jobs a second), a crash leaves at worst a stray *.tmp (ignored),
+// there is no lock to inherit from a killed process, and an installer can
+// read the queue with `cat`.
+//
+// One fsync'd write per job on the way to the paper (issue 14): only the
+// enqueue is fsync'd before anything is printed, because only it is promised
+// to someone (the "queued" reply). The attempt marks in between ('printing'
+// with its process ID, 'sent') are crash-safe writes: the kernel has them the
+// moment the rename returns, so a kill -9 of the devices process at any step
+// finds them on restart, exactly as if they had been fsync'd. The final state
+// ('printed' / 'failed') is fsync'd too, but behind the worker: the next job
+// prints while it reaches the disk, and the result is reported only once it
+// is there. Before, all four writes were fsync'd in series on the worker, two
+// of them between the enqueue and the first byte to the printer.
 //
 // Exactly-once, and its honest limit:
 //  - Each attempt gets a fresh 4-byte process ID; the job is marked printed
@@ -23,11 +34,17 @@
 //    printed", so it prints again and flags the result possibleDuplicate (it
 //    knows all bytes had been written). A cut before the last byte leaves a
 //    torn fragment without a cut, never a second whole receipt.
+//  - A power cut (not a process crash) may also lose the un-fsync'd attempt
+//    marks: a job whose 'printed' had not reached the disk (the time of one
+//    fsync after the printer confirmed) prints again after the cut, and may
+//    miss the possibleDuplicate flag. To keep a half-sent attempt in the
+//    printer from printing next to it, a queue that starts with pending jobs
+//    clears the printer's buffers before its first job, attempted or not.
 import { backoffDelay } from '../../lib/backoff.ts';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { writeFileAtomic } from '../../lib/atomic-file.ts';
+import { type Durability, writeFileAtomic } from '../../lib/atomic-file.ts';
 import { DeviceErrorCode, TillboxError } from '../../contract/errors.ts';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -47,6 +64,11 @@ export interface PrintJob {
   attempts: number;
   /** All bytes of some attempt were written: a later attempt may duplicate it. */
   sent: boolean;
+  /**
+   * An attempt before the current one had written all its bytes: this one may
+   * print a second copy. (`sent` alone also covers the current attempt.)
+   */
+  duplicateRisk?: boolean;
   processId?: string;
   createdAt: string;
   updatedAt: string;
@@ -66,7 +88,7 @@ export class PrintJobError extends TillboxError<string> {
 
 // ------------------------------------------------------------ store
 
-/** One JSON file per job, replaced with write + fsync + rename + fsync(dir). */
+/** One JSON file per job, replaced with write (+ fsync) + rename (+ fsync(dir)). */
 export class FileJobStore {
   readonly dir: string;
   constructor(dir: string) {
@@ -97,9 +119,9 @@ export class FileJobStore {
     return join(this.dir, `${String(job.seq).padStart(12, '0')}.json`);
   }
 
-  async put(job: PrintJob): Promise<void> {
-    // Durable: "queued" is acknowledged to the sender, and a job lost at a power cut is a receipt never printed.
-    await writeFileAtomic(this.#file(job), JSON.stringify(job), { durability: 'durable', mode: 0o640 });
+  /** `durability` is the caller's: see the queue's header for which write needs what. */
+  async put(job: PrintJob, durability: Durability): Promise<void> {
+    await writeFileAtomic(this.#file(job), JSON.stringify(job), { durability, mode: 0o640 });
   }
 
   async remove(job: PrintJob): Promise<void> {
@@ -148,6 +170,12 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
   #wake: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   #clearedOn = -1;
+  /** Jobs were pending at start: the printer may hold bytes of an attempt whose mark a power cut lost. */
+  #clearFirst = false;
+  /** Final-state writes still on their way to the disk, in job order (stop() waits for them). */
+  #finishing: Promise<void> = Promise.resolve();
+  /** Finished in memory, final state not yet on disk: never pruned (the write would bring the file back). */
+  readonly #unflushed = new Set<string>();
 
   constructor(ctx: PrintQueueContext) {
     super();
@@ -162,6 +190,7 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
       this.#jobs.set(j.id, j);
       this.#seq = Math.max(this.#seq, j.seq);
     }
+    this.#clearFirst = this.pending().length > 0;
     this.#running = true;
     this.#abort = new AbortController();
     this.#loop = this.#run();
@@ -173,6 +202,7 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
     this.#abort.abort(new Error('print queue stopped'));
     this.#wake?.();
     await this.#loop;
+    await this.#finishing;
   }
 
   /** Pending jobs in print order. */
@@ -202,7 +232,8 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
     const now = new Date().toISOString();
     const job: PrintJob = { id: randomUUID(), seq: ++this.#seq, args, state: 'queued', attempts: 0, sent: false, createdAt: now, updatedAt: now };
     if (opts.key !== undefined) job.key = opts.key;
-    await this.#store.put(job);
+    // Durable: "queued" is acknowledged to the sender, and a job lost at a power cut is a ticket never printed.
+    await this.#store.put(job, 'durable');
     this.#jobs.set(job.id, job);
     const position = this.#position(job);
     this.emit('queued', { jobId: job.id, position });
@@ -237,16 +268,19 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
         // A previous attempt may have left bytes in the printer (paper out, cut
         // connection): drop them before they print next to the retry. Done on
         // connect, before waiting for paper, so a refill cannot print them first.
-        if (job.attempts > 0 && this.#clearedOn !== printer.connectionId) {
+        if ((job.attempts > 0 || this.#clearFirst) && this.#clearedOn !== printer.connectionId) {
           await printer.clearBuffers();
           this.#clearedOn = printer.connectionId;
+          this.#clearFirst = false;
         }
         await printer.waitReady(signal);
         const data = await this.#render(job);
+        if (job.sent) job.duplicateRisk = true;
         job.attempts++;
         job.state = 'printing';
         job.processId = processIdFor(job.seq, job.attempts);
-        await this.#save(job);
+        // Crash-safe is enough: a kill -9 from here on finds the mark; see the header for a power cut.
+        await this.#save(job, 'crash-safe');
         this.emit('attempt', { jobId: job.id, attempt: job.attempts });
         // From here on a retry must clear the printer first, whatever happens.
         this.#clearedOn = printer.connectionId;
@@ -254,7 +288,7 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
           onWritten: async () => {
             if (!job.sent) {
               job.sent = true;
-              await this.#save(job);
+              await this.#save(job, 'crash-safe');
             }
           },
         });
@@ -262,13 +296,13 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
         // stop() must not wait for a printer that is out of paper.
         const outcome = await raceAbort(printing, signal);
         job.confirmedBy = outcome.confirmedBy;
-        await this.#finish(job, 'printed');
+        this.#finish(job, 'printed');
         failures = 0;
       } catch (err) {
         if (!this.#running) break;
         if (job && err instanceof PrintJobError && err.permanent) {
           job.error = { code: err.code, message: err.message };
-          await this.#finish(job, 'failed').catch((e: Error) => this.emit('error', e));
+          this.#finish(job, 'failed');
           continue;
         }
         const message = err instanceof Error ? err.message : String(err);
@@ -300,19 +334,37 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
     return renderReceipt(model, sale, opts);
   }
 
-  async #save(job: PrintJob): Promise<void> {
+  async #save(job: PrintJob, durability: Durability): Promise<void> {
     job.updatedAt = new Date().toISOString();
-    await this.#store.put(job);
+    await this.#store.put(job, durability);
   }
 
-  async #finish(job: PrintJob, state: 'printed' | 'failed'): Promise<void> {
+  /**
+   * Ends a job: the worker moves on at once (the job is no longer pending in
+   * memory), the final state is fsync'd behind it, and the result is reported
+   * only once it is on disk. If that write fails the job is not printed again
+   * by this process; on disk it keeps its last mark (a restart retries it and
+   * flags it possibleDuplicate when all its bytes had been sent).
+   */
+  #finish(job: PrintJob, state: 'printed' | 'failed'): void {
     job.state = state;
-    await this.#save(job);
+    job.updatedAt = new Date().toISOString();
+    this.#unflushed.add(job.id);
+    this.#finishing = this.#finishing.then(() => this.#report(job).catch((e: Error) => void this.emit('error', e)));
+  }
+
+  async #report(job: PrintJob): Promise<void> {
+    try {
+      await this.#store.put(job, 'durable');
+    } finally {
+      this.#unflushed.delete(job.id);
+    }
+    const state = job.state as 'printed' | 'failed';
     const result: PrintResult = {
       jobId: job.id,
       status: state,
       attempts: job.attempts,
-      possibleDuplicate: state === 'printed' && job.attempts > 1 && job.sent,
+      possibleDuplicate: state === 'printed' && job.duplicateRisk === true,
       at: job.updatedAt,
     };
     if ('saleId' in job.args) result.saleId = job.args.saleId;
@@ -324,7 +376,7 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
 
   async #prune(): Promise<void> {
     const keep = this.#ctx.keepFinished ?? 200;
-    const finished = this.jobs().filter((j) => j.state === 'printed' || j.state === 'failed');
+    const finished = this.jobs().filter((j) => (j.state === 'printed' || j.state === 'failed') && !this.#unflushed.has(j.id));
     for (const j of finished.slice(0, Math.max(0, finished.length - keep))) {
       this.#jobs.delete(j.id);
       await this.#store.remove(j);

@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { FileJobStore } from '../../drivers/printer/queue.ts';
 import { eventually, nextResult, onJobBytes, receiptsFor, rig, sale, until, type Rig } from './printer-harness.ts';
 
 const ID1 = '0190f5a2-0000-7000-8000-000000000001';
@@ -26,6 +27,34 @@ describe('printer scenarios over real TCP against the simulator', () => {
     expect(printed).toHaveLength(1);
     expect(printed[0]!.complete).toBe(true);
     expect(r.sim.renderText(printed[0]!)).toMatch(/TOTAL\s+€9\.31/);
+  });
+
+  it('a job reaches the printer after one fsync\'d write (its enqueue); its attempt marks are crash-safe and "printed" is fsync\'d before the result is reported', async () => {
+    r = await rig();
+    sale(r, ID1);
+    const writes: string[] = [];
+    const put = FileJobStore.prototype.put;
+    const spy = vi.spyOn(FileJobStore.prototype, 'put').mockImplementation(async function (this: FileJobStore, job, durability) {
+      const mark = `${job.state}${job.sent ? '+sent' : ''}:${durability}`;
+      await put.call(this, job, durability);
+      writes.push(mark);
+    });
+    try {
+      const { printer, queue } = r.open();
+      printer.start();
+      await queue.start();
+      await printer.waitReady();
+      let beforeFirstByte: string[] | undefined;
+      onJobBytes(r.sim, () => (beforeFirstByte = [...writes]));
+      const done = nextResult(queue).then((res) => ({ res, writes: [...writes] }));
+      await queue.enqueue({ saleId: ID1 });
+      const { res, writes: atResult } = await done;
+      expect(res).toMatchObject({ status: 'printed', attempts: 1 });
+      expect(beforeFirstByte).toEqual(['queued:durable', 'printing:crash-safe']);
+      expect(atResult).toEqual(['queued:durable', 'printing:crash-safe', 'printing+sent:crash-safe', 'printed+sent:durable']);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('paper out: the job waits, the status says rec-empty; after the refill it prints exactly once', async () => {
