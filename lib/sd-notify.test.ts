@@ -15,7 +15,8 @@ async function withNotifySocket(fn: (sock: string, received: () => string) => Pr
   const dir = mkdtempSync(join(tmpdir(), 'tillbox-sdnotify-'));
   const sock = join(dir, 'notify');
   const out = join(dir, 'received');
-  const socat = spawn('sh', ['-c', `socat -u UNIX-RECV:${sock} - > ${out}`]);
+  // exec: the kill below must reach socat itself, not only its shell (a leaked socat outlived the suite).
+  const socat = spawn('sh', ['-c', `exec socat -u UNIX-RECV:${sock} - > ${out}`]);
   try {
     for (let i = 0; i < 100 && !existsSync(sock); i++) await sleep(20);
     await fn(sock, () => readFileSync(out, 'utf8'));
