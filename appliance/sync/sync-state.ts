@@ -65,6 +65,14 @@ export function readSyncedSeq(stateDir: string): number {
 
 const EMPTY: SyncStateData = { v: 1, lastAckedSeq: 0, ackedAbove: [], lastAckAt: null, rejected: { count: 0 }, loss: {}, droppedTotal: 0 };
 
+/**
+ * Writes of the state file start at least this far apart. Acks arrive for every
+ * batch (dozens a second while a backlog drains); a write lost to a power cut
+ * within this second only costs a resend of what HQ already has (skipped as
+ * duplicates), so one durable write a second is enough.
+ */
+export const SYNC_STATE_WRITE_INTERVAL_MS = 1000;
+
 export class SyncStateStore {
   readonly #file: string;
   readonly #log: Logger;
@@ -79,6 +87,7 @@ export class SyncStateStore {
       file,
       () => this.snapshot(),
       (err) => this.#log.error({ err, file }, 'cannot persist sync state'),
+      { minIntervalMs: SYNC_STATE_WRITE_INTERVAL_MS },
     );
   }
 
