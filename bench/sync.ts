@@ -40,11 +40,17 @@ export interface SyncBenchOptions {
   log?: (msg: string) => void;
 }
 
-/** Resident set size of a process now (MB), 0 when it is gone. */
-function rssMB(pid: number | undefined): number {
+/**
+ * Resident set size of a process now (MB), 0 when it is gone: all of it (VmRSS) or
+ * its anonymous part (RssAnon). The difference is mostly file pages mapped in:
+ * LevelDB maps the journal's table files it reads, so the box's RSS grows by the
+ * journal pages a drain reads (clean page cache the kernel may drop), while
+ * RssAnon is the memory the process holds itself.
+ */
+function rssMB(pid: number | undefined, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number {
   if (pid === undefined) return 0;
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
   } catch {
     return 0;
@@ -57,6 +63,11 @@ export interface DrainMemory {
   boxPeakRssMB: number;
   hqRssBeforeMB: number;
   hqPeakRssMB: number;
+  /** The same, anonymous memory only (RssAnon: without mapped file pages). */
+  boxAnonBeforeMB: number;
+  boxPeakAnonMB: number;
+  hqAnonBeforeMB: number;
+  hqPeakAnonMB: number;
 }
 
 /** A representative health document (the shape core sends; figures do not matter for the link). */
@@ -195,10 +206,21 @@ async function run(opts: SyncBenchOptions): Promise<SyncBenchResult | DrainBench
 
     // Phase 1: the backlog alone.
     say(`bench sync: draining ${total} to ${hq.name} through mosquitto ...`);
-    const memory: DrainMemory = { boxRssBeforeMB: rssMB(process.pid), boxPeakRssMB: 0, hqRssBeforeMB: rssMB(hq.pid), hqPeakRssMB: 0 };
+    const memory: DrainMemory = {
+      boxRssBeforeMB: rssMB(process.pid),
+      boxPeakRssMB: 0,
+      hqRssBeforeMB: rssMB(hq.pid),
+      hqPeakRssMB: 0,
+      boxAnonBeforeMB: rssMB(process.pid, 'RssAnon'),
+      boxPeakAnonMB: 0,
+      hqAnonBeforeMB: rssMB(hq.pid, 'RssAnon'),
+      hqPeakAnonMB: 0,
+    };
     const sample = () => {
       memory.boxPeakRssMB = Math.max(memory.boxPeakRssMB, rssMB(process.pid));
       memory.hqPeakRssMB = Math.max(memory.hqPeakRssMB, rssMB(hq.pid));
+      memory.boxPeakAnonMB = Math.max(memory.boxPeakAnonMB, rssMB(process.pid, 'RssAnon'));
+      memory.hqPeakAnonMB = Math.max(memory.hqPeakAnonMB, rssMB(hq.pid, 'RssAnon'));
     };
     const sampler = setInterval(sample, 250);
     const t0 = performance.now();

@@ -278,7 +278,8 @@ export class CloudBridge {
     }
     await this.#link?.stop();
     await this.#mapped?.stop();
-    await this.#state?.save();
+    // save() may wait out the state file's write interval; flush() writes it now.
+    void this.#state?.save();
     await this.#state?.flush();
     await this.#conflicts?.flush();
   }

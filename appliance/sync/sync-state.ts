@@ -71,7 +71,7 @@ export function readSyncedSeq(stateDir: string): number {
  * that HQ skips as duplicates (see above). A journal pruner, when there is
  * one, must prune below the watermark on disk, not the one in memory.
  */
-const SYNC_STATE_WRITE_INTERVAL_MS = 1000;
+export const SYNC_STATE_WRITE_INTERVAL_MS = 1000;
 
 const EMPTY: SyncStateData = { v: 1, lastAckedSeq: 0, ackedAbove: [], lastAckAt: null, rejected: { count: 0 }, loss: {}, droppedTotal: 0 };
 

@@ -4,7 +4,7 @@ import type { ConflictNotice, SyncAck } from '../../contract/sync.ts';
 import type { ApplyOutcome, Ledger } from '../ledger/ledger.ts';
 import type { Logger } from '../log.ts';
 import { createClient, deviceOfTopic, type ProtocolVersion } from './mqtt.ts';
-import { checkBatch } from './validate.ts';
+import { checkBatch, type BatchCheck } from './validate.ts';
 
 // One ingest worker: an MQTT client that takes event batches, applies each
 // in one ledger transaction and answers with a SyncAck on
@@ -12,9 +12,13 @@ import { checkBatch } from './validate.ts';
 // load with an MQTT 5 shared subscription ($share/{group}/tillbox/v1/+/events);
 // on a 3.1.1-only broker (embedded aedes) only worker 0 subscribes, plainly.
 //
-// Batches are handled one at a time per worker, and the broker's PUBACK for a
-// batch is sent only after it was handled (mqtt.js handleMessage), so a
-// worker that dies mid-batch leaves it to the box's resend.
+// A worker applies its batches one at a time, in arrival order, and parses
+// and validates the next batch while the one before is in the database (a
+// two-stage pipeline: the database never waits for JSON.parse and the schema
+// checks). mqtt.js reads the next message only after the PUBACK of this one,
+// which is sent once the batch before is applied: at most two batches are held,
+// and a worker that dies loses at most those two, which the box resends after
+// its ack timeout (the box trusts HQ's acks, sent after COMMIT, never a PUBACK).
 
 export interface IngestWorkerContext {
   ledger: Ledger;
@@ -42,9 +46,14 @@ export interface WorkerStats {
   errors: number;
 }
 
+/** A batch parsed and checked, waiting for its turn in the database; undefined: nothing to apply. */
+type Prepared = { deviceId: string; check: BatchCheck } | undefined;
+
 export class IngestWorker {
   readonly #ctx: IngestWorkerContext;
   #client: MqttClient | undefined;
+  /** The apply of the latest batch taken; the next one starts after it (never rejects). */
+  #applying: Promise<void> = Promise.resolve();
   readonly stats: WorkerStats = { batches: 0, applied: 0, duplicates: 0, gaps: 0, rejected: 0, errors: 0 };
 
   constructor(ctx: IngestWorkerContext) {
@@ -67,17 +76,25 @@ export class IngestWorker {
     this.#client = client;
     client.on('error', (err) => log.warn({ err: err.message, worker: index }, 'cloud broker error'));
     client.on('offline', () => log.warn({ worker: index }, 'cloud broker offline'));
-    // Handle each batch before mqtt.js sends its PUBACK and reads the next packet.
     client.handleMessage = (packet, callback) => {
       if (packet.cmd !== 'publish') return callback();
-      this.#handle(packet as IPublishPacket).then(
-        () => callback(),
-        (err: unknown) => {
+      const topic = (packet as IPublishPacket).topic;
+      let prepared: Prepared;
+      try {
+        prepared = this.#prepare(packet as IPublishPacket);
+      } catch (err) {
+        this.stats.errors++;
+        log.error({ err, worker: index, topic }, 'batch handling failed; the box will resend');
+        prepared = undefined;
+      }
+      const before = this.#applying;
+      this.#applying = before.then(() =>
+        this.#apply(prepared).catch((err: unknown) => {
           this.stats.errors++;
-          log.error({ err, worker: index, topic: (packet as IPublishPacket).topic }, 'batch handling failed; the box will resend');
-          callback();
-        },
+          log.error({ err, worker: index, topic }, 'batch handling failed; the box will resend');
+        }),
       );
+      void before.then(() => callback());
     };
     const sub = this.subscription;
     client.on('connect', () => {
@@ -97,16 +114,22 @@ export class IngestWorker {
     if (c) await c.endAsync(true).catch(() => {});
   }
 
-  async #handle(packet: IPublishPacket): Promise<void> {
-    const { ledger, log } = this.#ctx;
+  /** Parses and validates a batch (no database): runs while the batch before is applied. */
+  #prepare(packet: IPublishPacket): Prepared {
     const deviceId = deviceOfTopic(packet.topic);
     if (!deviceId || !isValidId(deviceId)) {
-      log.warn({ topic: packet.topic }, 'event batch on an invalid topic; dropped');
-      return;
+      this.#ctx.log.warn({ topic: packet.topic }, 'event batch on an invalid topic; dropped');
+      return undefined;
     }
     this.stats.batches++;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    const check = checkBatch(deviceId, payload);
+    return { deviceId, check: checkBatch(deviceId, payload) };
+  }
+
+  async #apply(prepared: Prepared): Promise<void> {
+    if (!prepared) return;
+    const { ledger, log } = this.#ctx;
+    const { deviceId, check } = prepared;
     if (!check.ok) {
       this.stats.rejected++;
       log.warn({ deviceId, batchId: check.batchId, reason: check.reason }, 'batch rejected');

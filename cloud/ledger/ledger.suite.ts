@@ -62,7 +62,7 @@ export function ledgerContractSuite(name: string, factory: LedgerDbFactory): voi
 
     it('migrates idempotently', async () => {
       await migrate(db);
-      expect(await count('SELECT count(*) AS n FROM hq_schema')).toBe(4);
+      expect(await count('SELECT count(*) AS n FROM hq_schema')).toBe(5);
     });
 
     it('takes births and deaths by session (bdSeq): a late death of an older session is ignored, in either arrival order', async () => {

@@ -41,6 +41,8 @@ export { hlcWallMs, moveOrd };
 
 export const DEFAULT_REVIEW_THRESHOLD_MS = 72 * 3600_000;
 const MAX_APPLIED_ABOVE = 10_000;
+/** SQLSTATE unique_violation. */
+const UNIQUE_VIOLATION = '23505';
 
 export interface LedgerContext {
   db: Db;
@@ -169,23 +171,32 @@ export class Ledger {
     const isHeld = (e: JournalEvent) => nowMs - hlcWallMs(e.hlc) > this.#thresholdMs;
     const inserted = new Set<number>();
     if (candidates.length > 0) {
-      // Recording is one INSERT … ON CONFLICT DO NOTHING: the unique keys of
-      // `events` — (device, seq), id, (device, idempotency key) — decide, so
-      // the common case reads nothing back. The rare rest (a seq HQ already
-      // holds, a reused id or key) is sorted out below, one event at a time,
-      // in seq order — the same outcome as checking each event in turn.
-      // Lookups by `seq = ANY(…)` / `idempotency_key = ANY(…)` are avoided on
-      // the hot path: without fresh statistics the planner scanned all of a
-      // device's events for them, per batch.
+      // Recording is one multi-row INSERT: the unique keys of `events` —
+      // (device, seq), id, (device, idempotency key) — decide. The seqs HQ
+      // already holds above the watermark (live-lane events, anomalies) come
+      // first from one range read of the primary keys, so the common case is a
+      // plain INSERT: ON CONFLICT DO NOTHING probes all three unique indexes
+      // before inserting into them, half of the buffer reads of the drain's
+      // costliest statement. A plain INSERT can then only fail on a reused id
+      // or key (a box bug, or another device's id): it is undone to a savepoint
+      // and the batch goes the careful way, INSERT … ON CONFLICT DO NOTHING and
+      // the rare rest one event at a time in seq order — the same outcome as
+      // checking each event in turn. Lookups by `seq = ANY(…)` /
+      // `idempotency_key = ANY(…)` are avoided on the hot path: without fresh
+      // statistics the planner scanned all of a device's events for them.
       const maxSeq = candidates[candidates.length - 1]!.seq;
-      const anomalyRows = await tx.query<{ seq: number; event_id: string }>('SELECT seq, event_id FROM event_anomalies WHERE device_id = $1 AND seq > $2 AND seq <= $3', [deviceId, wm, maxSeq]);
-      const anomalyBySeq = new Map(anomalyRows.rows.map((r) => [r.seq, r.event_id]));
+      const heldRows = await tx.query<{ seq: number; event_id: string }>(
+        `SELECT seq, event_id FROM event_anomalies WHERE device_id = $1 AND seq > $2 AND seq <= $3
+         UNION ALL SELECT seq, id FROM events WHERE device_id = $1 AND seq > $2 AND seq <= $3`,
+        [deviceId, wm, maxSeq],
+      );
+      const heldBySeq = new Map(heldRows.rows.map((r) => [r.seq, r.event_id]));
       const seenIds = new Set<string>();
       const seenKeys = new Set<string>();
       const bulk: JournalEvent[] = [];
       const oneByOne: JournalEvent[] = [];
       for (const e of candidates) {
-        const had = anomalyBySeq.get(e.seq);
+        const had = heldBySeq.get(e.seq);
         if (had !== undefined) {
           duplicates++;
           if (had !== e.id) this.#log.warn({ deviceId, seq: e.seq, had, got: e.id }, 'seq already recorded with another event id; kept the first');
@@ -197,7 +208,7 @@ export class Ledger {
         seenIds.add(e.id);
         seenKeys.add(e.idempotencyKey);
       }
-      const insert = async (list: JournalEvent[]): Promise<number[]> => {
+      const insert = async (list: JournalEvent[], onConflict: 'skip' | 'fail' = 'skip'): Promise<number[]> => {
         const rows = list.map((e) => ({
           device_id: deviceId,
           seq: e.seq,
@@ -214,12 +225,23 @@ export class Ledger {
           `INSERT INTO events (device_id, seq, id, idempotency_key, store_id, type, hlc, payload, recorded_at, received_at, disposition)
            SELECT x.device_id, x.seq, x.id, x.idempotency_key, x.store_id, x.type, x.hlc, coalesce(x.payload, 'null'::jsonb), x.recorded_at, $2, x.disposition
            FROM jsonb_to_recordset($1::jsonb) AS x(device_id text, seq bigint, id text, idempotency_key text, store_id text, type text, hlc text, payload jsonb, recorded_at text, disposition text)
-           ON CONFLICT DO NOTHING RETURNING seq`,
+           ${onConflict === 'skip' ? 'ON CONFLICT DO NOTHING ' : ''}RETURNING seq`,
           [JSON.stringify(rows), receivedAt],
         );
         return r.rows.map((x) => x.seq);
       };
-      if (bulk.length > 0) for (const seq of await insert(bulk)) inserted.add(seq);
+      if (bulk.length > 0) {
+        // Not released: it ends with the transaction, and a RELEASE would cost a round trip per batch.
+        await tx.query('SAVEPOINT plain_insert');
+        let plain: number[] | undefined;
+        try {
+          plain = await insert(bulk, 'fail');
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+          await tx.query('ROLLBACK TO SAVEPOINT plain_insert');
+        }
+        for (const seq of plain ?? (await insert(bulk))) inserted.add(seq);
+      }
       const rest = [...bulk.filter((e) => !inserted.has(e.seq)), ...oneByOne].sort((a, b) => a.seq - b.seq);
       for (const e of rest) {
         const present = await tx.query<{ id: string }>('SELECT id FROM events WHERE device_id = $1 AND seq = $2', [deviceId, e.seq]);

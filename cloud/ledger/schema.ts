@@ -185,7 +185,14 @@ CREATE TABLE device_health (
 );
 `;
 
-const MIGRATIONS: string[] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+// v5: sales_ledger_sale (v2) is no longer read: the refunds and voids of a batch's
+// sales come from sales_ledger_returns (v3), a sale by its event id from the primary
+// key. Every sale, refund and void paid for its upkeep on insert.
+export const SCHEMA_V5 = `
+DROP INDEX IF EXISTS sales_ledger_sale;
+`;
+
+const MIGRATIONS: string[] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /** Brings the schema up to date; safe to call on every start, concurrently from several HQ processes. */
 export async function migrate(db: Db): Promise<void> {
