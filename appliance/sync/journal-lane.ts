@@ -75,6 +75,8 @@ export class JournalLane {
   #online = false;
   #epoch = 0;
   #nextSeq = 1;
+  /** Events read per backlog batch: about what fitted in the last one (see #pumpLoop). */
+  #pageSize: number | undefined;
   readonly #inflight = new Map<string, InFlight>();
   #pumping = false;
   #pumpAgain = false;
@@ -265,7 +267,7 @@ export class JournalLane {
       if (this.#nextSeq > journal.lastSeq) return;
       const epoch = this.#epoch;
       const from = this.#nextSeq;
-      const page = await journal.read({ after: from - 1, limit: limits.batchMaxEvents });
+      const page = await journal.read({ after: from - 1, limit: (this.#pageSize ??= limits.batchMaxEvents) });
       if (epoch !== this.#epoch || !this.#online) continue;
       if (page.length === 0) return;
       if (page[0]!.seq !== from) {
@@ -288,6 +290,14 @@ export class JournalLane {
         bytes += size;
       }
       this.#nextSeq = events[events.length - 1]!.seq + 1;
+      // Read about as many events as fitted last time. A page is read, checked
+      // and decoded in one go on the event loop that takes sales: with 500 read
+      // and ~180 fitting under batchMaxBytes, two thirds of that work was thrown
+      // away and a sale could wait tens of ms behind it while a backlog drained
+      // (issue 14, storeLoad). A batch that used a whole page doubles it; a
+      // short page (the end of the journal) leaves it as it is.
+      if (events.length < page.length) this.#pageSize = Math.min(limits.batchMaxEvents, events.length + (events.length >> 3) + 1);
+      else if (page.length === this.#pageSize) this.#pageSize = Math.min(limits.batchMaxEvents, page.length * 2);
       this.#send('backlog', events, epoch, texts);
     }
   }
