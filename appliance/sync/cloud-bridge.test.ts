@@ -105,6 +105,27 @@ describe('CloudBridge journal lane (against a contract-model HQ on an embedded b
     expect(hq.batches.length).toBeGreaterThan(5);
   });
 
+  it('reads about as many events per backlog batch as fitted in the last one, not batchMaxEvents each time', async () => {
+    const dir = tempDir();
+    const { broker, hq } = await brokerAndHq();
+    const journal = await journalIn(dir);
+    await sell(journal, 600);
+    const read = journal.read.bind(journal);
+    const limits: number[] = [];
+    journal.read = (q) => {
+      limits.push(q?.limit ?? Number.NaN);
+      return read(q);
+    };
+    const b = await bridgeFor(dir, journal, cloudConfig(broker.url, { batchMaxBytes: 8192, batchMaxEvents: 500 }));
+    await until(async () => (await b.status()).pending === 0, 'drained');
+    expectExactlyOnce(hq, 600);
+    const fitted = Math.max(...hq.batches.map((x) => x.events.length));
+    expect(fitted).toBeLessThan(100);
+    expect(limits[0]).toBe(500);
+    // After the first batch no read asks for much more than a batch holds.
+    expect(Math.max(...limits.slice(1))).toBeLessThanOrEqual(2 * fitted);
+  });
+
   it('resends with a new batch id when HQ commits but its ack is lost, and HQ applies each event once', async () => {
     const dir = tempDir();
     const { broker, hq } = await brokerAndHq({ behaviour: (_b, n) => (n % 3 === 1 ? 'drop-ack' : n % 7 === 3 ? 'ignore' : 'ack') });
