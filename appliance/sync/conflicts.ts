@@ -1,21 +1,11 @@
 import type { ConflictNotice } from '../../contract/sync.ts';
 import type { Logger } from '../log.ts';
-import { CoalescedWriter, readJson } from './durable-file.ts';
+import { CoalescedWriter, RELAXED_WRITE_INTERVAL_MS, readJson } from './durable-file.ts';
 
 // Conflict notices HQ sent with acks or later updates (resolutions), kept by
 // id in <stateDir>/sync/conflicts.json so staff can see them offline.
 
 const MAX_KEPT = 5000;
-
-/**
- * At most one write of the file a second (issue 14). Each write is the whole
- * list (up to MAX_KEPT notices, ~1.5 MB of JSON, stringified on the event
- * loop and fsync'd); a store overselling an item gets a notice with nearly
- * every ack, and writing per ack blocked core's event loop and queued fsyncs
- * in front of the journal's. HQ holds every notice (this file is the box's
- * copy for staff offline): a power cut loses at most the last second's here.
- */
-const CONFLICTS_WRITE_INTERVAL_MS = 1000;
 
 export class ConflictStore {
   readonly #file: string;
@@ -30,7 +20,7 @@ export class ConflictStore {
       file,
       () => [...this.#byId.values()],
       (err) => log.error({ err, file }, 'cannot persist conflicts'),
-      { minIntervalMs: CONFLICTS_WRITE_INTERVAL_MS },
+      { minIntervalMs: RELAXED_WRITE_INTERVAL_MS },
     );
   }
 

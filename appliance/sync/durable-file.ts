@@ -22,6 +22,16 @@ export async function readJson(file: string): Promise<unknown> {
 }
 
 /**
+ * How often a file whose newest lost write only costs redone work is written
+ * while it changes (issue 14): the sync watermark (a lost ack means a resend
+ * HQ skips as a duplicate) and the conflict notices (HQ holds them all). Each
+ * write is fsync'd and sat on the disk queue in front of the journal's fsync
+ * that every sale waits for; HQ acks ~20 batches a second while a backlog
+ * drains. A power cut costs at most this much of such a file.
+ */
+export const RELAXED_WRITE_INTERVAL_MS = 1000;
+
+/**
  * Serialises saves of one file: at most one write runs, and a save requested
  * meanwhile coalesces into one more write of the latest value. With
  * `minIntervalMs`, writes start at most that often (a file whose lost newest

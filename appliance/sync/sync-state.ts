@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoalescedWriter, readJson } from './durable-file.ts';
+import { CoalescedWriter, RELAXED_WRITE_INTERVAL_MS, readJson } from './durable-file.ts';
 import { SyncError, SyncErrorCode } from './errors.ts';
 import type { Logger } from '../log.ts';
 
@@ -63,16 +63,9 @@ export function readSyncedSeq(stateDir: string): number {
   }
 }
 
-/**
- * At most one durable write of the state a second (issue 14). While a backlog
- * drains, HQ acks ~20 batches a second, and a write per ack (two fsyncs) sat
- * on the same disk queue as the journal's fsync that every sale waits for.
- * What a power cut can cost is the acks of the last second: events resent
- * that HQ skips as duplicates (see above). A journal pruner, when there is
- * one, must prune below the watermark on disk, not the one in memory.
- */
-export const SYNC_STATE_WRITE_INTERVAL_MS = 1000;
-
+// A journal pruner, when there is one, must prune below the watermark on
+// disk (written at most once a second, RELAXED_WRITE_INTERVAL_MS), not the
+// one in memory.
 const EMPTY: SyncStateData = { v: 1, lastAckedSeq: 0, ackedAbove: [], lastAckAt: null, rejected: { count: 0 }, loss: {}, droppedTotal: 0 };
 
 export class SyncStateStore {
@@ -89,7 +82,7 @@ export class SyncStateStore {
       file,
       () => this.snapshot(),
       (err) => this.#log.error({ err, file }, 'cannot persist sync state'),
-      { minIntervalMs: SYNC_STATE_WRITE_INTERVAL_MS },
+      { minIntervalMs: RELAXED_WRITE_INTERVAL_MS },
     );
   }
 
