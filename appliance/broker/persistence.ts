@@ -644,7 +644,8 @@ export class OrderedLevelPersistence {
     if (packet.cmd === 'publish' && packet.qos === 1) {
       // Resent under the id it had: whatever is on disk for it stays valid.
       const onDisk = prev !== undefined && prev.messageId === messageId && prev.onDisk;
-      this.#sent.set(clientId, messageId, okey, Date.now(), onDisk);
+      // Monotonic: a wall clock stepped back (NTP after boot) would hold id writes back.
+      this.#sent.set(clientId, messageId, okey, performance.now(), onDisk);
       if (!onDisk) this.#scheduleIdWrites();
       return RESOLVED;
     }
@@ -662,7 +663,7 @@ export class OrderedLevelPersistence {
     if (this.#idTimer || this.#destroyed) return;
     this.#idTimer = setTimeout(() => {
       this.#idTimer = undefined;
-      this.#writeIds(Date.now() - ID_WRITE_DELAY_MS);
+      this.#writeIds(performance.now() - ID_WRITE_DELAY_MS);
       if (this.#sent.pending) this.#scheduleIdWrites();
     }, ID_WRITE_DELAY_MS);
     this.#idTimer.unref();

@@ -12,7 +12,7 @@ export interface SentId {
   readonly messageId: number;
   /** The queued message's key (outgoing:...). */
   readonly okey: string;
-  /** When it was sent (ms). */
+  /** When it was sent (ms, performance.now(): monotonic; 0 for one restored from disk). */
   readonly at: number;
   /** Its outgoing-id entry may be on disk: dropping the id must delete it. */
   onDisk: boolean;

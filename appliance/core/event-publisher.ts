@@ -21,7 +21,10 @@ export interface EventPublisherContext {
  * each persistent subscriber (the devices process) and answers only after
  * that store's fsync; awaiting each event before sending the next made every
  * event wait a whole fsync of its own behind the one before. Issued together
- * they share the broker's group commit, and aedes keeps them in order.
+ * they share the broker's group commit, and aedes keeps them in order. After
+ * a failed publish, events behind it in the window may reach subscribers
+ * before its retry: subscribers key on the event id (devices: sale:<id>), not
+ * on arrival order.
  */
 const MAX_IN_FLIGHT = 64;
 

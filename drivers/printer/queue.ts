@@ -350,15 +350,21 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
     job.state = state;
     job.updatedAt = new Date().toISOString();
     this.#unflushed.add(job.id);
-    this.#finishing = this.#finishing.then(() => this.#report(job).catch((e: Error) => void this.emit('error', e)));
+    // The chain never rejects: one failed write (or a throwing listener) must not stop later jobs' results.
+    this.#finishing = this.#finishing.then(() =>
+      this.#report(job).catch((e: Error) => {
+        try {
+          this.emit('error', e);
+        } catch {}
+      }),
+    );
   }
 
   async #report(job: PrintJob): Promise<void> {
-    try {
-      await this.#store.put(job, 'durable');
-    } finally {
-      this.#unflushed.delete(job.id);
-    }
+    // Kept out of #prune until the final state is on disk: a job whose write
+    // failed keeps its file with its last mark, and a restart retries it.
+    await this.#store.put(job, 'durable');
+    this.#unflushed.delete(job.id);
     const state = job.state as 'printed' | 'failed';
     const result: PrintResult = {
       jobId: job.id,
