@@ -1,8 +1,9 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { createServer as createHttpServer } from '../lib/node-http.ts';
 import { buildSettings, flowFileOf, userDirOf, type FlowsOptions } from './settings.ts';
 import { deployStoreFlows, mergeStoreFlows, overlayFileFor, readBase, readOverlay, StoreFlowsError } from './store/merge.ts';
 

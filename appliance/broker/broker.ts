@@ -6,7 +6,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -26,6 +26,7 @@ import { ConnectionGuard, type Refusal } from './connection-guard.ts';
 import { markDenied } from './persistence.ts';
 import { AccountTable, ConnectionRateLimiter, decideConnect, effectiveKeepalive, isLoopbackAddress, ANONYMOUS_PREFIX, type Account, type Identity } from './policy.ts';
 import { writeFileAtomic } from '../../lib/atomic-file.ts';
+import { createServer as createHttpServer } from '../../lib/node-http.ts';
 
 export interface ListenAddress {
   host: string;
