@@ -5,8 +5,22 @@ import type { Logger } from '../log.ts';
 import { isDiskFullError } from '../../lib/atomic-file.ts';
 import { diskFullError } from '../storage/storage-guard.ts';
 import { HybridClock } from './hlc.ts';
-import { EVENT_END, EVENT_PREFIX, META_KEY, decodeMeta, decodeRecord, encodeRecord, eventKey, idIndexKey, idempotencyIndexKey, seqFromEventKey, type Meta, type StoredRecord } from './record.ts';
-import type { AppendRequest, AppendResult, IntegrityReport, Journal, JournalEvent, ReadOptions } from './types.ts';
+import {
+  EVENT_END,
+  EVENT_PREFIX,
+  META_KEY,
+  decodeMeta,
+  decodeRecord,
+  encodeRecord,
+  eventKey,
+  idIndexKey,
+  idempotencyIndexKey,
+  seqFromEventKey,
+  storedEventText,
+  type Meta,
+  type StoredRecord,
+} from './record.ts';
+import type { AppendRequest, AppendResult, EventText, IntegrityReport, Journal, JournalEvent, ReadOptions } from './types.ts';
 import { isCorruptionError, isLockedError, openDb, quarantine, repairDb, scanJournal, verifyJournal, type JournalDb } from './verify.ts';
 
 // Durable POS event journal on LevelDB.
@@ -594,10 +608,27 @@ export class LevelJournal implements Journal {
   }
 
   read(options: ReadOptions = {}): Promise<JournalEvent[]> {
-    return this.#readRepairing((db) => this.#readFrom(db, options));
+    return this.#readRepairing((db) =>
+      this.#readFrom(db, options, (raw, seq) => {
+        const decoded = decodeRecord(raw, seq);
+        return decoded.ok ? decoded.record.event : decoded.reason;
+      }),
+    );
   }
 
-  async #readFrom(db: JournalDb, options: ReadOptions): Promise<JournalEvent[]> {
+  readTexts(options: ReadOptions = {}): Promise<EventText[]> {
+    return this.#readRepairing((db) =>
+      this.#readFrom(db, options, (raw, seq): EventText | string => {
+        const text = seq === null ? undefined : storedEventText(raw, seq);
+        if (text !== undefined) return { seq: seq!, text };
+        const decoded = decodeRecord(raw, seq);
+        return decoded.ok ? { seq: decoded.record.event.seq, text: JSON.stringify(decoded.record.event) } : decoded.reason;
+      }),
+    );
+  }
+
+  /** Reads records in seq order; `take` gives what to return for one, or why it is corrupt (quarantined). */
+  async #readFrom<T extends object>(db: JournalDb, options: ReadOptions, take: (raw: string, seq: number | null) => T | string): Promise<T[]> {
     const after = options.after ?? 0;
     const limit = Math.min(options.limit ?? 100, 1000);
     if (!Number.isSafeInteger(after) || after < 0) {
@@ -606,7 +637,7 @@ export class LevelJournal implements Journal {
     if (!Number.isSafeInteger(limit) || limit < 0) {
       throw new TillboxError(ErrorCode.Validation, 'limit must be a non-negative integer', { field: 'limit' });
     }
-    const events: JournalEvent[] = [];
+    const events: T[] = [];
     if (limit === 0) return events;
     // nextv asks LevelDB for just what is still wanted: a plain for-await reads
     // ahead 1,000 entries whatever the limit (a 500-event sync batch decoded
@@ -618,12 +649,12 @@ export class LevelJournal implements Journal {
         if (entries.length === 0) break;
         for (const [key, raw] of entries) {
           const seq = seqFromEventKey(key);
-          const decoded = decodeRecord(raw, seq);
-          if (!decoded.ok) {
-            await this.#quarantineAtRead(db, key, seq, decoded.reason, raw);
+          const taken = take(raw, seq);
+          if (typeof taken === 'string') {
+            await this.#quarantineAtRead(db, key, seq, taken, raw);
             continue;
           }
-          events.push(decoded.record.event);
+          events.push(taken);
         }
       }
     } finally {

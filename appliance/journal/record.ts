@@ -96,6 +96,39 @@ export function encodeRecord(event: JournalEvent, requestHash: string): { value:
   };
 }
 
+/**
+ * The event's JSON text inside a stored record, taken without parsing it, for
+ * the sync lane, which only forwards it to HQ: parsing 12,000 records a second
+ * into objects and serialising them again was most of core's allocation while
+ * a backlog drained, and its GC pauses were the sale latency's p99 (issue 14).
+ *
+ * Only for a record exactly as encodeRecord wrote it: its stored bytes hash to
+ * its checksum, so the event text is the canonical one the writer checked. Its
+ * keys are sorted, so the last `"seq":` is the event's own (after `payload`,
+ * only `storeId` and `type` follow, both strings, in which an unescaped quote
+ * cannot occur). undefined for anything else, which the caller decodes the
+ * long way (decodeRecord), which says what is wrong.
+ */
+export function storedEventText(raw: string, expectedSeq: number): string | undefined {
+  const checksum = checksumOfStoredText(raw);
+  if (checksum === undefined || raw.slice(CHECKSUM_HEAD.length, CHECKSUM_END) !== checksum) return undefined;
+  const start = CHECKSUM_END + 2 + EVENT_KEY.length;
+  if (!raw.startsWith(EVENT_KEY, CHECKSUM_END + 2)) return undefined;
+  const end = raw.lastIndexOf(REQUEST_HASH_KEY);
+  if (end < start || !STORED_TAIL.test(raw.slice(end))) return undefined;
+  const text = raw.slice(start, end);
+  const at = text.lastIndexOf(SEQ_KEY);
+  if (at < 0) return undefined;
+  const m = SEQ_VALUE.exec(text.slice(at + SEQ_KEY.length, at + SEQ_KEY.length + 18));
+  return m && Number(m[1]) === expectedSeq ? text : undefined;
+}
+
+const EVENT_KEY = '"event":';
+const REQUEST_HASH_KEY = ',"requestHash":';
+const STORED_TAIL = new RegExp(`^,"requestHash":"(?:[^"\\\\]|\\\\.)*","v":${RECORD_VERSION}}$`);
+const SEQ_KEY = '"seq":';
+const SEQ_VALUE = /^([1-9][0-9]{0,15})[,}]/;
+
 export type DecodeResult = { ok: true; record: StoredRecord } | { ok: false; reason: string };
 
 /**

@@ -64,9 +64,20 @@ export interface Journal {
   getBySeq(seq: number): Promise<JournalEvent | undefined>;
   getByIdempotencyKey(key: string): Promise<JournalEvent | undefined>;
   read(options?: ReadOptions): Promise<JournalEvent[]>;
+  /**
+   * Like read, but each event as its JSON text (what the sync lane sends to
+   * HQ), taken from the stored record without decoding it where it can be.
+   */
+  readTexts(options?: ReadOptions): Promise<EventText[]>;
   /** Highest committed seq (0 when empty). */
   readonly lastSeq: number;
   /** Full scan: checksums, gaps, HLC monotonicity; quarantines corrupt records. */
   verify(): Promise<IntegrityReport>;
   onCommit(listener: (event: JournalEvent) => void): () => void;
+}
+
+/** A committed event as JSON text, with its seq. */
+export interface EventText {
+  seq: number;
+  text: string;
 }

@@ -110,9 +110,9 @@ describe('CloudBridge journal lane (against a contract-model HQ on an embedded b
     const { broker, hq } = await brokerAndHq();
     const journal = await journalIn(dir);
     await sell(journal, 600);
-    const read = journal.read.bind(journal);
+    const read = journal.readTexts.bind(journal);
     const limits: number[] = [];
-    journal.read = (q) => {
+    journal.readTexts = (q) => {
       limits.push(q?.limit ?? Number.NaN);
       return read(q);
     };

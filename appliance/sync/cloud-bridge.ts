@@ -28,7 +28,7 @@ import { SyncStateStore, syncPaths, type RejectedInfo } from './sync-state.ts';
 export type CloudConfig = Config['cloud'];
 
 export interface CloudBridgeContext {
-  journal: Pick<Journal, 'read' | 'getBySeq' | 'getById' | 'onCommit' | 'lastSeq'>;
+  journal: Pick<Journal, 'readTexts' | 'getBySeq' | 'getById' | 'onCommit' | 'lastSeq'>;
   config: CloudConfig;
   deviceId: string;
   storeId: string;

@@ -28,7 +28,7 @@ export interface JournalLaneLimits {
 }
 
 export interface JournalLaneContext {
-  journal: Pick<Journal, 'read' | 'getBySeq' | 'getById' | 'onCommit' | 'lastSeq'>;
+  journal: Pick<Journal, 'readTexts' | 'getBySeq' | 'getById' | 'onCommit' | 'lastSeq'>;
   state: SyncStateStore;
   deviceId: string;
   storeId: string;
@@ -267,7 +267,7 @@ export class JournalLane {
       if (this.#nextSeq > journal.lastSeq) return;
       const epoch = this.#epoch;
       const from = this.#nextSeq;
-      const page = await journal.read({ after: from - 1, limit: (this.#pageSize ??= limits.batchMaxEvents) });
+      const page = await journal.readTexts({ after: from - 1, limit: (this.#pageSize ??= limits.batchMaxEvents) });
       if (epoch !== this.#epoch || !this.#online) continue;
       if (page.length === 0) return;
       if (page[0]!.seq !== from) {
@@ -276,33 +276,33 @@ export class JournalLane {
         this.#ctx.log.error({ seq: from }, 'journal lane cannot send a missing journal record');
         return;
       }
-      // Each event is serialised once: the text both measures and builds the batch.
-      const events: JournalEvent[] = [];
+      // Events as their stored JSON text (never decoded): the text both measures and builds the batch.
       const texts: string[] = [];
       let bytes = ENVELOPE_BYTES;
+      let toSeq = from - 1;
       for (const e of page) {
-        if (events.length > 0 && e.seq !== events[events.length - 1]!.seq + 1) break;
-        const text = JSON.stringify(e);
-        const size = Buffer.byteLength(text) + 1;
-        if (events.length > 0 && bytes + size > limits.batchMaxBytes) break;
-        events.push(e);
-        texts.push(text);
+        if (e.seq !== toSeq + 1) break;
+        const size = Buffer.byteLength(e.text) + 1;
+        if (texts.length > 0 && bytes + size > limits.batchMaxBytes) break;
+        texts.push(e.text);
+        toSeq = e.seq;
         bytes += size;
       }
-      this.#nextSeq = events[events.length - 1]!.seq + 1;
+      this.#nextSeq = toSeq + 1;
       // Read about as many events as fitted last time. A page is read, checked
       // and decoded in one go on the event loop that takes sales: with 500 read
       // and ~180 fitting under batchMaxBytes, two thirds of that work was thrown
       // away and a sale could wait tens of ms behind it while a backlog drained
       // (issue 14, storeLoad). A batch that used a whole page doubles it; a
       // short page (the end of the journal) leaves it as it is.
-      if (events.length < page.length) this.#pageSize = Math.min(limits.batchMaxEvents, events.length + (events.length >> 3) + 1);
+      if (texts.length < page.length) this.#pageSize = Math.min(limits.batchMaxEvents, texts.length + (texts.length >> 3) + 1);
       else if (page.length === this.#pageSize) this.#pageSize = Math.min(limits.batchMaxEvents, page.length * 2);
-      this.#send('backlog', events, epoch, texts);
+      this.#send('backlog', { fromSeq: from, toSeq }, texts, epoch);
     }
   }
 
-  #send(lane: 'backlog' | 'live', events: JournalEvent[], epoch: number, texts = events.map((e) => JSON.stringify(e))): void {
+  /** Sends events given as their JSON texts, in seq order from fromSeq to toSeq (a live batch may skip some). */
+  #send(lane: 'backlog' | 'live', seqs: { fromSeq: number; toSeq: number }, texts: string[], epoch: number): void {
     const batchId = uuidv7();
     const meta: Omit<EventBatch, 'events'> = {
       v: 1,
@@ -320,14 +320,14 @@ export class JournalLane {
       batchId,
       lane,
       epoch,
-      fromSeq: events[0]!.seq,
-      toSeq: events[events.length - 1]!.seq,
-      count: events.length,
+      fromSeq: seqs.fromSeq,
+      toSeq: seqs.toSeq,
+      count: texts.length,
       sentAt: performance.now(),
       timer,
     });
     this.counters.batchesSent += 1;
-    this.counters.eventsSent += events.length;
+    this.counters.eventsSent += texts.length;
     if (lane === 'live') this.counters.liveBatchesSent += 1;
     this.#ctx.send(json, meta).catch((err: unknown) => {
       // The link went down; offline()/online() resend everything.
@@ -373,7 +373,13 @@ export class JournalLane {
       const take: JournalEvent[] = [];
       for (const e of candidates) if (await this.#causallyReady(e, take)) take.push(e);
       if (epoch !== this.#epoch || !this.#online) return;
-      if (take.length > 0) this.#send('live', take, epoch);
+      if (take.length > 0)
+        this.#send(
+          'live',
+          { fromSeq: take[0]!.seq, toSeq: take[take.length - 1]!.seq },
+          take.map((e) => JSON.stringify(e)),
+          epoch,
+        );
     }
     this.#live = [];
     this.#pump();
