@@ -9,16 +9,16 @@
 // there is no lock to inherit from a killed process, and an installer can
 // read the queue with `cat`.
 //
-// One fsync'd write per job on the way to the paper (issue 14): only the
-// enqueue is fsync'd before anything is printed, because only it is promised
-// to someone (the "queued" reply). The attempt marks in between ('printing'
-// with its process ID, 'sent') are crash-safe writes: the kernel has them the
-// moment the rename returns, so a kill -9 of the devices process at any step
-// finds them on restart, exactly as if they had been fsync'd. The final state
-// ('printed' / 'failed') is fsync'd too, but behind the worker: the next job
-// prints while it reaches the disk, and the result is reported only once it
-// is there. Before, all four writes were fsync'd in series on the worker, two
-// of them between the enqueue and the first byte to the printer.
+// One fsync'd write per job before the paper (issue 14): only the enqueue is
+// fsync'd before anything is printed, because only it is promised to someone
+// (the "queued" reply). The 'printing' mark (with its process ID) is a
+// crash-safe write: the kernel has it the moment the rename returns, so a
+// kill -9 of the devices process finds it on restart. The 'sent' mark (every
+// byte written to the printer) is fsync'd, after the bytes went out, so it
+// delays no ticket: it is what flags a reprint after a power cut. The final
+// state ('printed' / 'failed') is fsync'd too, but behind the worker: the next
+// job prints while it reaches the disk, and the result is reported only once
+// it is there.
 //
 // Exactly-once, and its honest limit:
 //  - Each attempt gets a fresh 4-byte process ID; the job is marked printed
@@ -34,12 +34,15 @@
 //    printed", so it prints again and flags the result possibleDuplicate (it
 //    knows all bytes had been written). A cut before the last byte leaves a
 //    torn fragment without a cut, never a second whole receipt.
-//  - A power cut (not a process crash) may also lose the un-fsync'd attempt
-//    marks: a job whose 'printed' had not reached the disk (the time of one
-//    fsync after the printer confirmed) prints again after the cut, and may
-//    miss the possibleDuplicate flag. To keep a half-sent attempt in the
-//    printer from printing next to it, a queue that starts with pending jobs
-//    clears the printer's buffers before its first job, attempted or not.
+//  - A power cut (not a process crash) may also lose the 'printing' mark.
+//    A job whose 'printed' had not reached the disk prints again after the
+//    cut, flagged possibleDuplicate, since 'sent' was fsync'd. The one
+//    unflagged window is between the last byte written to the printer and
+//    the 'sent' fsync (one fsync; the printer is still printing then). To keep
+//    a half-sent attempt in the printer from printing next to it, a queue that
+//    starts with pending jobs clears the printer's buffers before its first
+//    job, attempted or not. test/drivers/print-queue-kill9.test.ts models a
+//    power cut as the loss of every write not fsync'd.
 import { backoffDelay } from '../../lib/backoff.ts';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -288,7 +291,8 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
           onWritten: async () => {
             if (!job.sent) {
               job.sent = true;
-              await this.#save(job, 'crash-safe');
+              // fsync'd: after a power cut, this mark is what flags a reprint possibleDuplicate.
+              await this.#save(job, 'durable');
             }
           },
         });

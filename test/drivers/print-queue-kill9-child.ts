@@ -3,14 +3,18 @@
 // Step = <state>:<before|after> of the job-file write that records it
 // (queued, printing, sent, printed). Prints "ready" once the printer is,
 // enqueues on a line from stdin, then prints "enqueued" once the enqueue
-// resolved (the "queued" reply a sender would get).
+// resolved (the "queued" reply a sender would get). With a fifth argument
+// `power`, it also copies every fsync'd job file to <dir>.durable: what a
+// power cut that loses every write not yet fsync'd would leave.
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { MODELS } from '../../drivers/printer/models.ts';
 import { EscPosPrinter } from '../../drivers/printer/printer.ts';
 import { FileJobStore, type PrintJob, PrintQueue } from '../../drivers/printer/queue.ts';
 import { sampleSale } from '../../drivers/printer/testing.ts';
 import { TcpTransport } from '../../drivers/transports/tcp.ts';
 
-const [dir, port, saleId, step] = process.argv.slice(2) as [string, string, string, string];
+const [dir, port, saleId, step, mode] = process.argv.slice(2) as [string, string, string, string, string | undefined];
 const [state, when] = step.split(':') as [string, 'before' | 'after'];
 
 const put = FileJobStore.prototype.put;
@@ -18,6 +22,11 @@ FileJobStore.prototype.put = async function (this: FileJobStore, job: PrintJob, 
   const mark = job.state === 'printing' && job.sent ? 'sent' : job.state;
   if (mark === state && when === 'before') process.kill(process.pid, 'SIGKILL');
   await put.call(this, job, durability);
+  if (mode === 'power' && durability === 'durable') {
+    const name = `${String(job.seq).padStart(12, '0')}.json`;
+    mkdirSync(`${dir}.durable`, { recursive: true });
+    copyFileSync(join(dir, name), join(`${dir}.durable`, name));
+  }
   if (mark === state && when === 'after') process.kill(process.pid, 'SIGKILL');
 };
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { cpSync, existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, nextResult, onJobBytes, receiptsFor, rig, sale, type Rig } from './printer-harness.ts';
@@ -17,9 +18,9 @@ afterEach(async () => {
   await r?.close();
 });
 
-async function killAt(step: string, opts: { paperOutOnBytes?: boolean } = {}): Promise<{ enqueued: boolean }> {
+async function killAt(step: string, opts: { paperOutOnBytes?: boolean; power?: boolean } = {}): Promise<{ enqueued: boolean }> {
   sale(r, ID);
-  const child = spawn(process.execPath, [CHILD, r.dir, String(r.sim.port), ID, step], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CHILD, r.dir, String(r.sim.port), ID, step, ...(opts.power ? ['power'] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => {
     out += d;
@@ -32,6 +33,17 @@ async function killAt(step: string, opts: { paperOutOnBytes?: boolean } = {}): P
   const signal = await new Promise<NodeJS.Signals | null>((ok) => child.once('exit', (_c, s) => ok(s)));
   expect(signal, out).toBe('SIGKILL');
   return { enqueued: out.includes('enqueued') };
+}
+
+/**
+ * A power cut at `step`: the process dies there and every job-file write not
+ * fsync'd is lost (the worst case; the kernel may have written some back).
+ */
+async function powerCutAt(step: string, opts: { paperOutOnBytes?: boolean } = {}): Promise<void> {
+  await killAt(step, { ...opts, power: true });
+  rmSync(r.dir, { recursive: true, force: true });
+  if (existsSync(`${r.dir}.durable`)) cpSync(`${r.dir}.durable`, r.dir, { recursive: true });
+  rmSync(`${r.dir}.durable`, { recursive: true, force: true });
 }
 
 /** The restarted process: a new queue on the same directory. */
@@ -98,6 +110,37 @@ describe('print queue: kill -9 of the devices process at every step of a job', (
     const b = await restart();
     expect(b.queue.pending()).toHaveLength(0);
     expect(b.queue.jobs()[0]).toMatchObject({ state: 'printed', attempts: 1 });
+    expect(complete()).toHaveLength(1);
+  });
+});
+
+describe("print queue: a power cut that loses every write not fsync'd", () => {
+  it('cut after the printer confirmed, before "printed" reached the disk: printed again and flagged possibleDuplicate', async () => {
+    r = await rig();
+    await powerCutAt('printed:before');
+    const b = await restart();
+    expect(b.queue.pending()[0]).toMatchObject({ sent: true });
+    expect(await nextResult(b.queue)).toMatchObject({ status: 'printed', attempts: 2, possibleDuplicate: true });
+    expect(complete()).toHaveLength(2);
+  });
+
+  it('cut with the job sent and held in the printer (paper out): the restart clears it and prints once, flagged', async () => {
+    r = await rig();
+    await powerCutAt('sent:after', { paperOutOnBytes: true });
+    const b = await restart();
+    expect(b.queue.pending()[0]).toMatchObject({ sent: true });
+    await eventually(() => r.sim.stats.clears > 0);
+    const done = nextResult(b.queue);
+    r.sim.setPaper('ok');
+    expect(await done).toMatchObject({ status: 'printed', possibleDuplicate: true });
+    expect(complete()).toHaveLength(1);
+  });
+
+  it("cut right after the enqueue was fsync'd: the restarted queue prints the job once, not flagged", async () => {
+    r = await rig();
+    await powerCutAt('queued:after');
+    const b = await restart();
+    expect(await nextResult(b.queue)).toMatchObject({ status: 'printed', possibleDuplicate: false });
     expect(complete()).toHaveLength(1);
   });
 });

@@ -29,7 +29,7 @@ describe('printer scenarios over real TCP against the simulator', () => {
     expect(r.sim.renderText(printed[0]!)).toMatch(/TOTAL\s+€9\.31/);
   });
 
-  it('a job reaches the printer after one fsync\'d write (its enqueue); its attempt marks are crash-safe and "printed" is fsync\'d before the result is reported', async () => {
+  it('a job reaches the printer after one fsync\'d write (its enqueue); its "printing" mark is crash-safe, "sent" is fsync\'d after the bytes, "printed" before the result is reported', async () => {
     r = await rig();
     sale(r, ID1);
     const writes: string[] = [];
@@ -51,7 +51,7 @@ describe('printer scenarios over real TCP against the simulator', () => {
       const { res, writes: atResult } = await done;
       expect(res).toMatchObject({ status: 'printed', attempts: 1 });
       expect(beforeFirstByte).toEqual(['queued:durable', 'printing:crash-safe']);
-      expect(atResult).toEqual(['queued:durable', 'printing:crash-safe', 'printing+sent:crash-safe', 'printed+sent:durable']);
+      expect(atResult).toEqual(['queued:durable', 'printing:crash-safe', 'printing+sent:durable', 'printed+sent:durable']);
     } finally {
       spy.mockRestore();
     }
