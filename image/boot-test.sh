@@ -248,6 +248,24 @@ if ssh "${ssh_opts[@]}" -o PubkeyAuthentication=no -o PreferredAuthentications=p
   fail "SSH let a client in without a key"
 fi
 grep -q 'Permission denied (publickey)' "$work/ssh-pw.err" || fail "SSH offers more than public keys: $(tail -n 2 "$work/ssh-pw.err")"
+# The whole box's memory as shipped (issue 14): each unit's main process, 20 s
+# after /healthz (the box idle; no supervisor on the image, systemd is it).
+sleep 20
+ssh "${ssh_opts[@]}" -i "$work/installer-key" root@127.0.0.1 sh -s >"$work/units-rss.txt" 2>"$work/ssh.err" <<'REMOTE' || fail "cannot read the units' memory over SSH: $(tail -n 3 "$work/ssh.err")"
+for u in core devices flows; do
+  p=$(systemctl show -p MainPID --value "tillbox-$u.service")
+  rss=; pss=
+  while read -r k v _; do case $k in Rss:) rss=$v ;; Pss:) pss=$v ;; esac; done <"/proc/$p/smaps_rollup"
+  echo "$u $rss $pss"
+done
+REMOTE
+units_rss=$("$node" -e "
+const rows=require('fs').readFileSync(process.argv[1],'utf8').trim().split('\n').map((l)=>l.split(' '));
+const r={}; for (const [u,rss,pss] of rows) { if (!(Number(rss)>0)) { console.error('no RSS for '+u); process.exit(1); } r[u]={rssMB:Math.round(rss/102.4)/10, pssMB:Math.round(pss/102.4)/10}; }
+if (Object.keys(r).length!==3) { console.error('expected 3 units'); process.exit(1); }
+r.totalRssMB=Math.round((r.core.rssMB+r.devices.rssMB+r.flows.rssMB)*10)/10; r.totalPssMB=Math.round((r.core.pssMB+r.devices.pssMB+r.flows.pssMB)*10)/10;
+console.log(JSON.stringify(r));" "$work/units-rss.txt") || fail "the units' memory is not readable: $(cat "$work/units-rss.txt")"
+log "units' memory on the image, idle: $units_rss"
 sleep 2; power_cut
 devb=$(part_cat "$work/b.img" tillbox-data /tillbox/device-id)
 tillb=$(token_of "$(part_cat "$work/b.img" tillbox-data /tillbox/secrets.json)" till)
@@ -275,8 +293,8 @@ const num=(x)=>x===undefined||x===''?null:Number(x);
 const r={at:new Date().toISOString(), accel:process.argv[2], amd64MB:Math.round(Number(process.argv[3])/1048576),
   firstBootToHealthzS:num(process.argv[4]), bootToReadyS:num(process.argv[5]),
   idleMachineUsedMB: m.totalMB!==undefined ? Math.round(m.totalMB-m.availableMB) : null, idleCoreRssMB: m.coreRssMB ?? null,
-  powerCut: JSON.parse(fs.readFileSync(process.argv[6],'utf8')),
+  powerCut: JSON.parse(fs.readFileSync(process.argv[6],'utf8')), unitsIdle: JSON.parse(process.argv[10]),
   securityExposure: {core:num(process.argv[7]), devices:num(process.argv[8]), flows:num(process.argv[9])}};
 fs.writeFileSync('bench/results/image.json', JSON.stringify(r,null,2)+'\n'); console.log(JSON.stringify(r));" \
-  "$work/health.json" "$accel" "$(stat -c %s "$img")" "$first" "$again" "$work/cut.json" "${score[core]:-}" "${score[devices]:-}" "${score[flows]:-}"
+  "$work/health.json" "$accel" "$(stat -c %s "$img")" "$first" "$again" "$work/cut.json" "${score[core]:-}" "${score[devices]:-}" "${score[flows]:-}" "$units_rss"
 log ok
