@@ -249,7 +249,12 @@ if ssh "${ssh_opts[@]}" -o PubkeyAuthentication=no -o PreferredAuthentications=p
 fi
 grep -q 'Permission denied (publickey)' "$work/ssh-pw.err" || fail "SSH offers more than public keys: $(tail -n 2 "$work/ssh-pw.err")"
 # The whole box's memory as shipped (issue 14): each unit's main process, 20 s
-# after /healthz (the box idle; no supervisor on the image, systemd is it).
+# after Node-RED reported its flows started (the box idle; no supervisor on the
+# image, systemd is it).
+for _ in $(seq 1 180); do
+  ssh "${ssh_opts[@]}" -i "$work/installer-key" root@127.0.0.1 journalctl -b -u tillbox-flows.service 2>/dev/null | grep -q 'Started flows' && break
+  sleep 1
+done
 sleep 20
 ssh "${ssh_opts[@]}" -i "$work/installer-key" root@127.0.0.1 sh -s >"$work/units-rss.txt" 2>"$work/ssh.err" <<'REMOTE' || fail "cannot read the units' memory over SSH: $(tail -n 3 "$work/ssh.err")"
 for u in core devices flows; do
