@@ -49,6 +49,9 @@ try {
   const flows = await section('flows', 'flows (Node-RED)', () => benchFlows());
   // Issue 14: the store at load, and the drain on real PostgreSQL 15 (long drain: TILLBOX_BENCH_DRAIN_EVENTS, default 300,000).
   const storeLoad = await section('storeLoad', 'store load (20 tills, 100,000-event backlog draining, kitchen tickets)', () => benchStoreLoad({ log: (m) => console.error(`  ${m}`) }));
+  const storeLoadCloudNiced = await section('storeLoadCloudNiced', 'store load again, the cloud side (Mosquitto, PostgreSQL, HQ) at nice 10 as if remote', () =>
+    benchStoreLoad({ cloudNice: 10, log: (m) => console.error(`  ${m}`) }),
+  );
   const drainPg = await section('drainPg', 'sync on PostgreSQL 15 (100,000 backlogged, live sales while draining)', () => benchSync({ db: 'postgres', log: (m) => console.error(`  ${m}`) }));
   const drainLong = await section('drainLong', 'long drain on PostgreSQL 15 (peak RSS of box and HQ)', () =>
     benchDrain({ db: 'postgres', events: Number(process.env.TILLBOX_BENCH_DRAIN_EVENTS ?? 300_000), log: (m) => console.error(`  ${m}`) }),
@@ -92,6 +95,7 @@ try {
     core: c ? { readyMs: c.readyMs, rssIdleMB: c.rssIdleMB, rssAfterMB: c.rssAfterMB, fsyncsPerSale1: c.fsyncsPerSale1, fsyncsPerSale32: c.fsyncsPerSale32 } : core,
     sync,
     storeLoad,
+    storeLoadCloudNiced,
     drainPg,
     drainLong,
     flows,
@@ -165,6 +169,10 @@ try {
     [
       'storeLoad sale->ticket p50/p99 draining | quiet (target p99 <= 100)',
       ok(storeLoad) ? `${ok(storeLoad)!.draining.ticketP50Ms} / ${ok(storeLoad)!.draining.ticketP99Ms} | ${ok(storeLoad)!.quiet.ticketP50Ms} / ${ok(storeLoad)!.quiet.ticketP99Ms}` : '-',
+    ],
+    [
+      'storeLoad, cloud side niced: sale p99 | ticket p99 draining',
+      ok(storeLoadCloudNiced) ? `${ok(storeLoadCloudNiced)!.draining.saleP99Ms} | ${ok(storeLoadCloudNiced)!.draining.ticketP99Ms}` : show(storeLoadCloudNiced),
     ],
     ['drainPg events/s / live p99 ms (targets >= 10,000 / <= 250)', ok(drainPg) ? `${ok(drainPg)!.drainEventsPerSec} / ${ok(drainPg)!.liveP99Ms}` : show(drainPg)],
     [
