@@ -40,7 +40,9 @@
 //   and will writes), so it survives kill -9 AND power loss. Concurrent
 //   messages share one fsync. A batch holding only the bookkeeping below
 //   (nobody waits for it) is written without fsync; the next synced batch
-//   covers it (group-commit.ts).
+//   usually covers it, not when LevelDB switched log files in between (a
+//   power cut then costs resends). flushed() and destroy() (a clean stop)
+//   make everything durable, those batches included (GroupCommit.durable).
 // - 'never': batches are written without fsync. LevelDB hands each batch to
 //   the kernel with write(2) before the callback, so a PUBACKed message
 //   survives kill -9 of the broker process, but not power loss or a kernel
@@ -435,10 +437,14 @@ export class OrderedLevelPersistence {
     });
   }
 
-  /** Waits until every write issued so far is on disk (per the sync policy). */
+  /**
+   * Waits until every write issued so far is on disk per the sync policy:
+   * with 'batch', fsync'd, the unsynced bookkeeping batches included
+   * (GroupCommit.durable()).
+   */
   flushed(): Promise<void> {
     this.#writeIds(Number.POSITIVE_INFINITY);
-    return this.#w.barrier();
+    return this.#w.durable();
   }
 
   async #get<T>(key: string): Promise<T | undefined> {
@@ -818,7 +824,8 @@ export class OrderedLevelPersistence {
     await this.#recovering;
     try {
       this.#writeIds(Number.POSITIVE_INFINITY);
-      await this.#w.barrier();
+      // A clean stop followed by a power cut must not resend what subscribers acknowledged.
+      await this.#w.durable();
     } finally {
       await this.#db.close();
     }
