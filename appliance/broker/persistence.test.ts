@@ -287,6 +287,30 @@ describe('the offline queue bound', () => {
   });
 });
 
+describe('a queued message the bound dropped before its delivery', () => {
+  it('still goes out to an online subscriber at QoS 1 (aedes closed the connection on the refusal), and its PUBACK finds nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-dropped-'));
+    const p = new OrderedLevelPersistence({ db: new Level<string, Buffer>(dir, { valueEncoding: 'buffer' }), sync: 'batch', queueMax: 2 });
+    try {
+      await p.setup({ id: 'B' });
+      const packet = (n: number): StoredPacket => ({ cmd: 'publish', topic: 't', payload: Buffer.from([n]), qos: 1, retain: false, dup: false, brokerId: 'B', brokerCounter: n });
+      for (let n = 1; n <= 5; n++) await p.outgoingEnqueue({ clientId: 'sub' }, packet(n));
+      for (let i = 0; i < 100 && p.stats.dropped < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(p.stats.dropped).toBe(3);
+      const client = { id: 'sub', _nextId: 1 };
+      await expect(p.outgoingUpdate(client, { ...packet(1), messageId: 1 })).resolves.toBeUndefined();
+      await expect(p.outgoingUpdate(client, { ...packet(2), qos: 2, messageId: 2 })).rejects.toThrow(/no such packet/);
+      expect(await p.outgoingClearMessageId(client, { messageId: 1 })).toBeUndefined();
+      await p.outgoingUpdate(client, { ...packet(4), messageId: 3 });
+      expect((await p.outgoingClearMessageId(client, { messageId: 3 }))?.brokerCounter).toBe(4);
+      expect(p.queuedFor('sub').count).toBe(1);
+    } finally {
+      await p.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 /** Makes every batch write fail as a full disk does; returns the real db.batch to put back. */
 function failBatches(db: Level<string, Buffer>): unknown {
   const realBatch = db.batch.bind(db);

@@ -628,7 +628,7 @@ export class OrderedLevelPersistence {
       }
       if (okey !== undefined) {
         const old = this.#w.peek(okey);
-        if (old === null) return Promise.reject(new Error('no such packet'));
+        if (old === null) return this.#gone(packet);
         if (old !== undefined) return this.#applyUpdate(client, okey, packet, old);
       }
     }
@@ -640,9 +640,24 @@ export class OrderedLevelPersistence {
         okey = isRef(byId) ? refKey(byId) : outgoingKeyOf(id, decode<StoredPacket>(byId));
       }
       const old = await this.#getRaw(okey);
-      if (!old) throw new Error('no such packet');
+      if (!old) return this.#gone(packet);
       return this.#applyUpdate(client, okey, packet, old);
     });
+  }
+
+  /**
+   * outgoingUpdate of a message no longer queued. A QoS 1 delivery of a
+   * queued message (it has its broker id) whose message the queue bound
+   * dropped meanwhile (#trim: the subscriber, online, fell more than
+   * queueMax behind) goes out without bookkeeping: refusing it made aedes
+   * close the subscriber's connection once per such message ("no such
+   * packet"), and it is in aedes' hands already. Its PUBACK then finds
+   * nothing, and a crash forgets it, as the bound allows. Anything else
+   * (QoS 2, PUBREL by id) is refused as before.
+   */
+  #gone(packet: StoredPacket): Promise<void> {
+    if (packet.cmd === 'publish' && packet.qos === 1 && packet.brokerId) return RESOLVED;
+    return Promise.reject(new Error('no such packet'));
   }
 
   #applyUpdate(client: ClientRef, okey: string, packet: StoredPacket, old: Buffer): Promise<void> {
