@@ -809,9 +809,11 @@ export class OrderedLevelPersistence {
       const okey = refKey(v);
       const holder = this.#sent.get(clientId, messageId);
       if (holder) {
+        // The same delivery: its acknowledgement must delete this entry.
+        if (holder.okey === okey) this.#sent.markOnDisk(holder);
         // Taken in memory since this was written: stale, unless the holder's
         // own entry is queued to replace it.
-        if (holder.okey !== okey && !holder.onDisk) void this.#w.del(k, true);
+        else if (!holder.onDisk) void this.#w.del(k, true);
         continue;
       }
       if (this.#sent.ofKey(okey)) {

@@ -46,4 +46,13 @@ describe('the index of QoS 1 packet ids', () => {
     expect(s.freeId('sub', 7)).toBe(7);
     expect(s.freeId('nobody', 0)).toBe(1);
   });
+
+  it('marks an entry found on disk as written: no write for it, and it counts as on disk when dropped', () => {
+    const s = new SentIds();
+    const e = s.set('sub', 4, 'k4', 10, false);
+    s.markOnDisk(e);
+    expect(s.pending).toBe(false);
+    expect(s.takeUnwritten(1000)).toEqual([]);
+    expect(s.get('sub', 4)?.onDisk).toBe(true);
+  });
 });

@@ -78,6 +78,13 @@ export class SentIds {
     return undefined;
   }
 
+  /** The entry's id was found on disk (written before): dropping it must delete it, and it needs no write. */
+  markOnDisk(e: SentId): void {
+    if (e.onDisk || e.gone) return;
+    e.onDisk = true;
+    this.#unwritten--;
+  }
+
   dropClient(clientId: string): void {
     for (const e of this.#byClient.get(clientId)?.values() ?? []) this.delete(e);
   }
