@@ -159,6 +159,107 @@ describe('QoS 1 deliveries to a persistent subscriber', () => {
   });
 });
 
+describe('QoS 1 packet ids restored after a restart', () => {
+  const packet = (n: number): StoredPacket => ({ cmd: 'publish', topic: 't', payload: Buffer.from([n]), qos: 1, retain: false, dup: false, brokerId: 'B', brokerCounter: n });
+  const open = (dir: string): OrderedLevelPersistence => new OrderedLevelPersistence({ db: new Level<string, Buffer>(dir, { valueEncoding: 'buffer' }), sync: 'batch' });
+
+  it('never share an id with a new delivery: the new one moves to a free id, and each PUBACK clears its own message', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-collide-'));
+    try {
+      let p = open(dir);
+      await p.setup({ id: 'B' });
+      for (const n of [1, 2, 3]) await p.outgoingEnqueue({ clientId: 'sub' }, packet(n));
+      // Sent under 7 and 8 and not acknowledged: the ids reach the disk (as after ID_WRITE_DELAY_MS).
+      await p.outgoingUpdate({ id: 'sub' }, { ...packet(1), messageId: 7 });
+      await p.outgoingUpdate({ id: 'sub' }, { ...packet(2), messageId: 8 });
+      await p.flushed();
+      await p.destroy();
+
+      p = open(dir);
+      await p.setup({ id: 'B2' });
+      // aedes' client: a random first id per connection; here the restored 7 comes next.
+      const client = { id: 'sub', _nextId: 7 };
+      const left: StoredPacket[] = [];
+      for await (const pk of p.outgoingStream(client)) left.push(pk as StoredPacket);
+      expect(left.map((x) => [x.brokerCounter, x.messageId])).toEqual([
+        [1, 7],
+        [2, 8],
+        [3, undefined],
+      ]);
+      expect(client._nextId).toBe(9); // past the last restored id
+      // A delivery that got 7 anyway (aedes' counter wrapped, or a client object that does not count) is moved off it.
+      const fresh = { ...packet(3), messageId: 7 };
+      await p.outgoingUpdate(client, fresh);
+      expect(fresh.messageId).toBe(9);
+      expect(client._nextId).toBe(10);
+      expect((await p.outgoingClearMessageId(client, { messageId: 7 }))?.brokerCounter).toBe(1);
+      expect((await p.outgoingClearMessageId(client, { messageId: 9 }))?.brokerCounter).toBe(3);
+      expect((await p.outgoingClearMessageId(client, { messageId: 8 }))?.brokerCounter).toBe(2);
+      await p.flushed();
+      expect(p.queuedFor('sub').count).toBe(0);
+      await p.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('drop id entries on disk that name no queued message', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-stale-'));
+    try {
+      const db = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+      let p = new OrderedLevelPersistence({ db, sync: 'batch' });
+      await p.setup({ id: 'B' });
+      await p.outgoingEnqueue({ clientId: 'sub' }, packet(1));
+      await p.outgoingUpdate({ id: 'sub' }, { ...packet(1), messageId: 7 });
+      await p.flushed();
+      await p.destroy();
+      // What a crash between the bookkeeping writes leaves: the message gone, its id entry not.
+      const raw = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+      await raw.del('outgoing:sub:B:0000000000000001');
+      await raw.close();
+
+      p = open(dir);
+      await p.setup({ id: 'B2' });
+      const left: StoredPacket[] = [];
+      for await (const pk of p.outgoingStream({ id: 'sub' })) left.push(pk as StoredPacket);
+      expect(left).toEqual([]);
+      await p.flushed();
+      await p.destroy();
+      const check = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+      expect(await check.keys({ gte: 'outgoing-id:', lt: 'outgoing-id;' }).all()).toEqual([]);
+      await check.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leave no id entry behind when the session expires while its ids are being written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-expire-'));
+    try {
+      const p = open(dir);
+      await p.setup({ id: 'B' });
+      const client = { id: 'sub' };
+      await p.addSubscriptions(client, [{ topic: 't', qos: 1 }]);
+      p.touchSession('sub', 0);
+      for (let n = 1; n <= 50; n++) {
+        await p.outgoingEnqueue({ clientId: 'sub' }, packet(n));
+        await p.outgoingUpdate(client, { ...packet(n), messageId: n });
+      }
+      // The slow subscriber's ids are queued for writing (as the 1 s timer does) as the sweep starts.
+      const writing = p.flushed();
+      expect(await p.expireSessions(1000, () => false, 10_000)).toEqual(['sub']);
+      await writing;
+      await p.flushed();
+      await p.destroy();
+      const check = new Level<string, Buffer>(dir, { valueEncoding: 'buffer' });
+      expect(await check.keys({ gte: 'outgoing', lt: 'outgoinh' }).all()).toEqual([]);
+      await check.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the offline queue bound', () => {
   it('is enforced at open on a queue a crash (or a lower limit) left over it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-bound-'));
@@ -181,6 +282,30 @@ describe('the offline queue bound', () => {
       expect(left[0]!.brokerCounter).toBe(201); // the oldest went
       await p.destroy();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a queued message the bound dropped before its delivery', () => {
+  it('still goes out to an online subscriber at QoS 1 (aedes closed the connection on the refusal), and its PUBACK finds nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tillbox-persist-dropped-'));
+    const p = new OrderedLevelPersistence({ db: new Level<string, Buffer>(dir, { valueEncoding: 'buffer' }), sync: 'batch', queueMax: 2 });
+    try {
+      await p.setup({ id: 'B' });
+      const packet = (n: number): StoredPacket => ({ cmd: 'publish', topic: 't', payload: Buffer.from([n]), qos: 1, retain: false, dup: false, brokerId: 'B', brokerCounter: n });
+      for (let n = 1; n <= 5; n++) await p.outgoingEnqueue({ clientId: 'sub' }, packet(n));
+      for (let i = 0; i < 100 && p.stats.dropped < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(p.stats.dropped).toBe(3);
+      const client = { id: 'sub', _nextId: 1 };
+      await expect(p.outgoingUpdate(client, { ...packet(1), messageId: 1 })).resolves.toBeUndefined();
+      await expect(p.outgoingUpdate(client, { ...packet(2), qos: 2, messageId: 2 })).rejects.toThrow(/no such packet/);
+      expect(await p.outgoingClearMessageId(client, { messageId: 1 })).toBeUndefined();
+      await p.outgoingUpdate(client, { ...packet(4), messageId: 3 });
+      expect((await p.outgoingClearMessageId(client, { messageId: 3 }))?.brokerCounter).toBe(4);
+      expect(p.queuedFor('sub').count).toBe(1);
+    } finally {
+      await p.destroy();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -40,7 +40,9 @@
 //   and will writes), so it survives kill -9 AND power loss. Concurrent
 //   messages share one fsync. A batch holding only the bookkeeping below
 //   (nobody waits for it) is written without fsync; the next synced batch
-//   covers it (group-commit.ts).
+//   usually covers it, not when LevelDB switched log files in between (a
+//   power cut then costs resends). flushed() and destroy() (a clean stop)
+//   make everything durable, those batches included (GroupCommit.durable).
 // - 'never': batches are written without fsync. LevelDB hands each batch to
 //   the kernel with write(2) before the callback, so a PUBACKed message
 //   survives kill -9 of the broker process, but not power loss or a kernel
@@ -139,6 +141,12 @@ export interface Subscription {
 
 interface ClientRef {
   id: string;
+  /**
+   * aedes' Client: the packet id its next QoS > 0 delivery without one gets
+   * (lib/qos-packet.js, aedes 1.2.0, pinned in aedes-patches). Absent on the
+   * plain objects the abstract suite passes.
+   */
+  _nextId?: number;
 }
 
 const RETAINED = 'retained:';
@@ -358,11 +366,17 @@ export class OrderedLevelPersistence {
       await this.cleanSubscriptions(client);
       await this.cleanIncoming(client);
       await this.delWill(client);
-      for await (const k of this.#db.keys(range(outgoingByClient(id)))) {
-        void this.#w.del(k, true);
-      }
+      // The index first: no packet id of this client is queued for writing
+      // after this. Then wait for what is queued (an id written because the
+      // subscriber was slow, in the open batch or in flight, is on no
+      // iterator's snapshot yet: it outlived the session before) and delete
+      // what is on disk and whatever was queued since.
       this.#sent.dropClient(id);
-      for await (const k of this.#db.keys(range(outgoingIdByClient(id)))) void this.#w.del(k, true);
+      await this.#w.barrier();
+      const keys = new Set([...this.#w.pendingKeys(outgoingByClient(id)), ...this.#w.pendingKeys(outgoingIdByClient(id))]);
+      for await (const k of this.#db.keys(range(outgoingByClient(id)))) keys.add(k);
+      for await (const k of this.#db.keys(range(outgoingIdByClient(id)))) keys.add(k);
+      for (const k of keys) void this.#w.del(k, true);
       await this.#w.del(sessionKey(id));
       this.#queued.delete(id);
       this.stats.expiredSessions++;
@@ -435,10 +449,14 @@ export class OrderedLevelPersistence {
     });
   }
 
-  /** Waits until every write issued so far is on disk (per the sync policy). */
+  /**
+   * Waits until every write issued so far is on disk per the sync policy:
+   * with 'batch', fsync'd, the unsynced bookkeeping batches included
+   * (GroupCommit.durable()).
+   */
   flushed(): Promise<void> {
     this.#writeIds(Number.POSITIVE_INFINITY);
-    return this.#w.barrier();
+    return this.#w.durable();
   }
 
   async #get<T>(key: string): Promise<T | undefined> {
@@ -610,8 +628,8 @@ export class OrderedLevelPersistence {
       }
       if (okey !== undefined) {
         const old = this.#w.peek(okey);
-        if (old === null) return Promise.reject(new Error('no such packet'));
-        if (old !== undefined) return this.#applyUpdate(id, okey, packet, old);
+        if (old === null) return this.#gone(packet);
+        if (old !== undefined) return this.#applyUpdate(client, okey, packet, old);
       }
     }
     return this.#chain.run(id, async () => {
@@ -622,20 +640,53 @@ export class OrderedLevelPersistence {
         okey = isRef(byId) ? refKey(byId) : outgoingKeyOf(id, decode<StoredPacket>(byId));
       }
       const old = await this.#getRaw(okey);
-      if (!old) throw new Error('no such packet');
-      return this.#applyUpdate(id, okey, packet, old);
+      if (!old) return this.#gone(packet);
+      return this.#applyUpdate(client, okey, packet, old);
     });
   }
 
-  #applyUpdate(clientId: string, okey: string, packet: StoredPacket, old: Buffer): Promise<void> {
+  /**
+   * outgoingUpdate of a message no longer queued. A QoS 1 delivery of a
+   * queued message (it has its broker id) whose message the queue bound
+   * dropped meanwhile (#trim: the subscriber, online, fell more than
+   * queueMax behind) goes out without bookkeeping: refusing it made aedes
+   * close the subscriber's connection once per such message ("no such
+   * packet"), and it is in aedes' hands already. Its PUBACK then finds
+   * nothing, and a crash forgets it, as the bound allows. Anything else
+   * (QoS 2, PUBREL by id) is refused as before.
+   */
+  #gone(packet: StoredPacket): Promise<void> {
+    if (packet.cmd === 'publish' && packet.qos === 1 && packet.brokerId) return RESOLVED;
+    return Promise.reject(new Error('no such packet'));
+  }
+
+  #applyUpdate(client: ClientRef, okey: string, packet: StoredPacket, old: Buffer): Promise<void> {
     if (this.#w.failed !== undefined) return Promise.reject(this.#w.failed);
+    const clientId = client.id;
     if (!packet.brokerId) {
       // aedes updates a PUBREL by packet id alone.
       const p = decode<StoredPacket>(old);
       packet.brokerId = p.brokerId;
       packet.brokerCounter = p.brokerCounter;
     }
-    const messageId = packet.messageId ?? 0;
+    let messageId = packet.messageId ?? 0;
+    if (packet.cmd === 'publish' && packet.qos === 1) {
+      const holder = this.#sent.get(clientId, messageId);
+      if (holder && holder.okey !== okey) {
+        // The id is in flight for another message: aedes counts ids from a
+        // random start per connection, and a resent message keeps the id it
+        // had before a restart or reconnect (outgoingStream), so the two can
+        // meet. Two messages in flight under one id break [MQTT-2.3.1-2], and
+        // the subscriber's PUBACK would clear whichever the index holds. The
+        // newer delivery takes the next free id instead: aedes writes this
+        // very packet object once this call resolves.
+        const free = this.#sent.freeId(clientId, client._nextId ?? messageId + 1);
+        if (free === undefined) return Promise.reject(new Error('every packet id is in flight for this client'));
+        messageId = free;
+        packet.messageId = free;
+        if (client._nextId !== undefined) client._nextId = free >= 0xffff ? 1 : free + 1;
+      }
+    }
     const prev = this.#sent.ofKey(okey);
     const oldMessageId = prev ? prev.messageId : storedMessageId(old);
     if (oldMessageId !== undefined && oldMessageId > 0 && oldMessageId !== messageId) {
@@ -731,28 +782,64 @@ export class OrderedLevelPersistence {
   }
 
   outgoingStream(client: ClientRef): Readable {
-    return Readable.from(this.#outgoing(client.id));
+    return Readable.from(this.#outgoing(client));
   }
 
-  /** A client's queued messages in order, each with the packet id it was last sent under. */
-  async *#outgoing(clientId: string): AsyncGenerator<StoredPacket> {
+  /**
+   * A client's queued messages in order, each with the packet id it was last
+   * sent under. The ids on disk are restored into the index before the first
+   * message is yielded, so no delivery of this connection can take one of
+   * them meanwhile (#applyUpdate moves a delivery off an id in flight), and
+   * aedes' id counter is moved past the last one restored: deliveries that
+   * skip outgoingUpdate (retained replays) start after them. Entries on disk
+   * that no longer name a queued message under that id are deleted (they
+   * were left by a crash between the bookkeeping writes, and were never
+   * removed before).
+   */
+  async *#outgoing(client: ClientRef): AsyncGenerator<StoredPacket> {
+    const clientId = client.id;
     await this.#w.barrier();
-    const onDisk = new Map<string, number>();
+    const restored = new Map<string, SentId>();
+    let lastKey = '';
+    let lastId: number | undefined;
     for await (const [k, v] of this.#db.iterator({ ...range(outgoingIdByClient(clientId)), valueEncoding: 'buffer' })) {
-      if (isRef(v)) onDisk.set(refKey(v), Number(k.slice(k.lastIndexOf(':') + 1)));
+      // A QoS 2 copy: aedes reads its id from the queued copy itself.
+      if (!isRef(v)) continue;
+      const messageId = Number(k.slice(k.lastIndexOf(':') + 1));
+      const okey = refKey(v);
+      const holder = this.#sent.get(clientId, messageId);
+      if (holder) {
+        // The same delivery: its acknowledgement must delete this entry.
+        if (holder.okey === okey) this.#sent.markOnDisk(holder);
+        // Taken in memory since this was written: stale, unless the holder's
+        // own entry is queued to replace it.
+        else if (!holder.onDisk) void this.#w.del(k, true);
+        continue;
+      }
+      if (this.#sent.ofKey(okey)) {
+        // The message was sent again under another id since.
+        void this.#w.del(k, true);
+        continue;
+      }
+      restored.set(okey, this.#sent.set(clientId, messageId, okey, 0, true));
+      if (okey > lastKey) {
+        lastKey = okey;
+        lastId = messageId;
+      }
     }
+    if (lastId !== undefined && client._nextId !== undefined) client._nextId = lastId >= 0xffff ? 1 : lastId + 1;
     for await (const [k, v] of this.#db.iterator({ ...range(outgoingByClient(clientId)), valueEncoding: 'buffer' })) {
       const p = decode<StoredPacket>(v);
       const sent = this.#sent.ofKey(k);
       if (sent) p.messageId = sent.messageId;
-      else {
-        const messageId = onDisk.get(k);
-        if (messageId !== undefined && !this.#sent.get(clientId, messageId)) {
-          p.messageId = messageId;
-          this.#sent.set(clientId, messageId, k, 0, true);
-        }
-      }
+      restored.delete(k);
       yield p;
+    }
+    // What is left names no queued message: acknowledged or dropped while its id entry was not yet on disk.
+    for (const e of restored.values()) {
+      if (e.gone) continue;
+      this.#sent.delete(e);
+      void this.#w.del(outgoingIdKey(clientId, e.messageId), true);
     }
   }
 
@@ -818,7 +905,8 @@ export class OrderedLevelPersistence {
     await this.#recovering;
     try {
       this.#writeIds(Number.POSITIVE_INFINITY);
-      await this.#w.barrier();
+      // A clean stop followed by a power cut must not resend what subscribers acknowledged.
+      await this.#w.durable();
     } finally {
       await this.#db.close();
     }

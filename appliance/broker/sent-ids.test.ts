@@ -36,4 +36,23 @@ describe('the index of QoS 1 packet ids', () => {
     expect(s.takeUnwritten(1000)).toEqual([]);
     expect(s.get('a', 1)?.okey).toBe('ka');
   });
+
+  it('finds a free packet id counting up from the one asked for, wrapping from 65535 to 1', () => {
+    const s = new SentIds();
+    s.set('sub', 65535, 'ka', 0, true);
+    s.set('sub', 1, 'kb', 0, true);
+    s.set('other', 2, 'kc', 0, true);
+    expect(s.freeId('sub', 65535)).toBe(2);
+    expect(s.freeId('sub', 7)).toBe(7);
+    expect(s.freeId('nobody', 0)).toBe(1);
+  });
+
+  it('marks an entry found on disk as written: no write for it, and it counts as on disk when dropped', () => {
+    const s = new SentIds();
+    const e = s.set('sub', 4, 'k4', 10, false);
+    s.markOnDisk(e);
+    expect(s.pending).toBe(false);
+    expect(s.takeUnwritten(1000)).toEqual([]);
+    expect(s.get('sub', 4)?.onDisk).toBe(true);
+  });
 });

@@ -6,6 +6,9 @@
 // Losing the unwritten ones in a crash only means those messages are sent
 // again after restart under new ids: a QoS 1 duplicate, which at-least-once
 // allows (the messages themselves were stored before their PUBACK).
+// Ids written to disk come back into this index when the subscriber
+// reconnects (persistence.ts, outgoingStream), ahead of any new delivery, and
+// a new delivery never takes an id an entry holds (freeId).
 
 export interface SentId {
   readonly clientId: string;
@@ -57,6 +60,29 @@ export class SentIds {
     ids?.delete(e.messageId);
     if (ids?.size === 0) this.#byClient.delete(e.clientId);
     this.#byKey.delete(e.okey);
+  }
+
+  /**
+   * A packet id no entry of this client holds, trying `from` first and
+   * counting up as aedes does (1..65535, then 1 again); undefined when all
+   * are held.
+   */
+  freeId(clientId: string, from: number): number | undefined {
+    const ids = this.#byClient.get(clientId);
+    let id = from >= 1 && from <= 0xffff ? from : 1;
+    if (!ids) return id;
+    for (let i = 0; i < 0xffff; i++) {
+      if (!ids.has(id)) return id;
+      id = id >= 0xffff ? 1 : id + 1;
+    }
+    return undefined;
+  }
+
+  /** The entry's id was found on disk (written before): dropping it must delete it, and it needs no write. */
+  markOnDisk(e: SentId): void {
+    if (e.onDisk || e.gone) return;
+    e.onDisk = true;
+    this.#unwritten--;
   }
 
   dropClient(clientId: string): void {
