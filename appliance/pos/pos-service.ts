@@ -149,7 +149,16 @@ export class PosService {
   // #saleStates holds the refund/void state of sales that have one: it grows
   // with refunds and voids, not with sales.
   readonly #recentLines = new Map<string, readonly SoldLine[]>();
-  readonly #recentMax: number;
+  /**
+   * The window as a ring: which sale each slot was last given to (the oldest slot is
+   * reused), and the slot each remembered sale owns now. Evicting through a Map's first key instead cost start a
+   * third more time (300,000 sales: 7-9 s against 5-6), the deleted entries at the
+   * head of V8's hash table being walked again by every keys().next().
+   */
+  readonly #ring: string[] = [];
+  readonly #window: number;
+  readonly #slotOf = new Map<string, number>();
+  #ringNext = 0;
   readonly #saleStates = new Map<string, SaleState>();
   /** One string per sku, shared by all sold lines (a sku repeats across thousands of sales). */
   readonly #skus = new Map<string, string>();
@@ -177,7 +186,7 @@ export class PosService {
     this.#log = ctx.log;
     this.#state = new CatalogState(catalog);
     this.#cartTtlMs = ctx.cartTtlMs ?? 4 * 3600_000;
-    this.#recentMax = Math.max(1, ctx.recentSales ?? 10_000);
+    this.#window = Math.max(1, ctx.recentSales ?? 10_000);
     this.#maxCarts = ctx.maxCarts ?? 500;
     this.#now = ctx.now ?? Date.now;
     this.#variableMeasure = ctx.variableMeasure?.length ? ctx.variableMeasure : undefined;
@@ -191,6 +200,9 @@ export class PosService {
   /** Rebuilds the projections (sales, refunds, voids, stock, prices) from the journal, seq 1 onwards. */
   async start(): Promise<void> {
     this.#recentLines.clear();
+    this.#slotOf.clear();
+    this.#ring.length = 0;
+    this.#ringNext = 0;
     this.#saleStates.clear();
     this.#state.reset();
     this.#appliedSeq = 0;
@@ -548,10 +560,22 @@ export class PosService {
 
   /** Keeps a sale's sold lines among the recent ones (moved to the newest end); the oldest goes beyond the bound. */
   #remember(sale: JournalEvent<SalePayload>): void {
-    const lines = this.#recentLines.get(sale.id) ?? sale.payload.lines.map((l) => this.#soldLine(l));
-    this.#recentLines.delete(sale.id);
-    this.#recentLines.set(sale.id, lines);
-    if (this.#recentLines.size > this.#recentMax) this.#recentLines.delete(this.#recentLines.keys().next().value!);
+    // Slots fill in order, so the ring grows only as far as it is used.
+    const slot = this.#ringNext % this.#window;
+    const old = this.#ring[slot];
+    // The slot's previous sale leaves, unless it was remembered again since (it then owns a newer slot).
+    if (old !== undefined && this.#slotOf.get(old) === slot && old !== sale.id) {
+      this.#recentLines.delete(old);
+      this.#slotOf.delete(old);
+    }
+    if (!this.#recentLines.has(sale.id))
+      this.#recentLines.set(
+        sale.id,
+        sale.payload.lines.map((l) => this.#soldLine(l)),
+      );
+    this.#ring[slot] = sale.id;
+    this.#slotOf.set(sale.id, slot);
+    this.#ringNext++;
   }
 
   /** A sale folded into the projections, from the journal; undefined when there is none. */
