@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { validateConfig } from '../appliance/config/load.ts';
@@ -14,7 +15,8 @@ import { CloudBridge } from '../appliance/sync/cloud-bridge.ts';
 //                                        POS projections rebuilt from the journal), prints
 //                                        `ready`, starts the cloud bridge on the line `go`
 //                                        on stdin, prints `drained SEQ` once HQ acked every
-//                                        event, and stops on the line `stop`.
+//                                        event (with V8's heap then, and after a full GC when
+//                                        run with --expose-gc), and stops on the line `stop`.
 // Before, the bench built the backlog in its own process and sampled that
 // process: its RSS held the sales it had just made and V8's garbage from
 // making them (~600 MB at 300,000 sales), not the box's memory while draining.
@@ -71,7 +73,16 @@ async function drain(dir: string, url: string): Promise<void> {
     if (st.lastAckedSeq >= target) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  process.stdout.write(`drained ${target}\n`);
+  // What V8 holds live at the end (after a full collection when the bench exposes gc):
+  // RssAnon that grew during the drain but is not live is garbage V8 had not collected yet.
+  const live = () => {
+    const m = process.memoryUsage();
+    return { heapUsedMB: Math.round(m.heapUsed / 2 ** 20), heapTotalMB: Math.round(m.heapTotal / 2 ** 20), externalMB: Math.round(m.external / 2 ** 20) };
+  };
+  const atEnd = live();
+  (globalThis as { gc?: () => void }).gc?.();
+  const afterGc = { ...live(), anonMB: Math.round(Number(/RssAnon:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024) };
+  process.stdout.write(`drained ${target} ${JSON.stringify({ atEnd, afterGc })}\n`);
   await next();
   await bridge.stop();
   await pos.stop();

@@ -131,6 +131,11 @@ export type DrainBenchResult = Pick<SyncBenchResult, 'events' | 'drainEventsPerS
   buildSeconds: number;
   /** Seconds for the box process to open the journal and rebuild the POS projections (as core at start). */
   boxOpenSeconds: number;
+  /** The box process's V8 heap once drained, and after a full GC with its RssAnon then (MB). */
+  boxHeap: {
+    atEnd?: { heapUsedMB: number; heapTotalMB: number; externalMB: number };
+    afterGc?: { heapUsedMB: number; heapTotalMB: number; externalMB: number; anonMB: number };
+  };
   /** os.loadavg() at the end of the drain (the machine is shared). */
   loadAverage: number[];
 };
@@ -163,7 +168,8 @@ export async function benchDrain(opts: Omit<SyncBenchOptions, 'liveBacklog' | 'c
     const buildSeconds = (performance.now() - t0) / 1000;
     hq = await (opts.startHq ?? ((url: string) => startReferenceHq(url, opts.db ?? 'pglite')))(mosq.url);
     const hqPid = hq.pid;
-    box = spawn(process.execPath, [...nodeFlags('core'), DRAIN_BOX, 'drain', dir, mosq.url], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // --expose-gc only lets the box report, once drained, what is live after a full collection.
+    box = spawn(process.execPath, [...nodeFlags('core'), '--expose-gc', DRAIN_BOX, 'drain', dir, mosq.url], { stdio: ['pipe', 'pipe', 'inherit'] });
     const child = box;
     const lines: string[] = [];
     const waiters: Array<() => void> = [];
@@ -212,7 +218,7 @@ export async function benchDrain(opts: Omit<SyncBenchOptions, 'liveBacklog' | 'c
     );
     const t2 = performance.now();
     child.stdin!.write('go\n');
-    await line('drained').finally(() => {
+    const drained = await line('drained').finally(() => {
       clearInterval(sampler);
       clearInterval(progress);
     });
@@ -232,6 +238,7 @@ export async function benchDrain(opts: Omit<SyncBenchOptions, 'liveBacklog' | 'c
       buildSeconds: Math.round(buildSeconds),
       boxOpenSeconds: Math.round(openSeconds * 100) / 100,
       memory,
+      boxHeap: JSON.parse(drained.split(' ').slice(2).join(' ') || '{}') as DrainBenchResult['boxHeap'],
       loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
       hq: hq.name,
       broker: 'mosquitto 2',
