@@ -72,7 +72,15 @@ export async function startRealHq(brokerUrl: string, db: 'pglite' | 'postgres', 
       await new Promise((r) => setTimeout(r, 20));
     }
   };
-  await launch(env);
+  try {
+    await launch(env);
+  } catch (err) {
+    // HQ refused to start (bad flags, a migration error): the cluster and dir it got go too.
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await pg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 
   const get = async <T>(path: string): Promise<T> => {
     const r = await fetch(`${httpUrl}${path}`);
