@@ -179,6 +179,10 @@ try {
       'drainLong events, events/s, peak RSS MB box / HQ',
       ok(drainLong) ? `${ok(drainLong)!.events}, ${ok(drainLong)!.drainEventsPerSec}, ${ok(drainLong)!.memory.boxPeakRssMB} / ${ok(drainLong)!.memory.hqPeakRssMB}` : show(drainLong),
     ],
+    [
+      'drainLong RssAnon MB before / peak / end: box | HQ',
+      ok(drainLong) ? (({ memory: m }) => `${m.boxAnonBeforeMB} / ${m.boxPeakAnonMB} / ${m.boxAnonEndMB} | ${m.hqAnonBeforeMB} / ${m.hqPeakAnonMB} / ${m.hqAnonEndMB}`)(ok(drainLong)!) : '-',
+    ],
     ['ratio bytes/sale (32) / SQLite (target <= 1)', show(results.ratios.bytesPerSale32OverSqlite)],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -1,5 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import type { SyncAck } from '../contract/sync.ts';
@@ -13,6 +15,8 @@ import { CloudBridge } from '../appliance/sync/cloud-bridge.ts';
 import type { HealthDocument } from '../contract/health.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
 import { startRealHq } from '../harness/real-hq.ts';
+import { nodeFlags } from '../appliance/cli/node-flags.ts';
+import { DRAIN_BOX } from './drain-box.ts';
 import { percentile } from './stats.ts';
 
 // Sync benchmark (issue 3 §4). A backlog of real POS sales (PosService on a
@@ -35,8 +39,6 @@ export interface SyncBenchOptions {
   db?: 'pglite' | 'postgres';
   /** Cloud link settings over the defaults (e.g. { maxInFlight: 4 }), to compare tunings. */
   cloud?: { maxInFlight?: number; batchMaxEvents?: number };
-  /** Only phase 1 (the backlog alone), with memory figures: the long-drain run. */
-  drainOnly?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -68,6 +70,11 @@ export interface DrainMemory {
   boxPeakAnonMB: number;
   hqAnonBeforeMB: number;
   hqPeakAnonMB: number;
+  /** Right after the last ack (the long drain only). */
+  boxRssEndMB?: number;
+  hqRssEndMB?: number;
+  boxAnonEndMB?: number;
+  hqAnonEndMB?: number;
 }
 
 /** A representative health document (the shape core sends; figures do not matter for the link). */
@@ -119,20 +126,132 @@ export interface SyncBenchResult {
   broker: string;
 }
 
-export type DrainBenchResult = Pick<SyncBenchResult, 'events' | 'drainEventsPerSec' | 'drainSeconds' | 'memory' | 'hq' | 'broker'>;
+export type DrainBenchResult = Pick<SyncBenchResult, 'events' | 'drainEventsPerSec' | 'drainSeconds' | 'memory' | 'hq' | 'broker'> & {
+  /** Seconds to sell the backlog (its own process, not part of the drain). */
+  buildSeconds: number;
+  /** Seconds for the box process to open the journal and rebuild the POS projections (as core at start). */
+  boxOpenSeconds: number;
+  /** The box process's V8 heap once drained, and after a full GC with its RssAnon then (MB). */
+  boxHeap: {
+    atEnd?: { heapUsedMB: number; heapTotalMB: number; externalMB: number };
+    afterGc?: { heapUsedMB: number; heapTotalMB: number; externalMB: number; anonMB: number };
+  };
+  /** os.loadavg() at the end of the drain (the machine is shared). */
+  loadAverage: number[];
+};
 
 export async function benchSync(opts: SyncBenchOptions = {}): Promise<SyncBenchResult> {
-  const r = await run({ ...opts, drainOnly: false });
-  if (!('liveP99Ms' in r)) throw new Error('sync bench: live phases missing');
-  return r;
+  return run(opts);
 }
 
-/** Phase 1 only, with peak RSS of the box side and HQ: the long-drain run. */
-export function benchDrain(opts: Omit<SyncBenchOptions, 'drainOnly' | 'liveBacklog'> = {}): Promise<DrainBenchResult> {
-  return run({ ...opts, drainOnly: true });
+/**
+ * The long drain: phase 1 alone, with the box side and its backlog in processes of
+ * their own (bench/drain-box.ts). One child sells the backlog into a journal and
+ * exits; a second opens it as core does at start (POS projections rebuilt from seq
+ * 1) and drains it, with core's V8 flags (bin/node-flags). RSS and RssAnon of that
+ * box process and of HQ are sampled every 250 ms: before (box opened, HQ idle), peak
+ * during the drain, and at its end.
+ */
+export async function benchDrain(opts: Omit<SyncBenchOptions, 'liveBacklog' | 'cloud'> = {}): Promise<DrainBenchResult> {
+  const total = opts.events ?? 100_000;
+  const say = opts.log ?? ((m: string) => console.error(m));
+  const dir = mkdtempSync(join(tmpdir(), 'tillbox-bench-drain-'));
+  const mosq = await startMosquitto({ extraConfig: ['set_tcp_nodelay true'] });
+  let hq: Awaited<ReturnType<NonNullable<SyncBenchOptions['startHq']>>> | undefined;
+  let box: ChildProcess | undefined;
+  try {
+    say(`bench drain: building a backlog of ${total} sales offline (own process) ...`);
+    const t0 = performance.now();
+    const builder = spawn(process.execPath, [...nodeFlags('core'), DRAIN_BOX, 'build', dir, String(total)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const code = await new Promise<number | null>((r) => builder.once('exit', r));
+    if (code !== 0) throw new Error(`backlog builder exited with ${code}`);
+    const buildSeconds = (performance.now() - t0) / 1000;
+    hq = await (opts.startHq ?? ((url: string) => startReferenceHq(url, opts.db ?? 'pglite')))(mosq.url);
+    const hqPid = hq.pid;
+    // --expose-gc only lets the box report, once drained, what is live after a full collection.
+    box = spawn(process.execPath, [...nodeFlags('core'), '--expose-gc', DRAIN_BOX, 'drain', dir, mosq.url], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = box;
+    const lines: string[] = [];
+    const waiters: Array<() => void> = [];
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      lines.push(l);
+      for (const w of waiters.splice(0)) w();
+    });
+    const exited = new Promise<never>((_, reject) => child.once('exit', (c) => reject(new Error(`drain box exited with ${c}`))));
+    exited.catch(() => {});
+    const line = async (prefix: string): Promise<string> => {
+      for (;;) {
+        const l = lines.find((x) => x.startsWith(prefix));
+        if (l) return l;
+        await Promise.race([new Promise<void>((r) => waiters.push(r)), exited]);
+      }
+    };
+    const t1 = performance.now();
+    await line('ready');
+    const openSeconds = (performance.now() - t1) / 1000;
+    const pid = child.pid;
+    const memory: DrainMemory = {
+      boxRssBeforeMB: rssMB(pid),
+      boxPeakRssMB: 0,
+      boxRssEndMB: 0,
+      hqRssBeforeMB: rssMB(hqPid),
+      hqPeakRssMB: 0,
+      hqRssEndMB: 0,
+      boxAnonBeforeMB: rssMB(pid, 'RssAnon'),
+      boxPeakAnonMB: 0,
+      boxAnonEndMB: 0,
+      hqAnonBeforeMB: rssMB(hqPid, 'RssAnon'),
+      hqPeakAnonMB: 0,
+      hqAnonEndMB: 0,
+    };
+    const sample = () => {
+      memory.boxPeakRssMB = Math.max(memory.boxPeakRssMB, rssMB(pid));
+      memory.hqPeakRssMB = Math.max(memory.hqPeakRssMB, rssMB(hqPid));
+      memory.boxPeakAnonMB = Math.max(memory.boxPeakAnonMB, rssMB(pid, 'RssAnon'));
+      memory.hqPeakAnonMB = Math.max(memory.hqPeakAnonMB, rssMB(hqPid, 'RssAnon'));
+    };
+    say(`bench drain: draining ${total} to ${hq.name} through mosquitto ...`);
+    const sampler = setInterval(sample, 250);
+    const progress = setInterval(
+      () => say(`bench drain: box rss ${rssMB(pid).toFixed(0)} MB (anon ${rssMB(pid, 'RssAnon').toFixed(0)}), HQ rss ${rssMB(hqPid).toFixed(0)} MB (anon ${rssMB(hqPid, 'RssAnon').toFixed(0)})`),
+      10_000,
+    );
+    const t2 = performance.now();
+    child.stdin!.write('go\n');
+    const drained = await line('drained').finally(() => {
+      clearInterval(sampler);
+      clearInterval(progress);
+    });
+    const drainSeconds = (performance.now() - t2) / 1000;
+    sample();
+    memory.boxRssEndMB = rssMB(pid);
+    memory.boxAnonEndMB = rssMB(pid, 'RssAnon');
+    memory.hqRssEndMB = rssMB(hqPid);
+    memory.hqAnonEndMB = rssMB(hqPid, 'RssAnon');
+    for (const k of Object.keys(memory) as Array<keyof DrainMemory>) memory[k] = Math.round(memory[k] ?? 0);
+    child.stdin!.write('stop\n');
+    await new Promise((r) => child.once('exit', r));
+    return {
+      events: total,
+      drainEventsPerSec: Math.round(total / drainSeconds),
+      drainSeconds: Math.round(drainSeconds * 100) / 100,
+      buildSeconds: Math.round(buildSeconds),
+      boxOpenSeconds: Math.round(openSeconds * 100) / 100,
+      memory,
+      boxHeap: JSON.parse(drained.split(' ').slice(2).join(' ') || '{}') as DrainBenchResult['boxHeap'],
+      loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+      hq: hq.name,
+      broker: 'mosquitto 2',
+    };
+  } finally {
+    if (box && box.exitCode === null && box.signalCode === null) box.kill('SIGKILL');
+    await hq?.stop();
+    await mosq.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-async function run(opts: SyncBenchOptions): Promise<SyncBenchResult | DrainBenchResult> {
+async function run(opts: SyncBenchOptions): Promise<SyncBenchResult> {
   const total = opts.events ?? 100_000;
   const say = opts.log ?? ((m: string) => console.error(m));
   const dir = mkdtempSync(join(tmpdir(), 'tillbox-bench-sync-'));
@@ -227,11 +346,7 @@ async function run(opts: SyncBenchOptions): Promise<SyncBenchResult | DrainBench
     await bridge.start();
     const drainSeconds = await ackedAtLeast(total, t0).finally(() => clearInterval(sampler));
     sample();
-    for (const k of Object.keys(memory) as Array<keyof DrainMemory>) memory[k] = Math.round(memory[k]);
-    if (opts.drainOnly) {
-      await bridge.stop();
-      return { events: total, drainEventsPerSec: Math.round(total / drainSeconds), drainSeconds: Math.round(drainSeconds * 100) / 100, memory, hq: hq.name, broker: 'mosquitto 2' };
-    }
+    for (const k of Object.keys(memory) as Array<keyof DrainMemory>) memory[k] = Math.round(memory[k] ?? 0);
 
     // Phase 2: a second, smaller backlog built offline, drained while a sale is made every
     // 100 ms; once without and once with a health document every second on the same link
@@ -336,6 +451,6 @@ if (import.meta.main) {
   const db = flags.has('--postgres') ? 'postgres' : 'pglite';
   const inFlight = [...flags].find((f) => f.startsWith('--in-flight='));
   const cloud = inFlight ? { maxInFlight: Number(inFlight.split('=')[1]) } : {};
-  const out = flags.has('--drain-only') ? await benchDrain({ events, db, cloud }) : await benchSync({ events, db, cloud, ...(liveBacklog === undefined ? {} : { liveBacklog }) });
+  const out = flags.has('--drain-only') ? await benchDrain({ events, db }) : await benchSync({ events, db, cloud, ...(liveBacklog === undefined ? {} : { liveBacklog }) });
   console.log(JSON.stringify(out, null, 2));
 }

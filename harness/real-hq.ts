@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { nodeFlags } from '../appliance/cli/node-flags.ts';
 import { startPostgres, type Postgres } from './postgres.ts';
 import type { CloudHq, HistoryEvent } from './history.ts';
 
@@ -41,7 +42,8 @@ export async function startRealHq(brokerUrl: string, db: 'pglite' | 'postgres', 
 
   const launch = async (extra: Record<string, string>) => {
     out = '';
-    const c = spawn(process.execPath, [join(ROOT, 'cloud/hq/main.ts')], {
+    // With HQ's V8 flags, as bin/tillbox-hq runs it.
+    const c = spawn(process.execPath, [...nodeFlags('hq'), join(ROOT, 'cloud/hq/main.ts')], {
       cwd: ROOT,
       env: {
         ...process.env,
@@ -70,7 +72,15 @@ export async function startRealHq(brokerUrl: string, db: 'pglite' | 'postgres', 
       await new Promise((r) => setTimeout(r, 20));
     }
   };
-  await launch(env);
+  try {
+    await launch(env);
+  } catch (err) {
+    // HQ refused to start (bad flags, a migration error): the cluster and dir it got go too.
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await pg?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 
   const get = async <T>(path: string): Promise<T> => {
     const r = await fetch(`${httpUrl}${path}`);

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 
 const FILE = resolve(import.meta.dirname, '../../bin/node-flags');
 
-/** Flags for `command` (core, devices, flows, start); none when the file or the line is missing. */
+/** Flags for `command` (core, devices, flows, start; hq for the reference HQ); none when the file or the line is missing. */
 export function nodeFlags(command: string, file = FILE): string[] {
   let text: string;
   try {

@@ -19,12 +19,20 @@ export interface PosHarness {
   close(): Promise<void>;
 }
 
-export async function startPos(options: { dir?: string; weights?: WeightSource } = {}): Promise<PosHarness> {
+export async function startPos(options: { dir?: string; weights?: WeightSource; recentSales?: number } = {}): Promise<PosHarness> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tillbox-pos-'));
   const open = async () => {
     const journal = new LevelJournal({ dir, deviceId: 'box-1', storeId: DEMO_STORE_ID, log: silentLogger() });
     await journal.start();
-    const pos = new PosService({ journal, catalog: createDemoCatalog(), log: silentLogger(), storeId: DEMO_STORE_ID, currency: 'EUR', ...(options.weights ? { weights: options.weights } : {}) });
+    const pos = new PosService({
+      journal,
+      catalog: createDemoCatalog(),
+      log: silentLogger(),
+      storeId: DEMO_STORE_ID,
+      currency: 'EUR',
+      ...(options.weights ? { weights: options.weights } : {}),
+      ...(options.recentSales === undefined ? {} : { recentSales: options.recentSales }),
+    });
     await pos.start();
     return { journal, pos };
   };

@@ -26,7 +26,7 @@ describe('the tillbox start supervisor', () => {
   });
 
   it('has V8 flags for every process, and bin/tillbox passes a command its own', () => {
-    for (const command of ['start', 'core', 'devices', 'flows']) expect(nodeFlags(command).length).toBeGreaterThan(0);
+    for (const command of ['start', 'core', 'devices', 'flows', 'hq']) expect(nodeFlags(command).length).toBeGreaterThan(0);
     // TILLBOX_NODE=echo prints the command line bin/tillbox would run.
     const run = (...args: string[]) =>
       execFileSync('sh', [resolve(ROOT, 'bin/tillbox'), ...args], { env: { ...process.env, TILLBOX_NODE: 'echo' }, encoding: 'utf8' })
