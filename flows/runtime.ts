@@ -1,6 +1,8 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createRequire } from 'node:module';
+import { createRequire, registerHooks } from 'node:module';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { buildSettings, flowFileOf, userDirOf, type FlowsOptions } from './settings.ts';
@@ -40,7 +42,32 @@ interface NodeRed {
 
 /** Loads Node-RED's modules (no I/O, no timers): the slow part of a start, which may go first. */
 export function loadNodeRed(): NodeRed {
+  deferJsonNodeAjv();
   return require('node-red') as NodeRed;
+}
+
+/** The JSON node these changes were written for: review flows/lazy-ajv.cjs before upgrading. */
+const JSON_NODE = { package: '@node-red/nodes', version: '5.0.7', file: '/core/parsers/70-JSON.js' } as const;
+let jsonNodeAjvDeferred = false;
+
+/**
+ * Node-RED's JSON node compiles two JSON Schema meta schemas when its module
+ * loads (~135 ms of CPU per start, issue 14); its `require('ajv')`, and only
+ * that one, gets flows/lazy-ajv.cjs, which makes the real Ajv on first use.
+ */
+export function deferJsonNodeAjv(): void {
+  if (jsonNodeAjvDeferred) return;
+  jsonNodeAjvDeferred = true;
+  const nodesRequire = createRequire(createRequire(require.resolve('node-red')).resolve('@node-red/nodes/package.json'));
+  const version = (nodesRequire('./package.json') as { version: string }).version;
+  if (version !== JSON_NODE.version) throw new Error(`flows/lazy-ajv.cjs is for ${JSON_NODE.package} ${JSON_NODE.version}, found ${version}: review it before upgrading`);
+  const lazyAjv = pathToFileURL(resolvePath(import.meta.dirname, 'lazy-ajv.cjs')).href;
+  registerHooks({
+    resolve(specifier, context, next) {
+      if (specifier === 'ajv' && context.parentURL?.endsWith(JSON_NODE.file)) return { url: lazyAjv, format: 'commonjs', shortCircuit: true };
+      return next(specifier, context);
+    },
+  });
 }
 
 export async function startFlows(o: StartFlowsOptions): Promise<FlowsRuntime> {
