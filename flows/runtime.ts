@@ -42,29 +42,40 @@ interface NodeRed {
 
 /** Loads Node-RED's modules (no I/O, no timers): the slow part of a start, which may go first. */
 export function loadNodeRed(): NodeRed {
-  deferJsonNodeAjv();
+  deferNodeRedModules();
   return require('node-red') as NodeRed;
 }
 
-/** The JSON node these changes were written for: review flows/lazy-ajv.cjs before upgrading. */
-const JSON_NODE = { package: '@node-red/nodes', version: '5.0.7', file: '/core/parsers/70-JSON.js' } as const;
-let jsonNodeAjvDeferred = false;
-
 /**
- * Node-RED's JSON node compiles two JSON Schema meta schemas when its module
- * loads (~135 ms of CPU per start, issue 14); its `require('ajv')`, and only
- * that one, gets flows/lazy-ajv.cjs, which makes the real Ajv on first use.
+ * Node-RED modules whose start-up cost is deferred to first use (issue 14):
+ * the require of `specifier` from `parent`, and only that one, gets the lazy
+ * stand-in. Written for the exact versions below, like the aedes patches:
+ * another version refuses to start until the stand-in is reviewed.
+ * - the JSON node compiles two JSON Schema meta schemas when Node-RED
+ *   registers it (~135 ms of CPU in a flows profile): flows/lazy-ajv.cjs;
+ * - @node-red/util loads moment and its zone table for $moment and date
+ *   formatting: flows/lazy-moment.cjs.
  */
-export function deferJsonNodeAjv(): void {
-  if (jsonNodeAjvDeferred) return;
-  jsonNodeAjvDeferred = true;
-  const nodesRequire = createRequire(createRequire(require.resolve('node-red')).resolve('@node-red/nodes/package.json'));
-  const version = (nodesRequire('./package.json') as { version: string }).version;
-  if (version !== JSON_NODE.version) throw new Error(`flows/lazy-ajv.cjs is for ${JSON_NODE.package} ${JSON_NODE.version}, found ${version}: review it before upgrading`);
-  const lazyAjv = pathToFileURL(resolvePath(import.meta.dirname, 'lazy-ajv.cjs')).href;
+const DEFERRED = [
+  { package: '@node-red/nodes', version: '5.0.7', parent: '/@node-red/nodes/core/parsers/70-JSON.js', specifier: 'ajv', standIn: 'lazy-ajv.cjs' },
+  { package: '@node-red/util', version: '5.0.7', parent: '/@node-red/util/lib/util.js', specifier: 'moment-timezone', standIn: 'lazy-moment.cjs' },
+] as const;
+let deferred = false;
+
+export function deferNodeRedModules(): void {
+  if (deferred) return;
+  deferred = true;
+  const nodeRedRequire = createRequire(require.resolve('node-red'));
+  const redirects = new Map<string, { parent: string; url: string }>();
+  for (const d of DEFERRED) {
+    const version = (nodeRedRequire(`${d.package}/package.json`) as { version: string }).version;
+    if (version !== d.version) throw new Error(`flows/${d.standIn} is for ${d.package} ${d.version}, found ${version}: review it before upgrading`);
+    redirects.set(d.specifier, { parent: d.parent, url: pathToFileURL(resolvePath(import.meta.dirname, d.standIn)).href });
+  }
   registerHooks({
     resolve(specifier, context, next) {
-      if (specifier === 'ajv' && context.parentURL?.endsWith(JSON_NODE.file)) return { url: lazyAjv, format: 'commonjs', shortCircuit: true };
+      const r = redirects.get(specifier);
+      if (r && context.parentURL?.endsWith(r.parent)) return { url: r.url, format: 'commonjs', shortCircuit: true };
       return next(specifier, context);
     },
   });
