@@ -16,8 +16,9 @@ import { CHECKOUT, type BoxCode } from '../harness/box.ts';
 // in a child on free ports and its own state dir, as it ships (compiled
 // JavaScript, bench/compiled.ts) and as a checkout runs it (TypeScript).
 // - start: spawn to core's /healthz and to the flows editor answering, next
-//   to a bare `node -e 0` measured in the same run (ratios, not thresholds);
-// - idle: after the box settled, resident memory per process (RSS, and PSS,
+//   to a bare `node -e 0` measured in the same run (ratios, not thresholds),
+//   on the first start of a new box and on its restart (the target);
+// - idle: after the restarted box settled, resident memory per process (RSS, and PSS,
 //   which shares the Node binary's pages among the processes mapping it) and
 //   CPU (utime + stime from /proc over the window) per process and in all;
 // - core after the sales bench (bench/core.ts) in the compiled form.
@@ -31,10 +32,14 @@ export interface ProcessFigures {
 }
 
 export interface BoxForm {
-  /** Spawn of `tillbox start --demo` to core's /healthz answering 200. */
+  /** Restart of a box (its state dir and compile caches from a first start): spawn of `tillbox start --demo` to core's /healthz answering 200. */
   coreReadyMs: number;
-  /** Spawn of `tillbox start --demo` to the flows editor answering. */
+  /** Restart of a box: spawn of `tillbox start --demo` to the flows editor answering (what a store sees every morning; the target). */
   flowsReadyMs: number;
+  /** First start of a new box (fresh state dir, flows' compile cache empty): to core's /healthz. */
+  coreFirstReadyMs: number;
+  /** First start of a new box: to the flows editor answering. */
+  flowsFirstReadyMs: number;
   /** Spawn of `tillbox core --demo` alone to /healthz. */
   coreAloneReadyMs: number;
   processes: Partial<Record<Role, ProcessFigures>>;
@@ -83,7 +88,7 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-function spawnTillbox(code: BoxCode, command: string, stateDir: string): { child: ChildProcess; output: () => string; exited: Promise<unknown> } {
+export function spawnTillbox(code: BoxCode, command: string, stateDir: string): { child: ChildProcess; output: () => string; exited: Promise<unknown> } {
   const main = join(code.root, `appliance/cli/main${code.ext}`);
   const child = spawn(process.execPath, [...nodeFlags(command, join(code.root, 'bin/node-flags')), main, command, '--demo'], {
     cwd: code.root,
@@ -107,7 +112,7 @@ function spawnTillbox(code: BoxCode, command: string, stateDir: string): { child
 }
 
 /** Waits until `pattern` shows in the output and its URL answers; ms since t0. */
-async function readyAt(p: ReturnType<typeof spawnTillbox>, pattern: RegExp, path: string, t0: number): Promise<number> {
+export async function readyAt(p: ReturnType<typeof spawnTillbox>, pattern: RegExp, path: string, t0: number): Promise<number> {
   for (;;) {
     const m = pattern.exec(p.output());
     if (m && (await answers(`${m[1]}${path}`))) return performance.now() - t0;
@@ -117,10 +122,10 @@ async function readyAt(p: ReturnType<typeof spawnTillbox>, pattern: RegExp, path
   }
 }
 
-const CORE_URL = /HTTP API\s+(http:\/\/[^\s]+)/;
-const EDITOR_URL = /Node-RED editor (https?:\/\/[^\s]+?)\/?\s/;
+export const CORE_URL = /HTTP API\s+(http:\/\/[^\s]+)/;
+export const EDITOR_URL = /Node-RED editor (https?:\/\/[^\s]+?)\/?\s/;
 
-function roleOf(pid: number): Role {
+export function roleOf(pid: number): Role {
   const args = cmdline(pid);
   const i = args.findIndex((a) => /appliance\/cli\/main\.(ts|js)$/.test(a));
   const command = i >= 0 ? args[i + 1] : undefined;
@@ -151,7 +156,7 @@ async function emptyDemoScale(stateDir: string): Promise<void> {
   }
 }
 
-async function stop(p: ReturnType<typeof spawnTillbox>): Promise<void> {
+export async function stop(p: ReturnType<typeof spawnTillbox>): Promise<void> {
   if (p.child.exitCode === null) p.child.kill('SIGTERM');
   await p.exited;
 }
@@ -173,7 +178,25 @@ export async function benchBoxForm(code: BoxCode, opts: { settleS?: number; idle
     rmSync(aloneDir, { recursive: true, force: true });
   }
 
+  // The box twice in one state dir: its first start (secrets generated, flows'
+  // compile cache, which lives in the state dir, empty), then the restart a
+  // store sees every morning, which the start target and the idle figures are
+  // taken on.
   const dir = mkdtempSync(join(tmpdir(), 'tillbox-bench-box-'));
+  let coreFirstReadyMs: number;
+  let flowsFirstReadyMs: number;
+  try {
+    const t1 = performance.now();
+    const first = spawnTillbox(code, 'start', dir);
+    try {
+      [coreFirstReadyMs, flowsFirstReadyMs] = await Promise.all([readyAt(first, CORE_URL, '/healthz', t1), readyAt(first, EDITOR_URL, '/', t1)]);
+    } finally {
+      await stop(first);
+    }
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const t0 = performance.now();
   const box = spawnTillbox(code, 'start', dir);
   try {
@@ -203,6 +226,8 @@ export async function benchBoxForm(code: BoxCode, opts: { settleS?: number; idle
     return {
       coreReadyMs: Math.round(coreReadyMs),
       flowsReadyMs: Math.round(flowsReadyMs),
+      coreFirstReadyMs: Math.round(coreFirstReadyMs),
+      flowsFirstReadyMs: Math.round(flowsFirstReadyMs),
       coreAloneReadyMs: Math.round(coreAloneReadyMs),
       processes,
       boxRssMB: round(sum('rssMB')),

@@ -114,7 +114,9 @@ try {
       // Start of the shipped (compiled) box against a bare `node -e 0` in this run (targets: core alone <= 15, box <= 30).
       coreAloneReadyOverBareNode: ok(box) ? round(ok(box)!.compiled.coreAloneReadyMs / ok(box)!.bareNodeMs, 1) : null,
       boxCoreReadyOverBareNode: ok(box) ? round(ok(box)!.compiled.coreReadyMs / ok(box)!.bareNodeMs, 1) : null,
+      // Judged on the restart of a box (flows' compile cache warm, as every morning in a store); the first start of a new box beside it.
       boxFlowsReadyOverBareNode: ok(box) ? round(ok(box)!.compiled.flowsReadyMs / ok(box)!.bareNodeMs, 1) : null,
+      boxFlowsFirstReadyOverBareNode: ok(box) ? round(ok(box)!.compiled.flowsFirstReadyMs / ok(box)!.bareNodeMs, 1) : null,
     },
   };
 
@@ -154,10 +156,15 @@ try {
     ['box RSS / PSS MB compiled, typescript (target RSS <= 300)', bx ? `${bx.compiled.boxRssMB} / ${bx.compiled.boxPssMB}, ${bx.typescript.boxRssMB} / ${bx.typescript.boxPssMB}` : '-'],
     ['box idle CPU % of a core (+ demo simulators) (target <= 1)', bx ? `${bx.compiled.boxCpuPct} (${bx.compiled.boxCpuPctWithSimulators})` : '-'],
     ['core RSS MB idle / after sales, compiled (target <= 128)', bx ? `${bx.coreRssIdleMB} / ${bx.coreRssAfterSalesMB}` : '-'],
-    ['start ms: bare node / core alone / box core / box flows', bx ? `${bx.bareNodeMs} / ${bx.compiled.coreAloneReadyMs} / ${bx.compiled.coreReadyMs} / ${bx.compiled.flowsReadyMs}` : '-'],
     [
-      'ratio start / bare node: core alone (<= 15), box core, flows (<= 30)',
-      bx ? `${results.ratios.coreAloneReadyOverBareNode} / ${results.ratios.boxCoreReadyOverBareNode} / ${results.ratios.boxFlowsReadyOverBareNode}` : '-',
+      'start ms: bare node / core alone / box core / box flows (restart; first start)',
+      bx ? `${bx.bareNodeMs} / ${bx.compiled.coreAloneReadyMs} / ${bx.compiled.coreReadyMs} / ${bx.compiled.flowsReadyMs} (${bx.compiled.coreFirstReadyMs} / ${bx.compiled.flowsFirstReadyMs})` : '-',
+    ],
+    [
+      'ratio start / bare node: core alone (<= 15), box core, flows (<= 30) on restart; flows first start',
+      bx
+        ? `${results.ratios.coreAloneReadyOverBareNode} / ${results.ratios.boxCoreReadyOverBareNode} / ${results.ratios.boxFlowsReadyOverBareNode}; ${results.ratios.boxFlowsFirstReadyOverBareNode}`
+        : '-',
     ],
     ['ratio sales32 / fsync', show(results.ratios.salesPerSec32OverFsync)],
     ['ratio broker / mosquitto (target >= 0.5)', show(results.ratios.brokerOverMosquitto)],

@@ -1,6 +1,8 @@
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createRequire } from 'node:module';
+import { createRequire, registerHooks } from 'node:module';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer as createHttpServer } from '../lib/node-http.ts';
@@ -41,7 +43,43 @@ interface NodeRed {
 
 /** Loads Node-RED's modules (no I/O, no timers): the slow part of a start, which may go first. */
 export function loadNodeRed(): NodeRed {
+  deferNodeRedModules();
   return require('node-red') as NodeRed;
+}
+
+/**
+ * Node-RED modules whose start-up cost is deferred to first use (issue 14):
+ * the require of `specifier` from `parent`, and only that one, gets the lazy
+ * stand-in. Written for the exact versions below, like the aedes patches:
+ * another version refuses to start until the stand-in is reviewed.
+ * - the JSON node compiles two JSON Schema meta schemas when Node-RED
+ *   registers it (~135 ms of CPU in a flows profile): flows/lazy-ajv.cjs;
+ * - @node-red/util loads moment and its zone table for $moment and date
+ *   formatting: flows/lazy-moment.cjs.
+ */
+const DEFERRED = [
+  { package: '@node-red/nodes', version: '5.0.7', parent: '/@node-red/nodes/core/parsers/70-JSON.js', specifier: 'ajv', standIn: 'lazy-ajv.cjs' },
+  { package: '@node-red/util', version: '5.0.7', parent: '/@node-red/util/lib/util.js', specifier: 'moment-timezone', standIn: 'lazy-moment.cjs' },
+] as const;
+let deferred = false;
+
+export function deferNodeRedModules(): void {
+  if (deferred) return;
+  deferred = true;
+  const nodeRedRequire = createRequire(require.resolve('node-red'));
+  const redirects = new Map<string, { parent: string; url: string }>();
+  for (const d of DEFERRED) {
+    const version = (nodeRedRequire(`${d.package}/package.json`) as { version: string }).version;
+    if (version !== d.version) throw new Error(`flows/${d.standIn} is for ${d.package} ${d.version}, found ${version}: review it before upgrading`);
+    redirects.set(d.specifier, { parent: d.parent, url: pathToFileURL(resolvePath(import.meta.dirname, d.standIn)).href });
+  }
+  registerHooks({
+    resolve(specifier, context, next) {
+      const r = redirects.get(specifier);
+      if (r && context.parentURL?.endsWith(r.parent)) return { url: r.url, format: 'commonjs', shortCircuit: true };
+      return next(specifier, context);
+    },
+  });
 }
 
 export async function startFlows(o: StartFlowsOptions): Promise<FlowsRuntime> {

@@ -1,4 +1,4 @@
-import { flowsPermissionArgs } from '../appliance/cli/flows-permissions.ts';
+import { flowsEnv, flowsPermissionArgs } from '../appliance/cli/flows-permissions.ts';
 import { loadConfig } from '../appliance/config/index.ts';
 import { nodeFlags } from '../appliance/cli/node-flags.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -92,7 +92,7 @@ export async function startFlowsProcess(core: CoreBox, env: Record<string, strin
   const permission = config.flows.hardened ? flowsPermissionArgs({ stateDir: core.stateDir, config }) : [];
   const child = spawn(process.execPath, [...nodeFlags('flows'), ...permission, join(ROOT, 'appliance/cli/main.ts'), 'flows', '--demo'], {
     cwd: ROOT,
-    env: { ...process.env, TILLBOX_STATE_DIR: core.stateDir, TILLBOX_FLOWS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, ...flowsEnv(core.stateDir), TILLBOX_STATE_DIR: core.stateDir, TILLBOX_FLOWS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { credentialFile, statePaths } from '../state/state-dir.ts';
 
@@ -41,4 +41,24 @@ export function flowsPermissionArgs(opts: { stateDir: string; configFile?: strin
     ...[opts.config?.flows.overlay, opts.config?.flows.lanTls.certFile, opts.config?.flows.lanTls.keyFile].filter((p): p is string => !!p).map((p) => resolve(p)),
   ];
   return ['--permission', ...reads.map((p) => `--allow-fs-read=${p}`), `--allow-fs-write=${paths.flows}`];
+}
+
+/**
+ * Where the flows process keeps Node's compile cache (bytecode of every module
+ * it loads, and the TypeScript stripper's output in a checkout): inside its
+ * own user dir, the one place it may write. The default (os.tmpdir(), what
+ * main.ts's enableCompileCache() picks) is outside the permission model's
+ * grants, so flows used to start with no cache at all. Measured in bench/box.ts
+ * (restart of a box, the editor answering): see bench/README.md, section box.
+ * The cache is the flows process's alone: core and devices never read it, so
+ * integrator code that can write there can only slow or break its own process.
+ * The image's unit sets the same directory (tillbox-flows.service).
+ */
+export function flowsCompileCacheDir(stateDir: string): string {
+  return join(statePaths(resolve(stateDir)).flows, '.compile-cache');
+}
+
+/** The environment the flows process starts with, on top of its parent's: one decision for `tillbox start` and `tillbox flows`. */
+export function flowsEnv(stateDir: string): Record<string, string> {
+  return { NODE_COMPILE_CACHE: flowsCompileCacheDir(stateDir) };
 }

@@ -5,7 +5,7 @@ import { credentialFile, statePaths } from '../state/state-dir.ts';
 import { isAlive, readRuntime, type RuntimeInfo } from '../core/runtime.ts';
 import { readFlowsSecrets, type FlowsSecrets } from '../secrets/secrets.ts';
 import { spawn } from 'node:child_process';
-import { flowsPermissionArgs } from './flows-permissions.ts';
+import { flowsEnv, flowsPermissionArgs } from './flows-permissions.ts';
 import { containFlowsProcess } from '../../flows/contain.ts';
 import { FlowsConfigError } from '../../flows/settings.ts';
 
@@ -35,7 +35,7 @@ export async function runFlows(opts: FlowsCliOptions): Promise<number> {
   const secretsFile = credentialFile(paths.flowsSecrets);
   if (config.flows.hardened) {
     // Integrator code is untrusted (issue 9): run only under Node's permission model.
-    if (!process.permission) return reexecContained(flowsPermissionArgs({ stateDir, configFile: opts.config, config }));
+    if (!process.permission) return reexecContained(flowsPermissionArgs({ stateDir, configFile: opts.config, config }), flowsEnv(stateDir));
     const c = containFlowsProcess();
     if (process.permission.has('fs.read', paths.secrets) || process.permission.has('fs.write', stateDir)) {
       console.error(`tillbox flows: refusing to run: the permission model grants access to ${paths.secrets} or the whole state dir`);
@@ -165,12 +165,12 @@ function nodeRedLevel(level: string): 'fatal' | 'error' | 'warn' | 'info' | 'deb
  * is Node-RED's. Where execve is missing, a child with signals and the exit
  * code passed through.
  */
-function reexecContained(permissionArgs: string[]): Promise<number> {
+function reexecContained(permissionArgs: string[], env: Record<string, string>): Promise<number> {
   const args = [...process.execArgv, ...permissionArgs, ...process.argv.slice(1)];
   if (typeof process.execve === 'function') {
-    process.execve(process.execPath, [process.execPath, ...args], process.env);
+    process.execve(process.execPath, [process.execPath, ...args], { ...process.env, ...env });
   }
-  const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, TBX_FLOWS_PARENT_PID: String(process.pid) } });
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, ...env, TBX_FLOWS_PARENT_PID: String(process.pid) } });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
 }

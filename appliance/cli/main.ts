@@ -2,7 +2,8 @@ import { enableCompileCache } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 
 // Cache compiled code (and Node's TypeScript type-stripping output) on disk
-// (os.tmpdir()/node-compile-cache unless NODE_COMPILE_CACHE says otherwise)
+// (os.tmpdir()/node-compile-cache unless NODE_COMPILE_CACHE says otherwise;
+// the flows process gets its own, flows-permissions.ts flowsCompileCacheDir)
 // so later starts of every tillbox process skip parsing.
 enableCompileCache();
 

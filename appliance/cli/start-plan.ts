@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/index.ts';
 import { resolveStateDir } from '../state/state-dir.ts';
-import { flowsPermissionArgs } from './flows-permissions.ts';
+import { flowsEnv, flowsPermissionArgs } from './flows-permissions.ts';
 import type { StartOptions } from './start.ts';
 
 // What `tillbox start` needs from the config: which processes run, and the
@@ -14,6 +14,8 @@ export interface StartPlan {
   flows: boolean;
   /** Node flags of the flows child when flows.hardened (appliance/cli/flows-permissions.ts). */
   flowsPermission?: string[];
+  /** Environment of the flows child (its compile cache in its own dir: flows-permissions.ts flowsEnv). */
+  flowsEnv?: Record<string, string>;
 }
 
 /**
@@ -27,6 +29,7 @@ export function startPlan(opts: StartOptions): StartPlan {
     return {
       devices: config.devices.enabled,
       flows: config.flows.enabled,
+      flowsEnv: flowsEnv(stateDir),
       ...(config.flows.hardened ? { flowsPermission: flowsPermissionArgs({ stateDir, configFile: opts.config, config }) } : {}),
     };
   } catch {

@@ -48,7 +48,7 @@ export async function runStart(opts: StartOptions): Promise<number> {
     if (plan.devices) supervisor.add({ name: 'devices', args: [...nodeFlags('devices'), MAIN, 'devices', ...common] });
     // Integrator flows run in their own process with the flows role; a flow that spins or throws never reaches selling.
     // Under Node's permission model from the first instruction (no re-exec; the same flags as the image's unit).
-    if (plan.flows) supervisor.add({ name: 'flows', args: [...nodeFlags('flows'), ...(plan.flowsPermission ?? []), MAIN, 'flows', ...common] });
+    if (plan.flows) supervisor.add({ name: 'flows', args: [...nodeFlags('flows'), ...(plan.flowsPermission ?? []), MAIN, 'flows', ...common], ...(plan.flowsEnv ? { env: plan.flowsEnv } : {}) });
   });
   const code = await done;
   await supervisor.stop();

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -64,12 +64,15 @@ describe('tillbox flows', () => {
     }
   }, 60_000);
 
-  it("reads its secrets from the credentials systemd hands it, as the image runs it (its own user, no access to core's files)", async () => {
+  it("reads its secrets from the credentials systemd hands it, as the image runs it (its own user, no access to core's files), and keeps its compile cache in its own dir", async () => {
     const own = join(core.stateDir, 'flows-secrets.json');
     const creds = mkdtempSync(join(tmpdir(), 'tillbox-creds-'));
     copyFileSync(own, join(creds, 'flows-secrets.json'));
     // Core's copy is out of reach, as it is for the tillbox-flows user on the image.
     renameSync(own, `${own}.away`);
+    // Its compile cache lives in its own dir, set when it re-executes itself under the permission model.
+    const compileCache = join(core.stateDir, 'flows', '.compile-cache');
+    rmSync(compileCache, { recursive: true, force: true });
     const child = spawn(process.execPath, [join(ROOT, 'appliance/cli/main.ts'), 'flows', '--demo'], {
       cwd: ROOT,
       env: { ...process.env, TILLBOX_STATE_DIR: core.stateDir, TILLBOX_FLOWS_PORT: '0', TILLBOX_LOG_LEVEL: 'warn', CREDENTIALS_DIRECTORY: creds },
@@ -91,6 +94,7 @@ describe('tillbox flows', () => {
       await exited;
       renameSync(`${own}.away`, own);
     }
+    expect(readdirSync(compileCache, { recursive: true }).length).toBeGreaterThan(0);
   }, 90_000);
 
   it('keeps the flows deployed last time when the store overlay is broken, and says why', async () => {
