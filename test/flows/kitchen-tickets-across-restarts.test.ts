@@ -28,6 +28,8 @@ let watcher: MqttClient;
 /** Print requests flows sent to `kitchen`, by correlation. */
 const requests: Array<{ correlation: string; order: string }> = [];
 const tickets: string[] = [];
+/** HQ alerts of the store flows' kitchen tab (`alerts/print-failed`). */
+const printFailed: string[] = [];
 let n = 0;
 
 const startFlows = async () => {
@@ -50,11 +52,12 @@ beforeAll(async () => {
   devices = await startDevicesProcess(core, { kitchen: printer.port });
   watcher = await roleClient(core, 'admin');
   watcher.on('message', (topic, payload) => {
+    if (topic.endsWith('/cloud/alerts/print-failed')) printFailed.push(payload.toString());
     if (!topic.endsWith('/devices/kitchen/cmd/print')) return;
     const req = JSON.parse(payload.toString()) as { correlation: string; args: { ticket?: { order: string } } };
     requests.push({ correlation: req.correlation, order: req.args.ticket?.order ?? '?' });
   });
-  await watcher.subscribeAsync(`store/${core.storeId}/devices/+/cmd/+`, { qos: 1 });
+  await watcher.subscribeAsync([`store/${core.storeId}/devices/+/cmd/+`, `store/${core.storeId}/cloud/alerts/+`], { qos: 1 });
   await startFlows();
 }, 120_000);
 
@@ -82,6 +85,8 @@ async function expectEachPrintedOnce(orders: string[]): Promise<void> {
   await until(() => all.every((o) => printedCount(o) >= 1) || undefined, `tickets ${all.filter((o) => printedCount(o) === 0).join(' ')}`, 120_000);
   const counts = Object.fromEntries(all.map((o) => [o, printedCount(o)]));
   expect(counts).toEqual(Object.fromEntries(all.map((o) => [o, 1])));
+  const asked = requests.filter((r) => all.includes(r.order));
+  console.log(`${all.length} orders, ${asked.length} print requests (${asked.length - all.length} asked again after a redelivery)`);
   // A redelivered sale may ask again, but always under the same correlation.
   for (const o of all) {
     const correlations = new Set(requests.filter((r) => r.order === o).map((r) => r.correlation));
@@ -140,6 +145,19 @@ describe('a kitchen ticket for every sale, exactly once, whatever happens to flo
     await startFlows();
     await expectEachPrintedOnce(orders);
   }, 300_000);
+
+  it('prints the tickets of sales made while the devices process was down, once each, when it is back', async () => {
+    // The print requests go unanswered (the store flows wait 15 s): each sale's flow fails, stays
+    // unacknowledged, and is delivered to flows again until the devices process takes the job.
+    await devices.stop();
+    const failedBefore = printFailed.length;
+    const orders: string[] = [];
+    for (let i = 0; i < 3; i++) orders.push(await sell());
+    // Down until the flow gave up on each request once (the store flows alert HQ on a failed print).
+    await until(() => printFailed.length >= failedBefore + 3 || undefined, 'three print-failed alerts', 120_000);
+    devices = await startDevicesProcess(core, { kitchen: printer.port });
+    await expectEachPrintedOnce(orders);
+  }, 240_000);
 
   it('loses and doubles nothing when the flows are redeployed in the middle of a burst of sales', async () => {
     const nr = core.secrets().nodeRed!;
