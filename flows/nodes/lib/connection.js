@@ -170,6 +170,8 @@ class TillboxConnection extends EventEmitter {
     });
     client.on('error', (err) => this.opts.log?.warn(`tillbox broker: ${err.message}`));
     client.on('close', () => {
+      // Their PUBACKs could only go on this connection: the broker sends them again on the next.
+      this.held = [];
       if (this.closing) return;
       this.setState('connecting');
       this.scheduleReconnect();
