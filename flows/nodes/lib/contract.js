@@ -76,4 +76,5 @@ module.exports = {
   segment,
   ROLE,
   POS_EVENT_TYPES,
+  FLOWS_CLIENT_ID: roles.FLOWS_CLIENT_ID,
 };
