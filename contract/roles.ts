@@ -62,15 +62,6 @@ export const ACL: Record<Role, RoleAcl> = {
   },
 };
 
-/**
- * The MQTT client id of the flows process's broker connection (Node-RED's
- * tillbox-broker node): stable, because its persistent session holds the POS
- * events that arrive while flows is stopped (flows/nodes/lib/connection.js),
- * and core creates that session before flows ever connects
- * (LocalBroker.ensureSession), so the sales of a box's first minutes are kept too.
- */
-export const FLOWS_CLIENT_ID = 'flows-nodered';
-
 /** One role's grants as filters for one store. */
 export interface RoleFilters {
   publish: string[];

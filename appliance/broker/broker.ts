@@ -237,25 +237,6 @@ export class LocalBroker {
     }
   }
 
-  /**
-   * Creates the persistent session of a client that has none yet, subscribed
-   * to `filters` at QoS 1, so QoS 1 messages are queued for it from now on
-   * even if it has never connected (the flows process: the sales made before
-   * it first connects must still reach it). A client that has a session keeps
-   * it as it is. Resolves once the subscriptions are on disk.
-   */
-  async ensureSession(clientId: string, filters: string[]): Promise<boolean> {
-    const p = this.#persistence;
-    if (!p) throw new TillboxError(ErrorCode.BrokerStartFailed, 'broker not started');
-    if (p.hasSessionState(clientId)) return false;
-    await p.addSubscriptions(
-      { id: clientId },
-      filters.map((topic) => ({ topic, qos: 1 })),
-    );
-    p.touchSession(clientId);
-    return true;
-  }
-
   /** Removes persistent sessions unused for mqtt.limits.sessionExpiryHours (run hourly). */
   async expireSessions(now = Date.now()): Promise<string[]> {
     const p = this.#persistence;

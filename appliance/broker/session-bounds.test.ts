@@ -73,25 +73,3 @@ describe('persistent sessions are bounded', () => {
     }
   });
 });
-
-// The flows process's session is created by core before flows first connects
-// (core.ts), so the POS events of a box's first minutes are queued for it.
-describe('a session made for a client that never connected', () => {
-  it('queues QoS 1 messages for it until it connects, and leaves an existing session as it is', async () => {
-    const b = await startBroker({ anonymousLoopback: { enabled: true, role: 'kiosk' } });
-    try {
-      expect(await b.broker.ensureSession('anonymous-later', ['store/S1/pos/+'])).toBe(true);
-      expect(await b.broker.ensureSession('anonymous-later', ['store/S1/pos/#'])).toBe(false);
-      for (let i = 0; i < 3; i++) await b.broker.publish('store/S1/pos/sale', String(i), { qos: 1 });
-      await b.broker.flushed();
-      const got: string[] = [];
-      const late = await connectOk(b.url, { clientId: 'anonymous-later', clean: false });
-      late.on('message', (_t, p) => got.push(p.toString()));
-      for (let i = 0; i < 200 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
-      await late.endAsync();
-      expect(got).toEqual(['0', '1', '2']);
-    } finally {
-      await b.close();
-    }
-  });
-});

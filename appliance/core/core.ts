@@ -33,8 +33,6 @@ import { readSyncedSeq } from '../sync/sync-state.ts';
 import { Catalog } from '../pos/catalog.ts';
 import { StorageGuard } from '../storage/storage-guard.ts';
 import { BoxStatusMonitor } from './box-status.ts';
-import { FLOWS_CLIENT_ID } from '../../contract/roles.ts';
-import { localTopics } from '../../contract/topics.ts';
 
 export interface CoreContext {
   config: Config;
@@ -280,9 +278,6 @@ export class Core {
     await storage.start();
     await journal.start();
     await broker.start();
-    // The flows process's session exists before it first connects: a sale made
-    // meanwhile is queued for it, and its kitchen ticket prints once it is up.
-    if (config.flows.enabled) await broker.ensureSession(FLOWS_CLIENT_ID, [localTopics.posEvents(settings.storeId)]);
     await pos.start();
     await publisher.start();
     listener.start();

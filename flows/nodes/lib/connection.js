@@ -31,7 +31,7 @@ const { backoffDelay } = requireBoxModule('lib/backoff');
 const { EventEmitter } = require('node:events');
 const { randomUUID } = require('node:crypto');
 const mqtt = require('mqtt');
-const { topicMatches, localTopics, assertMayPublish, FLOWS_CLIENT_ID } = require('./contract.js');
+const { topicMatches, localTopics, assertMayPublish } = require('./contract.js');
 
 /** Passed to mqtt.js's handleMessage callback: no automatic PUBACK (we send it when the handlers are done). */
 const DEFERRED = Object.assign(new Error('PUBACK deferred to the tillbox handlers'), { code: 'TBX_ACK_DEFERRED' });
@@ -54,6 +54,8 @@ const DEFERRED = Object.assign(new Error('PUBACK deferred to the tillbox handler
  *   A returned promise holds the message's PUBACK until it resolves; a rejection leaves it unacknowledged.
  */
 
+/** The client id when the settings give none: one per box, so the broker finds the session again. */
+const DEFAULT_CLIENT_ID = (/** @type {string | undefined} */ username) => `${username ?? 'flows'}-nodered`;
 /** Messages held before the flows started (beyond this, the newest are left unacknowledged for the broker to send again). */
 const HELD_MAX = 5000;
 
@@ -131,8 +133,7 @@ class TillboxConnection extends EventEmitter {
     const client = mqtt.connect(o.url, {
       username: o.username,
       password: o.password,
-      // One per box, so the broker finds the session again (core creates it before the first connect).
-      clientId: o.clientId ?? FLOWS_CLIENT_ID,
+      clientId: o.clientId ?? DEFAULT_CLIENT_ID(o.username),
       protocolVersion: 4,
       // Persistent: the broker queues POS events while flows is away (see the header).
       clean: false,

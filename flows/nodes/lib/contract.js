@@ -76,5 +76,4 @@ module.exports = {
   segment,
   ROLE,
   POS_EVENT_TYPES,
-  FLOWS_CLIENT_ID: roles.FLOWS_CLIENT_ID,
 };
