@@ -18,7 +18,9 @@
 // lineage is left.
 //
 // Honest limits: a node that sends later, after its done() (a function node
-// with a timer that never calls node.done()), is not waited for; a node that
+// with a timer that never calls node.done()), is not waited for, nor are the
+// nodes behind a link out (link nodes hand messages over outside the send
+// path, so no preDeliver: not verified beyond reading the runtime); a node that
 // takes done() and never calls it keeps its lineage open (the event then stays
 // unacknowledged and comes again on the next connection; see connection.js).
 
