@@ -25,7 +25,14 @@ module.exports = function (RED) {
       storeId: settings.storeId,
       log: { warn: (m) => node.warn(m) },
     });
+    // Messages are routed only into a complete flow graph (connection.js header).
+    const onStarted = () => node.connection.setStarted(true);
+    const onStopping = () => node.connection.setStarted(false);
+    RED.events.on('flows:started', onStarted);
+    RED.events.on('flows:stopping', onStopping);
     node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
+      RED.events.off('flows:started', onStarted);
+      RED.events.off('flows:stopping', onStopping);
       node.connection.close().then(
         () => done(),
         () => done(),

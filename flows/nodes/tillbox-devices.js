@@ -73,8 +73,8 @@ module.exports = function (RED) {
         done(/** @type {Error} */ (err));
       }
     });
-    node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
-      unsubscribe();
+    node.on('close', function (/** @type {boolean} */ removed, /** @type {() => void} */ done) {
+      unsubscribe(removed);
       waiting = [];
       detach().then(
         () => done(),
@@ -150,8 +150,8 @@ module.exports = function (RED) {
       if (id !== '+') node.status({ fill: state.state === 'online' ? 'green' : 'red', shape: 'dot', text: state.state });
       node.send({ topic, peripheral, payload: state, retained: packet.retain === true });
     });
-    node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
-      unsubscribe();
+    node.on('close', function (/** @type {boolean} */ removed, /** @type {() => void} */ done) {
+      unsubscribe(removed);
       detach().then(
         () => done(),
         () => done(),

@@ -3,12 +3,24 @@
 //   pos:    store/{storeId}/pos/{type}           msg.payload = the event's payload (e.g. the sale),
 //                                                msg.event = { id, seq, type, hlc, recordedAt, deviceId, storeId }
 //   device: store/{storeId}/devices/{id}/{event} msg.payload = the device payload, msg.peripheral = id
-// POS events are published at least once (core replays after a crash), so the
-// node drops an event id it has already sent.
+// POS events are published at least once (core replays after a crash, the
+// broker sends an unacknowledged event again after a reconnect), so the node
+// drops an event id it has already handled. A POS event is acknowledged to the
+// broker only once every node its message reached has finished (lineage.js):
+// for a kitchen ticket, once the print request is durably queued. An event the
+// flow failed on is forgotten here, so its next delivery runs the flow again
+// (up to MAX_ATTEMPTS runs).
 const { posFilter, deviceFilter, topics, POS_EVENT_TYPES } = require('./lib/contract.js');
 const { attach, brokerOf } = require('./lib/status.js');
+const { sendTracked } = require('./lib/lineage.js');
 
 const SEEN_MAX = 2000;
+/**
+ * Runs of the flow for one event before it is acknowledged anyway: a printer
+ * that stays unknown or a function node that always throws must not bring the
+ * event back for ever. Each failed run is reported to catch nodes as usual.
+ */
+const MAX_ATTEMPTS = 5;
 
 /** @param {any} RED */
 module.exports = function (RED) {
@@ -28,8 +40,14 @@ module.exports = function (RED) {
       node.error(/** @type {Error} */ (err).message);
       return;
     }
-    /** @type {Set<string>} */
-    const seen = new Set();
+    /** @type {Map<string, Promise<void> | true>} event id -> its flow still running, or done */
+    const seen = new Map();
+    /** Failed runs of the flow per event id, while fewer than MAX_ATTEMPTS. */
+    /** @type {Map<string, number>} */
+    const failures = new Map();
+    /** Rejects of the flows still running: a closing node leaves their events to be delivered again. */
+    /** @type {Set<(err: Error) => void>} */
+    const running = new Set();
     const detach = attach(node, broker);
     const unsubscribe = broker.connection.subscribe(filter, (/** @type {string} */ topic, /** @type {Buffer} */ payload, /** @type {any} */ packet) => {
       let body;
@@ -44,11 +62,44 @@ module.exports = function (RED) {
           node.warn(`tillbox in: ${topic} is not a journal event; dropped`);
           return;
         }
-        if (seen.has(body.id)) return;
-        seen.add(body.id);
-        if (seen.size > SEEN_MAX) seen.delete(seen.values().next().value);
+        const id = body.id;
+        const known = seen.get(id);
+        // Done: acknowledge the copy at once. Running: acknowledge it when the first is done.
+        if (known === true) return;
+        if (known) return known;
         const { payload: eventPayload, ...meta } = body;
-        node.send({ topic, payload: eventPayload, event: meta, storeId });
+        let settled = false;
+        /** @type {Promise<void>} */
+        const handled = new Promise((resolve, reject) => {
+          running.add(reject);
+          sendTracked(RED, node, { topic, payload: eventPayload, event: meta, storeId }, (err) => {
+            settled = true;
+            running.delete(reject);
+            const attempts = err ? (failures.get(id) ?? 0) + 1 : 0;
+            if (err && attempts < MAX_ATTEMPTS) {
+              // Delivered again after a reconnect (connection.js); the print request keeps its correlation.
+              seen.delete(id);
+              failures.set(id, attempts);
+              if (failures.size > SEEN_MAX) failures.delete(failures.keys().next().value ?? '');
+              reject(err);
+            } else {
+              if (err) node.error(`tillbox in: the flow failed ${attempts} times on ${meta.type ?? 'event'} ${id} (last: ${err.message}); acknowledged without it`);
+              failures.delete(id);
+              seen.set(id, true);
+              resolve();
+            }
+          });
+        });
+        if (settled) return handled; // at once (no wires)
+        seen.set(id, handled);
+        if (seen.size > SEEN_MAX) {
+          for (const [k, v] of seen) {
+            if (v !== true) continue;
+            seen.delete(k);
+            break;
+          }
+        }
+        return handled;
       } else {
         // Device command traffic (cmd/...) is not an event.
         const t = topics.parseTopic('deviceEvent', topic);
@@ -56,8 +107,11 @@ module.exports = function (RED) {
         node.send({ topic, payload: body, peripheral: t.peripheralId, event: t.event, storeId, retained: packet.retain === true });
       }
     });
-    node.on('close', function (/** @type {boolean} */ _removed, /** @type {() => void} */ done) {
-      unsubscribe();
+    node.on('close', function (/** @type {boolean} */ removed, /** @type {() => void} */ done) {
+      unsubscribe(removed);
+      // A redeploy stops the flow under them: not acknowledged, so the broker sends them again.
+      for (const reject of running) reject(new Error('tillbox in closed before its flow finished'));
+      running.clear();
       detach().then(
         () => done(),
         () => done(),

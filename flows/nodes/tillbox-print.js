@@ -2,7 +2,9 @@
 // `tillbox print`: a receipt, kitchen ticket, label or raw job to a named
 // printer, as a `cmd/print` request (contract/devices/printer.ts PrintArgs)
 // with a correlation id; waits for the devices process's reply (the job is
-// durably queued — printing itself is reported on .../printed).
+// durably queued — printing itself is reported on .../printed). For a
+// message from a POS event the correlation is derived from the event id, so a
+// redelivered event does not print twice (correlationOf).
 const { segment } = require('./lib/contract.js');
 const { attach, brokerOf } = require('./lib/status.js');
 const { textJob } = require('./lib/escpos-text.js');
@@ -68,6 +70,23 @@ function printArgs(kind, msg) {
   }
 }
 
+/**
+ * The print request's correlation for a message that comes from a POS event:
+ * the same for every delivery of that event, so the devices process's print
+ * queue (one job per correlation) prints it once however often the event is
+ * delivered (a redelivery after a crash, restart or redeploy of flows). One
+ * job per event, printer and kind; other messages get a fresh one.
+ * @param {any} msg
+ * @param {string} printer
+ * @param {string} kind
+ * @returns {string | undefined}
+ */
+function correlationOf(msg, printer, kind) {
+  const id = msg.event?.id;
+  if (typeof id !== 'string' || id === '' || id.length > 64) return undefined;
+  return `flows:${id}:${printer}:${kind}`;
+}
+
 /** @param {any} RED */
 module.exports = function (RED) {
   /** @this {any} @param {any} config */
@@ -89,7 +108,7 @@ module.exports = function (RED) {
           throw new Error(`print ${k}: ${validateArgs.errors?.map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ')}`);
         }
         node.status({ fill: 'blue', shape: 'dot', text: `printing on ${printer}` });
-        const reply = await broker.connection.request(printer, 'print', args, timeoutMs);
+        const reply = await broker.connection.request(printer, 'print', args, timeoutMs, { correlation: correlationOf(msg, printer, k) });
         if (reply.status !== 'ok') {
           const err = new Error(`${printer}: ${reply.error?.message ?? 'print refused'}`);
           /** @type {any} */ (err).code = reply.error?.code;
@@ -115,3 +134,4 @@ module.exports = function (RED) {
   RED.nodes.registerType('tillbox print', TillboxPrintNode);
 };
 module.exports.printArgs = printArgs;
+module.exports.correlationOf = correlationOf;
