@@ -7,9 +7,9 @@
 // broker sends an unacknowledged event again after a reconnect), so the node
 // drops an event id it has already handled. A POS event is acknowledged to the
 // broker only once every node its message reached has finished (lineage.js):
-// for a kitchen ticket, once the print request is durably queued. An event the
-// flow failed on is forgotten here, so its next delivery runs the flow again
-// (up to MAX_ATTEMPTS runs).
+// for a kitchen ticket, once the print request is durably queued. An event
+// whose print request got no reply is forgotten here, so its next delivery runs
+// the flow again (up to MAX_ATTEMPTS runs); other failures are acknowledged.
 const { posFilter, deviceFilter, topics, POS_EVENT_TYPES } = require('./lib/contract.js');
 const { attach, brokerOf } = require('./lib/status.js');
 const { sendTracked } = require('./lib/lineage.js');
@@ -75,15 +75,20 @@ module.exports = function (RED) {
           sendTracked(RED, node, { topic, payload: eventPayload, event: meta, storeId }, (err) => {
             settled = true;
             running.delete(reject);
-            const attempts = err ? (failures.get(id) ?? 0) + 1 : 0;
-            if (err && attempts < MAX_ATTEMPTS) {
+            // Only a failure marked `redeliver` (tillbox print: the devices process did not answer) is worth
+            // the event again. Any other error (an integrator's function that throws) would fail again on
+            // every redelivery, and each redelivery renews the connection for every flow: it is the flow's
+            // (catch node's) to handle, and the event is acknowledged.
+            const retry = err && /** @type {any} */ (err).redeliver === true;
+            const attempts = retry ? (failures.get(id) ?? 0) + 1 : 0;
+            if (retry && attempts < MAX_ATTEMPTS) {
               // Delivered again after a reconnect (connection.js); the print request keeps its correlation.
               seen.delete(id);
               failures.set(id, attempts);
               if (failures.size > SEEN_MAX) failures.delete(failures.keys().next().value ?? '');
               reject(err);
             } else {
-              if (err) node.error(`tillbox in: the flow failed ${attempts} times on ${meta.type ?? 'event'} ${id} (last: ${err.message}); acknowledged without it`);
+              if (retry) node.error(`tillbox in: the flow failed ${attempts} times on ${meta.type ?? 'event'} ${id} (last: ${err.message}); acknowledged without it`);
               failures.delete(id);
               seen.set(id, true);
               resolve();

@@ -108,7 +108,14 @@ module.exports = function (RED) {
           throw new Error(`print ${k}: ${validateArgs.errors?.map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ')}`);
         }
         node.status({ fill: 'blue', shape: 'dot', text: `printing on ${printer}` });
-        const reply = await broker.connection.request(printer, 'print', args, timeoutMs, { correlation: correlationOf(msg, printer, k) });
+        let reply;
+        try {
+          reply = await broker.connection.request(printer, 'print', args, timeoutMs, { correlation: correlationOf(msg, printer, k) });
+        } catch (err) {
+          // The devices process did not answer (down, restarting): the only failure worth the event again (tillbox in).
+          /** @type {any} */ (err).redeliver = true;
+          throw err;
+        }
         if (reply.status !== 'ok') {
           const err = new Error(`${printer}: ${reply.error?.message ?? 'print refused'}`);
           /** @type {any} */ (err).code = reply.error?.code;
