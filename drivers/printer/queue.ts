@@ -177,6 +177,8 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
   #clearFirst = false;
   /** Final-state writes still on their way to the disk, in job order (stop() waits for them). */
   #finishing: Promise<void> = Promise.resolve();
+  /** The fsync'd 'sent' mark being written: stop() waits for it (a stop can abandon the print it belongs to). */
+  #marking: Promise<void> = Promise.resolve();
   /** Finished in memory, final state not yet on disk: never pruned (the write would bring the file back). */
   readonly #unflushed = new Set<string>();
 
@@ -205,6 +207,7 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
     this.#abort.abort(new Error('print queue stopped'));
     this.#wake?.();
     await this.#loop;
+    await this.#marking;
     await this.#finishing;
   }
 
@@ -292,7 +295,9 @@ export class PrintQueue extends EventEmitter<PrintQueueEvents> {
             if (!job.sent) {
               job.sent = true;
               // fsync'd: after a power cut, this mark is what flags a reprint possibleDuplicate.
-              await this.#save(job, 'durable');
+              const saved = this.#save(job, 'durable');
+              this.#marking = saved.catch(() => {});
+              await saved;
             }
           },
         });
