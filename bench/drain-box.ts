@@ -34,13 +34,15 @@ async function open(dir: string) {
   return { journal, pos, log };
 }
 
-async function build(dir: string, total: number): Promise<void> {
-  const { journal, pos } = await open(dir);
-  // Produce by weight (untracked): a synthetic backlog on 8 tracked items
-  // would oversell them thousands of times and benchmark HQ's conflict path.
+/**
+ * The benches' backlog sale: produce by weight (untracked), one or two lines.
+ * A synthetic backlog on 8 tracked items would oversell them thousands of
+ * times and benchmark HQ's conflict path.
+ */
+export function backlogSeller(pos: PosService): () => ReturnType<PosService['sell']> {
   const produce = ['BANANA', 'APPLE-GALA', 'TOMATO'];
   let key = 0;
-  const sell = () => {
+  return () => {
     const k = key++;
     const lines = [
       { sku: produce[k % 3]!, weightGrams: 200 + (k % 900) },
@@ -48,6 +50,11 @@ async function build(dir: string, total: number): Promise<void> {
     ].slice(0, 1 + (k % 2));
     return pos.sell({ lines, tenders: [{ type: 'cash', amount: 100_000 }] }, `bench-${k}`);
   };
+}
+
+async function build(dir: string, total: number): Promise<void> {
+  const { journal, pos } = await open(dir);
+  const sell = backlogSeller(pos);
   for (let done = 0; done < total; ) {
     const n = Math.min(1000, total - done);
     await Promise.all(Array.from({ length: n }, sell));

@@ -16,7 +16,7 @@ import type { HealthDocument } from '../contract/health.ts';
 import { startMosquitto } from '../harness/mosquitto.ts';
 import { startRealHq } from '../harness/real-hq.ts';
 import { nodeFlags } from '../appliance/cli/node-flags.ts';
-import { DRAIN_BOX } from './drain-box.ts';
+import { backlogSeller, DRAIN_BOX } from './drain-box.ts';
 import { percentile } from './stats.ts';
 
 // Sync benchmark (issue 3 §4). A backlog of real POS sales (PosService on a
@@ -267,18 +267,7 @@ async function run(opts: SyncBenchOptions): Promise<SyncBenchResult> {
   await journal.start();
   const pos = new PosService({ journal, catalog: createDemoCatalog(), log, storeId, currency: 'EUR' });
   await pos.start();
-  // Produce by weight (untracked): a synthetic 100k backlog on 8 tracked items
-  // would oversell them thousands of times and benchmark HQ's conflict path.
-  const produce = ['BANANA', 'APPLE-GALA', 'TOMATO'];
-  let key = 0;
-  const sell = () => {
-    const k = key++;
-    const lines = [
-      { sku: produce[k % 3]!, weightGrams: 200 + (k % 900) },
-      { sku: produce[(k + 1) % 3]!, weightGrams: 300 + (k % 500) },
-    ].slice(0, 1 + (k % 2));
-    return pos.sell({ lines, tenders: [{ type: 'cash', amount: 100_000 }] }, `bench-${k}`);
-  };
+  const sell = backlogSeller(pos);
 
   const watcher = await mqtt.connectAsync(mosq.url, { clientId: 'bench-watcher', protocolVersion: 5 });
   const waiting = new Map<number, { t0: number; done: (ms: number) => void }>();
