@@ -25,9 +25,11 @@ const { backoffDelay } = requireBoxModule('lib/backoff');
 //  - Nothing is routed before Node-RED reports the flows started (setStarted):
 //    a message sent into a half-built flow graph is dropped by Node-RED. Until
 //    then messages are held, unacknowledged.
-//  - A message a handler failed on (print refused, devices down) is not
-//    acknowledged; the connection is renewed after a backoff so the broker
-//    sends it again (deterministic print correlations make that safe).
+//  - A message whose handler rejects is not acknowledged; the connection is
+//    renewed after a backoff so the broker sends it again (deterministic print
+//    correlations make that safe). `tillbox in` rejects only when a print
+//    request got no reply (the devices process down); other flow errors are
+//    acknowledged (tillbox-in.js).
 const { EventEmitter } = require('node:events');
 const { randomUUID } = require('node:crypto');
 const mqtt = require('mqtt');
